@@ -1,0 +1,89 @@
+"""Plain data types shared by the Vault walk, the validator, storage and the Dagster assets."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Status(str, enum.Enum):
+    """Outcome of one check (see shared/DESIGN.md, "Outcome classification")."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"
+
+
+class Source(str, enum.Enum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class MalformedSecret(Exception):
+    """The secret stored in Vault lacks a field ccxt needs; the message names the field, never a value."""
+
+
+class SecretUnavailable(Exception):
+    """The secret could not be read for this one credential (deleted since the walk, for example)."""
+
+
+@dataclass(frozen=True, order=True)
+class CredentialRef:
+    """Where a credential lives: tenant, exchange id and credential type, as taken from its Vault path."""
+
+    tenant_id: str
+    exchange: str
+    credential_type: str
+    version: int | None = field(default=None, compare=False)
+    updated_time: datetime | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.tenant_id, self.exchange, self.credential_type)
+
+    @property
+    def path(self) -> str:
+        """Path relative to the tenants folder, e.g. ``acme/binance/trading``."""
+        return f"{self.tenant_id}/{self.exchange}/{self.credential_type}"
+
+
+@dataclass(frozen=True)
+class ExchangeSecret:
+    """An exchange API key read just in time from Vault. Its repr never shows a value."""
+
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+    password: str | None = field(default=None, repr=False)
+    uid: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return "ExchangeSecret(<redacted>)"
+
+    __str__ = __repr__
+
+    def ccxt_config(self) -> dict[str, str]:
+        """The credential fields under ccxt's own names."""
+        config = {"apiKey": self.api_key, "secret": self.secret}
+        if self.password:
+            config["password"] = self.password
+        if self.uid:
+            config["uid"] = self.uid
+        return config
+
+    def sensitive_values(self) -> list[str]:
+        """Every non-empty value, for redaction of text that might echo them."""
+        return [v for v in (self.api_key, self.secret, self.password, self.uid) if v]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One validation of one credential."""
+
+    ref: CredentialRef
+    status: Status
+    error_code: str
+    error_message: str | None
+    checked_at: datetime
+    duration_ms: int
+    attempts: int

@@ -1,0 +1,228 @@
+"""Every setting, read once from the environment, validated, with a clear error naming the variable.
+
+The README's configuration table documents the same list; `SETTINGS` below is its source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _int(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(minimum: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        if not value >= minimum:  # also rejects NaN
+            raise SettingsError(f"{name} must be at least {minimum}, got {raw}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _path_segment(name: str, raw: str) -> str:
+    value = raw.strip().strip("/")
+    if not value:
+        raise SettingsError(f"{name} must not be empty")
+    return value
+
+
+def _interval_hours(name: str, raw: str) -> int:
+    value = _int(1)(name, raw)
+    if 24 % value:
+        raise SettingsError(f"{name} must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24), got {value}")
+    return value
+
+
+def _http_url(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and urlparse(value).scheme not in ("http", "https"):
+        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _exchange_urls(name: str, raw: str) -> dict[str, str]:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} must be a JSON object of exchange id to base URL: {exc}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object of exchange id to base URL")
+    urls = {}
+    for exchange, url in value.items():
+        if not isinstance(url, str):
+            raise SettingsError(f"{name}: the URL for {exchange!r} must be a string")
+        urls[str(exchange)] = _http_url(f"{name}[{exchange}]", url)
+    return urls
+
+
+def default_database_url(env: Mapping[str, str]) -> str:
+    """A SQLite file under the Dagster home when one is set, else under ./.credential_health/."""
+    home = env.get("DAGSTER_HOME")
+    folder = Path(home) if home else Path.cwd() / ".credential_health"
+    return f"sqlite:///{folder / 'credential_health.db'}"
+
+
+# (variable, attribute, parser, default, description). Defaults are the raw text the variable would hold.
+SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
+    ("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "check_interval_hours", _interval_hours, "6",
+     "Length of one validation window (partition), in hours; must divide 24."),
+    ("CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT", "consecutive_failures_before_alert", _int(1), "3",
+     "Consecutive `invalid` windows before `credential.failed` is sent."),
+    ("CREDENTIAL_HEALTH_CHECK_RETRIES", "check_attempts", _int(1), "3",
+     "Attempts per check for transient exchange errors (1 = no retry)."),
+    ("CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS", "check_retry_delay_seconds", _float(0), "1",
+     "Base delay of the in-check exponential backoff (with jitter)."),
+    ("CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS", "check_timeout_seconds", _float(0.1), "10",
+     "Timeout of one exchange request."),
+    ("CREDENTIAL_HEALTH_CHECK_CONCURRENCY", "check_concurrency", _int(1), "64",
+     "Checks in flight at once, across all exchanges."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _float(0), "10",
+     "Requests per second per exchange, shared by all checks (0 = unlimited)."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_URLS", "exchange_urls", _exchange_urls, "",
+     "JSON map of exchange id to API base URL (sandboxes, proxies, the simulator)."),
+    ("CREDENTIAL_HEALTH_DATABASE_URL", "database_url", _text, "",
+     "SQLAlchemy URL of the result tables; default a SQLite file under $DAGSTER_HOME or ./.credential_health/."),
+    ("CREDENTIAL_HEALTH_CHECKS_RETENTION_DAYS", "checks_retention_days", _int(1), "90",
+     "Checks older than this are deleted by the retention job."),
+    ("CREDENTIAL_HEALTH_DELIVERY_LOG_RETENTION_DAYS", "delivery_log_retention_days", _int(1), "30",
+     "Webhook delivery-log rows older than this are deleted by the retention job."),
+    ("CREDENTIAL_HEALTH_PUSHGATEWAY_URL", "pushgateway_url", _http_url, "",
+     "When set, runs push their metrics to this Prometheus Pushgateway."),
+    ("VAULT_ADDR", "vault_addr", _http_url, "http://127.0.0.1:8200", "Vault (or OpenBao) address."),
+    ("VAULT_TOKEN", "vault_token", _text, "", "Token auth (one of three auth methods)."),
+    ("VAULT_ROLE_ID", "vault_role_id", _text, "", "AppRole auth: role id (with VAULT_SECRET_ID)."),
+    ("VAULT_SECRET_ID", "vault_secret_id", _text, "", "AppRole auth: secret id."),
+    ("VAULT_APPROLE_MOUNT", "vault_approle_mount", _path_segment, "approle", "Mount point of the AppRole auth method."),
+    ("VAULT_K8S_ROLE", "vault_k8s_role", _text, "", "Kubernetes auth: Vault role name."),
+    ("VAULT_K8S_JWT_PATH", "vault_k8s_jwt_path", _text, "/var/run/secrets/kubernetes.io/serviceaccount/token",
+     "Kubernetes auth: service-account token file."),
+    ("VAULT_K8S_MOUNT", "vault_k8s_mount", _path_segment, "kubernetes", "Mount point of the Kubernetes auth method."),
+    ("VAULT_NAMESPACE", "vault_namespace", _text, "", "Vault Enterprise / OpenBao namespace, if any."),
+    ("VAULT_KV_MOUNT", "vault_kv_mount", _path_segment, "secret", "Mount point of the KV v2 engine."),
+    ("VAULT_TENANTS_PATH", "vault_tenants_path", _path_segment, "tenants",
+     "Folder holding {tenant_id}/{exchange}/{credential_type} secrets."),
+    ("VAULT_WEBHOOK_SECRETS_PATH", "vault_webhook_secrets_path", _path_segment, "credential-health/webhooks",
+     "Folder (outside the tenants tree) holding webhook signing secrets."),
+    ("VAULT_TIMEOUT_SECONDS", "vault_timeout_seconds", _float(0.1), "10", "Timeout of one Vault request."),
+    ("WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _float(0.1), "10", "Timeout of one webhook attempt."),
+    ("WEBHOOK_RETRY_ATTEMPTS", "webhook_retry_attempts", _int(0), "3", "Retries after the first webhook attempt."),
+    ("WEBHOOK_RETRY_BACKOFF_BASE", "webhook_retry_backoff_base", _float(0), "1",
+     "Webhook backoff: base x 2^n seconds, with jitter."),
+    ("WEBHOOK_RETRY_AFTER_CAP_SECONDS", "webhook_retry_after_cap_seconds", _float(0), "60",
+     "Longest Retry-After honoured within one delivery; longer defers the event to a later run."),
+    ("WEBHOOK_CONCURRENCY", "webhook_concurrency", _int(1), "20", "Webhook deliveries in flight at once."),
+    ("WEBHOOK_MIN_INTERVAL_SECONDS", "webhook_min_interval_seconds", _float(0), "3600",
+     "At most one webhook per credential within this many seconds."),
+    ("WEBHOOK_BREAKER_FAILURES", "webhook_breaker_failures", _int(1), "10",
+     "Consecutive failed deliveries before an endpoint is disabled (with the period below)."),
+    ("WEBHOOK_BREAKER_MIN_FAILING_HOURS", "webhook_breaker_min_failing_hours", _float(0), "24",
+     "An endpoint must also have been failing this long before it is disabled."),
+    ("WEBHOOK_ALLOW_PRIVATE_URLS", "webhook_allow_private_urls", _bool, "false",
+     "Allow http:// and loopback/private webhook targets (demo and tests only)."),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    check_interval_hours: int
+    consecutive_failures_before_alert: int
+    check_attempts: int
+    check_retry_delay_seconds: float
+    check_timeout_seconds: float
+    check_concurrency: int
+    exchange_rate_limit: float
+    exchange_urls: dict[str, str]
+    database_url: str
+    checks_retention_days: int
+    delivery_log_retention_days: int
+    pushgateway_url: str
+    vault_addr: str
+    vault_token: str = field(repr=False)
+    vault_role_id: str
+    vault_secret_id: str = field(repr=False)
+    vault_approle_mount: str
+    vault_k8s_role: str
+    vault_k8s_jwt_path: str
+    vault_k8s_mount: str
+    vault_namespace: str
+    vault_kv_mount: str
+    vault_tenants_path: str
+    vault_webhook_secrets_path: str
+    vault_timeout_seconds: float
+    webhook_timeout_seconds: float
+    webhook_retry_attempts: int
+    webhook_retry_backoff_base: float
+    webhook_retry_after_cap_seconds: float
+    webhook_concurrency: int
+    webhook_min_interval_seconds: float
+    webhook_breaker_failures: int
+    webhook_breaker_min_failing_hours: float
+    webhook_allow_private_urls: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values = {attr: parse(name, env.get(name, default)) for name, attr, parse, default, _ in SETTINGS}
+        if not values["database_url"]:
+            values["database_url"] = default_database_url(env)
+        if values["vault_role_id"] and not values["vault_secret_id"]:
+            raise SettingsError("VAULT_ROLE_ID is set but VAULT_SECRET_ID is not (AppRole needs both)")
+        return cls(**values)
+
+    @property
+    def vault_auth_method(self) -> str:
+        """token, approle or kubernetes: the first one configured, in that order."""
+        if self.vault_token:
+            return "token"
+        if self.vault_role_id:
+            return "approle"
+        if self.vault_k8s_role:
+            return "kubernetes"
+        return "none"
+
+
+assert {f.name for f in fields(Settings)} == {s[1] for s in SETTINGS}, "SETTINGS and Settings drifted apart"
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()
