@@ -1,0 +1,1 @@
+"""Alembic migrations of the result tables; applied by `credential-health db upgrade`."""

@@ -1,0 +1,1 @@
+"""Result tables (SQLAlchemy Core) and their Alembic migrations."""

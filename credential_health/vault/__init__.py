@@ -1,0 +1,1 @@
+"""Vault (or OpenBao) access over hvac: authentication, the inventory walk, just-in-time secret reads."""

@@ -1,0 +1,63 @@
+"""The credential inventory: who has which key where, found by LISTing Vault; values are read only just in time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from credential_health.models import CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable
+from credential_health.settings import Settings
+from credential_health.vault.client import NotFound, VaultClient
+from credential_health.vault.walk import run_coroutine, walk_tree
+
+log = logging.getLogger(__name__)
+
+# Field names are ccxt's own, so a secret maps onto an exchange instance without translation.
+REQUIRED_FIELDS = ("apiKey", "secret")
+OPTIONAL_FIELDS = ("password", "uid")
+
+
+@dataclass
+class CredentialStore:
+    """Credentials under {mount}/{tenants_path}/{tenant_id}/{exchange}/{credential_type} in KV v2."""
+
+    client: VaultClient
+    mount: str = "secret"
+    tenants_path: str = "tenants"
+    walk_concurrency: int = 32
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: VaultClient | None = None) -> CredentialStore:
+        return cls(client or VaultClient.from_settings(settings), settings.vault_kv_mount, settings.vault_tenants_path)
+
+    def walk(self) -> list[CredentialRef]:
+        """Every credential reference, by recursive LIST only (never a secret value), sorted.
+
+        One LIST per tenant and per exchange folder, run concurrently (the walk is bound by round trips).
+        """
+        leaves, skipped = run_coroutine(
+            walk_tree(self.client, self.mount, self.tenants_path, depth=3, concurrency=self.walk_concurrency)
+        )
+        if skipped:
+            log.warning("skipped %d entries not at {tenant}/{exchange}/{credential_type} depth", skipped)
+        return sorted(CredentialRef(tenant_id=t, exchange=e, credential_type=c) for t, e, c in leaves)
+
+    def read(self, ref: CredentialRef) -> ExchangeSecret:
+        """Read one credential just in time; MalformedSecret names a missing field, never a value."""
+        try:
+            data = self.client.read(self.mount, f"{self.tenants_path}/{ref.tenant_id}/{ref.exchange}/{ref.credential_type}")
+        except NotFound:
+            raise SecretUnavailable(f"no current version of {ref.path} in Vault") from None
+        for name in REQUIRED_FIELDS:
+            value = data.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise MalformedSecret(f"secret at {ref.path} has no usable {name!r} field")
+        for name in OPTIONAL_FIELDS:
+            if data.get(name) is not None and not isinstance(data.get(name), str):
+                raise MalformedSecret(f"secret at {ref.path} has a non-text {name!r} field")
+        return ExchangeSecret(
+            api_key=data["apiKey"].strip(),
+            secret=data["secret"].strip(),
+            password=data.get("password") or None,
+            uid=data.get("uid") or None,
+        )
