@@ -4,4 +4,5 @@ pytest_plugins = [
     "credential_health_tests.fixtures.services",
     "credential_health_tests.fixtures.simulator",
     "credential_health_tests.fixtures.webhook_receiver",
+    "credential_health_tests.fixtures.pipeline",
 ]
