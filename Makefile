@@ -1,0 +1,38 @@
+# Two entry points for a fresh clone: `make demo` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+UV_VERSION := 0.13.9
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DAGSTER_HOME
+
+.PHONY: install test demo ui bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## Runs the whole test suite with line coverage of credential_health/ (fails under 90%).
+test: $(STAMP)
+	$(BIN)/python -m pytest --cov=credential_health --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
+
+## Runs the main job on the embedded default: OpenBao, simulator and receiver on loopback, SQLite.
+demo: $(STAMP)
+	$(BIN)/python -m credential_health.demo
+
+## Opens the Dagster UI on the demo's instance.
+ui: $(STAMP)
+	mkdir -p $(DAGSTER_HOME) && cp -n deploy/embedded/dagster.yaml $(DAGSTER_HOME)/ || true
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: $(STAMP)
+	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .credential_health .dagster_home .coverage

@@ -1,0 +1,83 @@
+"""Inventory walk throughput: seed N tenants x 3 credentials in OpenBao, then time the walk.
+
+Prints secrets/s for the project's walk (aiohttp LISTs) and for a plain sequential hvac walk, and
+the walk process's peak RSS. Goal: >= 1,000 secrets/s on a 2-core machine.
+
+    .venv/bin/python bench/inventory_walk.py --tenants 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from credential_health.vault.auth import TokenAuth  # noqa: E402
+from credential_health.vault.client import VaultClient  # noqa: E402
+from credential_health.vault.inventory import CredentialStore  # noqa: E402
+from credential_health_tests.fixtures.services import start_openbao  # noqa: E402
+
+LAYOUT = [("binance", "trading"), ("binance", "readonly"), ("kraken", "trading")]
+
+
+def seed(addr: str, token: str, tenants: int) -> None:
+    client = VaultClient(addr, TokenAuth(token))
+
+    def one(i: int) -> None:
+        for exchange, kind in LAYOUT:
+            client.write("secret", f"tenants/tenant-{i:06d}/{exchange}/{kind}", {"apiKey": f"k{i}", "secret": "s"})
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(tenants)))
+
+
+def project_walk(addr: str, token: str, queue) -> None:
+    store = CredentialStore(VaultClient(addr, TokenAuth(token)))
+    started = time.perf_counter()
+    refs = store.walk()
+    elapsed = time.perf_counter() - started
+    queue.put((len(refs), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def sequential_hvac_walk(addr: str, token: str) -> tuple[int, float]:
+    """The naive baseline: one hvac LIST after another."""
+    client = VaultClient(addr, TokenAuth(token))
+    started = time.perf_counter()
+    count = 0
+    for tenant in client.list_keys("secret", "tenants"):
+        for exchange in client.list_keys("secret", f"tenants/{tenant.rstrip('/')}"):
+            count += len(client.list_keys("secret", f"tenants/{tenant.rstrip('/')}/{exchange.rstrip('/')}"))
+    return count, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=2000)
+    args = parser.parse_args()
+    server = start_openbao()
+    try:
+        started = time.perf_counter()
+        seed(server.addr, server.root_token, args.tenants)
+        print(f"seeded {args.tenants * len(LAYOUT)} secrets in {time.perf_counter() - started:.1f} s")
+        queue = multiprocessing.get_context("spawn").Queue()
+        child = multiprocessing.get_context("spawn").Process(target=project_walk, args=(server.addr, server.root_token, queue))
+        child.start()
+        count, elapsed, rss_mb = queue.get()
+        child.join()
+        base_count, base_elapsed = sequential_hvac_walk(server.addr, server.root_token)
+        assert count == base_count == args.tenants * len(LAYOUT), (count, base_count)
+        print(f"project walk:        {count / elapsed:8.0f} secrets/s ({elapsed:.2f} s, peak RSS {rss_mb:.0f} MB)")
+        print(f"sequential hvac:     {base_count / base_elapsed:8.0f} secrets/s ({base_elapsed:.2f} s)")
+        print(f"ratio:               {base_elapsed / elapsed:8.1f}x   (goal: >= 1,000 secrets/s)")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
