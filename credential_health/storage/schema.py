@@ -99,6 +99,7 @@ webhook_events = Table(
     Column("tenant_id", String(255), nullable=False),
     Column("exchange", String(64)),
     Column("credential_type", String(128)),
+    Column("endpoint_id", String(64)),  # one row per event per endpoint; NULL when the tenant had none
     Column("event_type", String(64), nullable=False),
     Column("payload", Text, nullable=False),  # the exact JSON bytes signed and sent (never a secret)
     Column("state", String(16), nullable=False),

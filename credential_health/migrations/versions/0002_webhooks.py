@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(255), nullable=False),
         sa.Column("exchange", sa.String(64)),
         sa.Column("credential_type", sa.String(128)),
+        sa.Column("endpoint_id", sa.String(64)),
         sa.Column("event_type", sa.String(64), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
