@@ -11,7 +11,12 @@ from credential_health.settings import SettingsError
 from credential_health.vault.errors import VaultError
 
 # Modules that add a command group; each has `register(subparsers)`.
-COMMAND_GROUPS = ["credential_health.cli.db", "credential_health.cli.metrics", "credential_health.cli.simulator"]
+COMMAND_GROUPS = [
+    "credential_health.cli.db",
+    "credential_health.cli.metrics",
+    "credential_health.cli.simulator",
+    "credential_health.cli.webhooks",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

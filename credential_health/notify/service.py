@@ -1,0 +1,57 @@
+"""One notify pass: plan outbox events from credential_status (committed first), then deliver what is due."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from credential_health.notify.dispatcher import Dispatcher, DispatchReport
+from credential_health.notify.endpoints import Breaker
+from credential_health.notify.outbox import plan_events
+from credential_health.notify.secrets import WebhookSecretStore
+from credential_health.notify.transport import DeliveryPolicy, WebhookTransport
+from credential_health.settings import Settings
+
+
+@dataclass
+class NotifyReport:
+    planned: dict[str, int]
+    dispatch: DispatchReport
+
+
+def breaker_from_settings(settings: Settings) -> Breaker:
+    return Breaker(settings.webhook_breaker_failures, timedelta(hours=settings.webhook_breaker_min_failing_hours))
+
+
+def dispatch(settings: Settings, engine: sa.Engine, secrets: WebhookSecretStore, *, run_id: str | None = None,
+             audit=None, resolver=None, event_ids: list[str] | None = None,
+             now: datetime | None = None) -> DispatchReport:
+    """Deliver due events (all, or just `event_ids`) with the configured policy, breaker and SSRF rules."""
+
+    async def go() -> DispatchReport:
+        async with WebhookTransport(DeliveryPolicy.from_settings(settings)) as transport:
+            dispatcher = Dispatcher(
+                engine, transport, secrets, breaker=breaker_from_settings(settings),
+                concurrency=settings.webhook_concurrency, allow_private=settings.webhook_allow_private_urls,
+                resolver=resolver, run_id=run_id, audit=audit,
+            )
+            return await dispatcher.run(now=now, event_ids=event_ids)
+
+    return asyncio.run(go())
+
+
+def notify_tenants(settings: Settings, engine: sa.Engine, secrets: WebhookSecretStore, *, run_id: str | None = None,
+                   audit=None, resolver=None, now: datetime | None = None) -> NotifyReport:
+    now = now or datetime.now(timezone.utc)
+    with engine.begin() as connection:  # committed before any HTTP attempt (the outbox rule)
+        planned = plan_events(
+            connection,
+            threshold=settings.consecutive_failures_before_alert,
+            min_interval=timedelta(seconds=settings.webhook_min_interval_seconds),
+            now=now,
+        )
+    report = dispatch(settings, engine, secrets, run_id=run_id, audit=audit, resolver=resolver, now=now)
+    return NotifyReport(planned=planned, dispatch=report)

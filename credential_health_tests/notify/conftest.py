@@ -1,0 +1,59 @@
+"""Notify-layer fixtures: settings wired to the real OpenBao, a migrated database and loopback receivers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from credential_health.settings import Settings
+from credential_health.storage.database import make_engine
+from credential_health.storage.schema import credential_status
+
+
+@pytest.fixture
+def notify_env(monkeypatch, openbao, database_url):
+    """Environment for the notify code and CLI: real Vault, the test database, loopback receivers allowed."""
+    env = {
+        "VAULT_ADDR": openbao.addr,
+        "VAULT_TOKEN": openbao.root_token,
+        "CREDENTIAL_HEALTH_DATABASE_URL": database_url,
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "WEBHOOK_RETRY_BACKOFF_BASE": "0.01",
+        "WEBHOOK_TIMEOUT_SECONDS": "2",
+        "VAULT_WEBHOOK_SECRETS_PATH": f"credential-health/webhooks-{database_url.split(':')[0]}",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def settings(notify_env) -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture
+def engine(settings):
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+def put_status(engine, tenant_id: str, streak: int, last_status: str = "invalid", *, exchange: str = "binance",
+               failing_since: datetime | None = None, present: bool = True) -> None:
+    """Write a credential_status row as the rollup would leave it (the notify job only reads it)."""
+    now = datetime.now(timezone.utc)
+    key = dict(tenant_id=tenant_id, exchange=exchange, credential_type="trading")
+    values = dict(
+        last_status=last_status, last_error_code="auth_rejected" if last_status == "invalid" else "ok",
+        last_error_message="Invalid API-key, IP, or permissions for action." if last_status == "invalid" else None,
+        last_checked_at=now, consecutive_failures=streak,
+        failing_since=failing_since or (datetime(2026, 11, 21, 6, tzinfo=timezone.utc) if streak else None),
+        windows_seen=max(streak, 1), present_in_inventory=present, updated_at=now,
+    )
+    with engine.begin() as connection:
+        updated = connection.execute(credential_status.update().where(
+            *(credential_status.c[k] == v for k, v in key.items())).values(**values)).rowcount
+        if not updated:
+            connection.execute(credential_status.insert().values(**key, **values))
