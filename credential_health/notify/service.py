@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -12,8 +13,11 @@ from credential_health.notify.dispatcher import Dispatcher, DispatchReport
 from credential_health.notify.endpoints import Breaker
 from credential_health.notify.outbox import plan_events
 from credential_health.notify.secrets import WebhookSecretStore
-from credential_health.notify.transport import DeliveryPolicy, WebhookTransport
+from credential_health.notify.transport import WebhookTransport
 from credential_health.settings import Settings
+
+# httpx logs every request URL at INFO; a tenant's webhook path may carry a token of theirs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -32,7 +36,7 @@ def dispatch(settings: Settings, engine: sa.Engine, secrets: WebhookSecretStore,
     """Deliver due events (all, or just `event_ids`) with the configured policy, breaker and SSRF rules."""
 
     async def go() -> DispatchReport:
-        async with WebhookTransport(DeliveryPolicy.from_settings(settings)) as transport:
+        async with WebhookTransport.from_settings(settings) as transport:
             dispatcher = Dispatcher(
                 engine, transport, secrets, breaker=breaker_from_settings(settings),
                 concurrency=settings.webhook_concurrency, allow_private=settings.webhook_allow_private_urls,

@@ -1,0 +1,1 @@
+"""Tenant webhooks, transport layer: `signing` (Standard Webhooks), `ssrf` (URL guard), `transport` (delivery)."""

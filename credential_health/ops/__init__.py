@@ -1,0 +1,1 @@
+"""Ops of the op-based jobs (webhook notification)."""
