@@ -1,8 +1,9 @@
 """Delivers due outbox events: concurrent across credentials, in order per credential and endpoint.
 
-Every attempt goes to webhook_delivery_log and one JSON audit line; the event and the endpoint's
-breaker counters are updated after each delivery, so a crash loses at most the delivery in flight
-(it is still `pending` and the next run sends it again with the same `webhook-id`).
+Every attempt goes to webhook_delivery_log and one JSON audit line. Outcomes are written in small
+batches on a worker thread (one transaction every FLUSH_SECONDS), so the event loop never waits on
+the database; a crash loses at most the outcomes not yet flushed, and those events are still
+`pending`, so the next run sends them again with the same `webhook-id` (at-least-once).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from credential_health.notify.transport import DeliveryOutcome, WebhookTransport
 from credential_health.storage.schema import tenant_webhooks, webhook_delivery_log, webhook_events
 
 log = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.25
 
 
 @dataclass
@@ -55,6 +57,10 @@ class Dispatcher:
         self.resolver = resolver
         self.run_id = run_id
         self.audit = audit or log  # Dagster's context.log in a run
+        self._secrets: dict[str, list[str]] = {}
+        self._gone: set[str] = set()
+        self._unwritten: list[tuple[sa.Row, DeliveryOutcome, datetime]] = []
+        self.report = DispatchReport()
 
     def _due_groups(self, now: datetime, event_ids: list[str] | None) -> list[list[sa.Row]]:
         query = (
@@ -78,44 +84,41 @@ class Dispatcher:
         return groups
 
     async def run(self, now: datetime | None = None, event_ids: list[str] | None = None) -> DispatchReport:
-        """Deliver every due event (or just `event_ids`), at most `concurrency` credentials at once."""
-        report = DispatchReport()
-        gate = asyncio.Semaphore(self.concurrency)
+        """Deliver every due event (or just `event_ids`); the transport bounds requests in flight."""
+        groups = await asyncio.to_thread(self._due_groups, now or datetime.now(timezone.utc), event_ids)
+        gate = asyncio.Semaphore(self.concurrency * 8)  # only bounds how many groups wait at once
 
         async def deliver_group(events: list[sa.Row]) -> None:
             async with gate:
                 for event in events:
-                    if not await self._deliver(event, report):
+                    if not await self._deliver(event):
                         break  # keep order: a later event never overtakes an undelivered earlier one
 
-        await asyncio.gather(*(deliver_group(g) for g in self._due_groups(now or datetime.now(timezone.utc), event_ids)))
-        return report
-
-    async def _deliver(self, event: sa.Row, report: DispatchReport) -> bool:
+        flusher = asyncio.create_task(self._flush_periodically())
         try:
-            secrets = await asyncio.to_thread(self.secrets.signing_secrets, event.endpoint_id)
+            await asyncio.gather(*(deliver_group(g) for g in groups))
+        finally:
+            flusher.cancel()
+            await self._flush()
+        return self.report
+
+    async def _deliver(self, event: sa.Row) -> bool:
+        if event.endpoint_id in self._gone:
+            return False
+        try:
+            if event.endpoint_id not in self._secrets:  # one Vault read per endpoint per run
+                self._secrets[event.endpoint_id] = await asyncio.to_thread(self.secrets.signing_secrets, event.endpoint_id)
         except MissingWebhookSecret as exc:
             self.audit.warning(str(exc))
-            report.failed += 1
+            self.report.failed += 1
             return False
         outcome = await self.transport.deliver(
-            event.url, event.payload.encode(), event.event_id, event.event_type, secrets,
+            event.url, event.payload.encode(), event.event_id, event.event_type, self._secrets[event.endpoint_id],
             resolver=self.resolver, allow_private=self.allow_private,
         )
-        now = datetime.now(timezone.utc)
-        state = _final_state(outcome)
-        next_attempt = now + timedelta(seconds=outcome.retry_after) if outcome.retry_after else now
-        with self.engine.begin() as connection:
-            connection.execute(webhook_delivery_log.insert(), [dict(
-                event_id=event.event_id, endpoint_id=event.endpoint_id, tenant_id=event.tenant_id,
-                event_type=event.event_type, attempt_no=event.attempts + a.attempt_no, attempted_at=a.started_at,
-                duration_ms=int(a.duration_ms), status_code=a.status_code, error=a.error,
-                response_excerpt=a.response_excerpt, run_id=self.run_id,
-            ) for a in outcome.attempts])
-            connection.execute(webhook_events.update().where(webhook_events.c.event_id == event.event_id).values(
-                state=state, attempts=event.attempts + len(outcome.attempts), last_error=outcome.error,
-                delivered_at=now if outcome.delivered else None, next_attempt_at=next_attempt))
-            disabled = record_delivery(connection, event.endpoint_id, outcome.delivered, outcome.gone, self.breaker, now)
+        if outcome.gone:
+            self._gone.add(event.endpoint_id)
+        self._unwritten.append((event, outcome, datetime.now(timezone.utc)))
         for attempt in outcome.attempts:
             self.audit.info(json.dumps({
                 "audit": "webhook_delivery", "event_id": event.event_id, "event_type": event.event_type,
@@ -124,12 +127,44 @@ class Dispatcher:
                 "status_code": attempt.status_code, "error": attempt.error, "duration_ms": int(attempt.duration_ms),
                 "run_id": self.run_id,
             }, sort_keys=True))
-        if disabled:
-            report.disabled_endpoints.append(event.endpoint_id)
+        state = _final_state(outcome)
         if outcome.delivered:
-            report.delivered += 1
+            self.report.delivered += 1
         elif state == "failed":
-            report.failed += 1
+            self.report.failed += 1
         else:
-            report.deferred += 1
+            self.report.deferred += 1
         return outcome.delivered
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._unwritten = self._unwritten, []
+        if batch:
+            disabled = await asyncio.to_thread(self._write, batch)
+            self.report.disabled_endpoints.extend(disabled)
+
+    def _write(self, batch: list[tuple[sa.Row, DeliveryOutcome, datetime]]) -> list[str]:
+        """Log the attempts, settle the events and the endpoints' breaker counters, in one transaction."""
+        disabled = []
+        with self.engine.begin() as connection:
+            connection.execute(webhook_delivery_log.insert(), [dict(
+                event_id=event.event_id, endpoint_id=event.endpoint_id, tenant_id=event.tenant_id,
+                event_type=event.event_type, attempt_no=event.attempts + a.attempt_no, attempted_at=a.started_at,
+                duration_ms=int(a.duration_ms), status_code=a.status_code, error=a.error,
+                response_excerpt=a.response_excerpt, run_id=self.run_id,
+            ) for event, outcome, _ in batch for a in outcome.attempts])
+            for event, outcome, finished in batch:
+                retry_after = timedelta(seconds=outcome.retry_after or 0)
+                connection.execute(webhook_events.update().where(webhook_events.c.event_id == event.event_id).values(
+                    state=_final_state(outcome), attempts=event.attempts + len(outcome.attempts),
+                    last_error=outcome.error, delivered_at=finished if outcome.delivered else None,
+                    next_attempt_at=finished + retry_after))
+                reason = record_delivery(connection, event.endpoint_id, outcome.delivered, outcome.gone,
+                                         self.breaker, finished)
+                if reason:
+                    disabled.append(event.endpoint_id)
+        return disabled

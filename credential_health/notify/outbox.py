@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from credential_health.notify.endpoints import active_endpoints
 from credential_health.notify.signing import new_message_id
-from credential_health.storage.schema import credential_status, webhook_events
+from credential_health.storage.schema import credential_status, tenant_webhooks, webhook_events
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -53,26 +53,28 @@ def _insert_ignoring_duplicates(connection, rows: list[dict]) -> int:
     return connection.execute(statement, rows).rowcount
 
 
-def _next_slot(connection, status: sa.Row, now: datetime, min_interval: timedelta) -> datetime:
-    """At most one webhook per credential per `min_interval`: later events wait for their slot."""
-    latest = connection.execute(sa.select(sa.func.max(webhook_events.c.next_attempt_at)).where(
-        webhook_events.c.tenant_id == status.tenant_id,
-        webhook_events.c.exchange == status.exchange,
-        webhook_events.c.credential_type == status.credential_type,
-        webhook_events.c.event_type.in_(("credential.failed", "credential.recovered")),
-    )).scalar_one()
-    if latest is None:
-        return now
-    if latest.tzinfo is None:  # aggregates bypass the column type on SQLite
-        latest = latest.replace(tzinfo=timezone.utc)
-    return max(now, latest + min_interval)
+def _latest_slots(connection) -> dict[tuple, datetime]:
+    """Per credential, when its newest failed/recovered webhook is (or was) due."""
+    c = webhook_events.c
+    query = sa.select(c.tenant_id, c.exchange, c.credential_type, sa.func.max(c.next_attempt_at)).where(
+        c.event_type.in_(("credential.failed", "credential.recovered"))
+    ).group_by(c.tenant_id, c.exchange, c.credential_type)
+    slots = {}
+    for tenant_id, exchange, credential_type, latest in connection.execute(query):
+        if latest.tzinfo is None:  # aggregates bypass the column type on SQLite
+            latest = datetime.fromisoformat(str(latest)).replace(tzinfo=timezone.utc)
+        slots[(tenant_id, exchange, credential_type)] = latest
+    return slots
 
 
 def event_rows(connection, event_type: str, episode: str, status: sa.Row | None, tenant_id: str, threshold: int,
-               now: datetime, next_attempt_at: datetime, extra: dict | None = None) -> list[dict]:
+               now: datetime, next_attempt_at: datetime, extra: dict | None = None,
+               endpoints: list[str] | None = None) -> list[dict]:
     """Outbox rows for one event: one per active endpoint subscribed to it, or one undeliverable row if none."""
     credential = (status.exchange, status.credential_type) if status is not None else (None, None)
-    endpoints = [row.endpoint_id for row in active_endpoints(connection, tenant_id, event_type)] or [None]
+    if endpoints is None:
+        endpoints = [row.endpoint_id for row in active_endpoints(connection, tenant_id, event_type)]
+    endpoints = endpoints or [None]
     rows = []
     for endpoint_id in endpoints:
         dedupe_key = "|".join((event_type, tenant_id, *(c or "" for c in credential), episode, endpoint_id or "none"))
@@ -98,20 +100,40 @@ def plan_events(connection, *, threshold: int, min_interval: timedelta, now: dat
         present, credential_status.c.alerted_at.is_not(None), credential_status.c.last_status == "valid",
         credential_status.c.consecutive_failures == 0))
     counts = {"credential.failed": 0, "credential.recovered": 0}
+    slots = _latest_slots(connection)
+    subscribers = _subscribers(connection)
     for event_type, rows, alerted in (("credential.failed", list(failed), now),
                                       ("credential.recovered", list(recovered), None)):
+        outbox, keys = [], []
         for status in rows:
+            key = (status.tenant_id, status.exchange, status.credential_type)
             episode = _iso(status.failing_since if alerted else status.alerted_at)
             extra = {"alerted_at": _iso(status.alerted_at)} if alerted is None else None
-            slot = _next_slot(connection, status, now, min_interval)
-            counts[event_type] += _insert_ignoring_duplicates(connection, event_rows(
-                connection, event_type, episode, status, status.tenant_id, threshold, now, slot, extra))
+            slot = max(now, slots[key] + min_interval) if key in slots else now
+            slots[key] = slot
+            outbox += event_rows(connection, event_type, episode, status, status.tenant_id, threshold, now, slot,
+                                 extra, endpoints=subscribers.get((status.tenant_id, event_type), []))
+            keys.append(dict(t=key[0], e=key[1], c=key[2]))
+        counts[event_type] = len({row["dedupe_key"].rsplit("|", 1)[0] for row in outbox})
+        _insert_ignoring_duplicates(connection, outbox)
+        if keys:
             connection.execute(credential_status.update().where(
-                credential_status.c.tenant_id == status.tenant_id,
-                credential_status.c.exchange == status.exchange,
-                credential_status.c.credential_type == status.credential_type,
-            ).values(alerted_at=alerted))
+                credential_status.c.tenant_id == sa.bindparam("t"),
+                credential_status.c.exchange == sa.bindparam("e"),
+                credential_status.c.credential_type == sa.bindparam("c"),
+            ).values(alerted_at=alerted), keys)
     return counts
+
+
+def _subscribers(connection) -> dict[tuple[str, str], list[str]]:
+    """(tenant, event type) -> ids of the active endpoints subscribed to it, oldest first."""
+    rows = connection.execute(sa.select(tenant_webhooks).where(tenant_webhooks.c.active.is_(True))
+                              .order_by(tenant_webhooks.c.created_at))
+    subscribers: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        for event_type in row.event_types.split(","):
+            subscribers.setdefault((row.tenant_id, event_type), []).append(row.endpoint_id)
+    return subscribers
 
 
 def requeue(connection, *, event_id: str | None = None, since: datetime | None = None,

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from credential_health.notify.signing import sign_headers, signing_keys
+from credential_health.notify.slots import PrioritySlots
 from credential_health.notify.ssrf import Resolver, UnresolvableWebhookHost, UnsafeWebhookURL, check_url
 
 USER_AGENT = "credential-health-webhooks/1"
@@ -133,6 +134,7 @@ class WebhookTransport:
     ) -> None:
         self.policy = policy
         self._max_connections = max_connections
+        self._slots = PrioritySlots(max_connections)
         self._sleep = sleep
         self._clock = clock  # signing timestamps only
         self._client = httpx.AsyncClient(
@@ -214,31 +216,34 @@ class WebhookTransport:
         self, attempt_no: int, item: WebhookDelivery, resolver: Resolver | None, allow_private: bool
     ) -> tuple[AttemptRecord, bool, float | None]:
         """One attempt: (record, whether a retry may help, Retry-After seconds)."""
-        started_at, start = datetime.now(timezone.utc), time.perf_counter()
-        status: int | None = None
-        excerpt, retry_after, retryable, error = "", None, False, None
-        try:
-            send = self._send(item, resolver, allow_private)
-            status, excerpt, retry_after_header = await asyncio.wait_for(send, self.policy.timeout_seconds)
-        except UnresolvableWebhookHost:
-            error, retryable = "dns_error", True
-        except UnsafeWebhookURL:
-            error = "unsafe_url"
-        except (asyncio.TimeoutError, httpx.TimeoutException):
-            error, retryable = "timeout", True
-        except httpx.ConnectError as exc:
-            # A certificate that does not match the host will not match on a retry seconds later.
-            error, retryable = ("tls_error", False) if _is_certificate_error(exc) else ("connect_error", True)
-        except (httpx.NetworkError, httpx.RemoteProtocolError):
-            error, retryable = "network_error", True
-        except httpx.HTTPError:
-            error = "request_error"
-        else:
-            if not 200 <= status < 300:
-                error = f"http_{status}"
-                retryable = status in (408, 429) or status >= 500
-                retry_after = parse_retry_after(retry_after_header) if retryable else None
-        duration_ms = round((time.perf_counter() - start) * 1000, 1)
+        # The slot bounds requests in flight; a delivery sleeping through its backoff holds none, and
+        # retries queue behind first attempts, so a failing endpoint does not slow the healthy ones.
+        async with self._slots.hold(priority=0 if attempt_no == 1 else 1):
+            started_at, start = datetime.now(timezone.utc), time.perf_counter()
+            status: int | None = None
+            excerpt, retry_after, retryable, error = "", None, False, None
+            try:
+                send = self._send(item, resolver, allow_private)
+                status, excerpt, retry_after_header = await asyncio.wait_for(send, self.policy.timeout_seconds)
+            except UnresolvableWebhookHost:
+                error, retryable = "dns_error", True
+            except UnsafeWebhookURL:
+                error = "unsafe_url"
+            except (asyncio.TimeoutError, httpx.TimeoutException):
+                error, retryable = "timeout", True
+            except httpx.ConnectError as exc:
+                # A certificate that does not match the host will not match on a retry seconds later.
+                error, retryable = ("tls_error", False) if _is_certificate_error(exc) else ("connect_error", True)
+            except (httpx.NetworkError, httpx.RemoteProtocolError):
+                error, retryable = "network_error", True
+            except httpx.HTTPError:
+                error = "request_error"
+            else:
+                if not 200 <= status < 300:
+                    error = f"http_{status}"
+                    retryable = status in (408, 429) or status >= 500
+                    retry_after = parse_retry_after(retry_after_header) if retryable else None
+            duration_ms = round((time.perf_counter() - start) * 1000, 1)
         return AttemptRecord(attempt_no, started_at, duration_ms, status, error, excerpt), retryable, retry_after
 
     async def _send(

@@ -28,6 +28,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: no corruption, far fewer fsyncs
             cursor.close()
 
         return engine
