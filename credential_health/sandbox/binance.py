@@ -1,0 +1,170 @@
+"""Binance spot REST as the simulator speaks it: signed GET /api/v3/account and what ccxt loads markets from."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import time
+
+from aiohttp import web
+
+from credential_health.sandbox.keys import STATE
+
+EXCHANGE = "binance"
+PREFIX = "/binance"
+
+# Real Binance error bodies (see ccxt's binance `exceptions` map for what the client makes of each).
+ERRORS: dict[str, tuple[int, dict]] = {
+    "revoked": (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}),
+    "bad_key_format": (401, {"code": -2014, "msg": "API-key format invalid."}),
+    "bad_signature": (400, {"code": -1022, "msg": "Signature for this request is not valid."}),
+    "permission_denied": (401, {"msg": "You don't have permission.", "success": False}),
+    "suspended": (403, {"code": -3022, "msg": "You account's trading is banned."}),
+    "rate_limited": (429, {"code": -1003, "msg": "Too many requests; current limit of IP is 6000 request weight "
+                                                  "per 1 MINUTE. Please use the websocket for live updates."}),
+    "server_error": (503, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}),
+    "maintenance": (503, {"code": 1, "msg": "System is under maintenance."}),
+    "clock_skew": (400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}),
+    "timeout": (408, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
+                                            "Send status unknown; execution status unknown."}),
+    "recv_window": (400, {"code": -1131, "msg": "recvWindow must be less than 60000"}),
+}
+
+SYMBOLS = [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")]
+BALANCES = [{"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"},
+            {"asset": "USDT", "free": "1000.00000000", "locked": "0.00000000"}]
+
+
+def _json(data: object, status: int = 200, used_weight: int | None = None, **headers: str) -> web.Response:
+    if used_weight is not None:
+        headers["X-MBX-USED-WEIGHT-1M"] = str(used_weight)
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def _error(name: str, used_weight: int | None = None) -> web.Response:
+    status, body = ERRORS[name]
+    return _json(body, status, used_weight)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _symbol(symbol: str, base: str, quote: str) -> dict:
+    return {
+        "symbol": symbol, "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8, "quoteAsset": quote,
+        "quotePrecision": 8, "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True,
+        "ocoAllowed": True, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": ["SPOT"],
+        "permissionSets": [["SPOT"]], "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.00", "stepSize": "0.00001"},
+        ],
+    }
+
+
+def _exchange_info(symbols: list[tuple[str, str, str]]) -> dict:
+    return {"timezone": "UTC", "serverTime": _now_ms(), "exchangeFilters": [],
+            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}],
+            "symbols": [_symbol(*s) for s in symbols]}
+
+
+def _signature_payload(raw_query: str) -> tuple[str, str | None]:
+    """The signed text (every parameter but `signature`, in the order sent) and the signature itself."""
+    kept, signature = [], None
+    for part in raw_query.split("&"):
+        if part.startswith("signature="):
+            signature = part[len("signature="):]
+        elif part:
+            kept.append(part)
+    return "&".join(kept), signature
+
+
+async def _public(request: web.Request, weight: int, payload) -> web.Response:
+    state = request.app[STATE]
+    verdict, used, _ = state.charge(EXCHANGE, request.remote or "", weight)
+    await state.pause(None)
+    if verdict != "ok":
+        return _throttled(verdict, used)
+    return _json(payload() if callable(payload) else payload, used_weight=used)
+
+
+def _throttled(verdict: str, used: int) -> web.Response:
+    if verdict == "banned":
+        body = {"code": -1003, "msg": "Way too much request weight used; IP banned. "
+                                      "Please use WebSocket Streams for live updates to avoid bans."}
+        return _json(body, 418, used, **{"Retry-After": "120"})
+    return _json(ERRORS["rate_limited"][1], 429, used, **{"Retry-After": "60"})
+
+
+async def _signed(request: web.Request, weight: int, payload) -> web.Response:
+    """Binance's order of checks: weight budget, API key, mandatory params, signature, time window."""
+    state = request.app[STATE]
+    api_key = request.headers.get("X-MBX-APIKEY", "")
+    if api_key:
+        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
+    verdict, used, _ = state.charge(EXCHANGE, request.remote or "", weight)
+    key = state.key(EXCHANGE, api_key)
+    await state.pause(key)
+    if verdict != "ok":
+        return _throttled(verdict, used)
+    if not api_key:
+        return _error("bad_key_format", used)
+    if key is None:
+        return _error("revoked", used)
+    scenario = key.next_scenario()
+    if scenario == "revoked":
+        return _error("revoked", used)
+    signed_text, signature = _signature_payload(request.query_string)
+    for name in ("timestamp", "signature"):
+        if not request.query.get(name):
+            body = {"code": -1102, "msg": f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."}
+            return _json(body, 400, used)
+    expected = hmac.new(key.secret.encode(), signed_text.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, (signature or "").lower()):
+        return _error("bad_signature", used)
+    try:
+        timestamp = int(request.query["timestamp"])
+        recv_window = int(request.query.get("recvWindow", "5000"))
+    except ValueError:
+        return _json({"code": -1100, "msg": "Illegal characters found in a parameter."}, 400, used)
+    if recv_window > 60000:
+        return _error("recv_window", used)
+    server_ms = _now_ms() + (state.clock_skew_ms if scenario == "clock_skew" else 0)
+    if timestamp >= server_ms + 1000 or server_ms - timestamp > recv_window:
+        return _error("clock_skew", used)
+    if scenario == "timeout":
+        await state.hang()
+        return _error("timeout", used)
+    if scenario != "valid":
+        return _error(scenario, used)
+    return _json(payload() if callable(payload) else payload, used_weight=used)
+
+
+def _account() -> dict:
+    return {"makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+            "updateTime": _now_ms(), "accountType": "SPOT", "balances": BALANCES, "permissions": ["SPOT"]}
+
+
+def routes() -> list[web.RouteDef]:
+    """Every Binance route, under /binance."""
+    def public(path: str, weight: int, payload) -> web.RouteDef:
+        return web.get(PREFIX + path, functools.partial(_public, weight=weight, payload=payload))
+
+    def signed(path: str, weight: int, payload) -> web.RouteDef:
+        return web.get(PREFIX + path, functools.partial(_signed, weight=weight, payload=payload))
+
+    return [
+        public("/api/v3/ping", 1, {}),
+        public("/api/v3/time", 1, lambda: {"serverTime": _now_ms()}),
+        public("/api/v3/exchangeInfo", 20, lambda: _exchange_info(SYMBOLS)),
+        public("/fapi/v1/exchangeInfo", 1, lambda: _exchange_info([])),
+        public("/dapi/v1/exchangeInfo", 1, lambda: _exchange_info([])),
+        signed("/api/v3/account", 20, _account),
+        signed("/sapi/v1/capital/config/getall", 10, []),
+        signed("/sapi/v1/margin/allPairs", 1, []),
+        signed("/sapi/v1/margin/isolated/allPairs", 10, []),
+    ]

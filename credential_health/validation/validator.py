@@ -1,0 +1,186 @@
+"""Validate exchange credentials concurrently with ccxt.async_support: the engine behind the assets and jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+
+import aiohttp
+
+from credential_health.models import (
+    CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
+)
+from credential_health.validation.classify import OK, UNSUPPORTED_EXCHANGE, classify, is_transient
+from credential_health.validation.instances import (
+    SUPPORTED, build_exchange, default_ssl_context, missing_credentials,
+)
+from credential_health.validation.ratelimit import bucket_for
+from credential_health.validation.redact import redact
+
+log = logging.getLogger(__name__)
+
+FetchSecret = Callable[[CredentialRef], ExchangeSecret]
+_END = object()
+
+
+class ExchangeValidator:
+    """Checks credentials with one signed balance call each, streaming results as they complete."""
+
+    def __init__(self, exchange_urls: Mapping[str, str] | None = None, rate_limit_per_second: float = 0.0,
+                 attempts: int = 3, retry_delay_seconds: float = 1.0, request_timeout_seconds: float = 10.0,
+                 concurrency: int = 64):
+        if attempts < 1 or concurrency < 1:
+            raise ValueError("attempts and concurrency must be at least 1")
+        self.exchange_urls = dict(exchange_urls or {})
+        self.rate_limit_per_second = rate_limit_per_second
+        self.attempts = attempts
+        self.retry_delay_seconds = retry_delay_seconds
+        self.request_timeout_seconds = request_timeout_seconds
+        self.concurrency = concurrency
+        self._ssl_context = default_ssl_context()
+
+    @classmethod
+    def from_settings(cls, settings) -> ExchangeValidator:
+        """A validator configured from `credential_health.settings.Settings`."""
+        return cls(exchange_urls=settings.exchange_urls, rate_limit_per_second=settings.exchange_rate_limit,
+                   attempts=settings.check_attempts, retry_delay_seconds=settings.check_retry_delay_seconds,
+                   request_timeout_seconds=settings.check_timeout_seconds, concurrency=settings.check_concurrency)
+
+    async def validate_stream(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
+                              ) -> AsyncIterator[CheckResult]:
+        """Yield one result per ref in completion order, with at most `concurrency` checks in flight.
+
+        `refs` is consumed lazily. An exception from `fetch_secret` other than MalformedSecret or
+        SecretUnavailable aborts the run: in-flight checks are cancelled and everything is closed.
+        """
+        # One pool, one session and one SSL context for every check: per-instance ones double the cost.
+        secrets_pool = concurrent.futures.ThreadPoolExecutor(min(self.concurrency, 32), "credential-secret")
+        connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=self._ssl_context)
+        # DummyCookieJar: no exchange cookie may travel from one tenant's check to another's.
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        pending: set[asyncio.Task[CheckResult]] = set()
+        finished: asyncio.Queue[asyncio.Task[CheckResult]] = asyncio.Queue()  # cheaper than asyncio.wait per wake
+        ref_iter = iter(refs)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < self.concurrency:
+                    ref = next(ref_iter, _END)
+                    if ref is _END:
+                        exhausted = True
+                    else:
+                        task = asyncio.ensure_future(self._check(ref, fetch_secret, session, secrets_pool))
+                        task.add_done_callback(finished.put_nowait)
+                        pending.add(task)
+                if not pending:
+                    return
+                task = await finished.get()
+                pending.discard(task)
+                yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await session.close()
+            secrets_pool.shutdown(wait=False, cancel_futures=True)
+
+    def validate_iter(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret) -> Iterator[CheckResult]:
+        """Synchronous streaming: drives validate_stream on a private event loop in the calling thread
+        (which must not be running a loop already; async code uses validate_stream)."""
+        if _loop_running():
+            raise RuntimeError("validate_iter cannot run inside a running event loop; use validate_stream")
+        loop = asyncio.new_event_loop()
+        stream = self.validate_stream(refs, fetch_secret)
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(anext(stream))
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.run_until_complete(stream.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def validate_all(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret,
+                     on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+        """Validate everything and return the results; callable from any thread, with or without a loop."""
+        if _loop_running():  # e.g. called from async code: run on a helper thread with a loop of its own
+            with concurrent.futures.ThreadPoolExecutor(1, "credential-validate") as helper:
+                return helper.submit(self.validate_all, refs, fetch_secret, on_result).result()
+        results = []
+        for result in self.validate_iter(refs, fetch_secret):
+            if on_result is not None:
+                on_result(result)
+            results.append(result)
+        return results
+
+    async def _check(self, ref: CredentialRef, fetch_secret: FetchSecret, session: aiohttp.ClientSession,
+                     secrets_pool: concurrent.futures.Executor) -> CheckResult:
+        """One credential: read its secret just in time, ask the exchange, classify."""
+        started = time.perf_counter()
+        if ref.exchange not in SUPPORTED:
+            return self._result(ref, Status.INVALID, UNSUPPORTED_EXCHANGE,
+                                f"{ref.exchange!r} is not a ccxt exchange id", started, 0)
+        # like asyncio.to_thread (context variables travel along), but on a pool sized to the concurrency
+        read = functools.partial(contextvars.copy_context().run, fetch_secret, ref)
+        try:
+            secret = await asyncio.get_running_loop().run_in_executor(secrets_pool, read)
+        except (MalformedSecret, SecretUnavailable) as exc:  # anything else aborts the run
+            return self._result(ref, *classify(exc), redact(exc), started, 0)
+        sensitive = secret.sensitive_values()
+        try:
+            missing = missing_credentials(ref.exchange, secret)
+            if missing:
+                raise MalformedSecret(f"{ref.exchange} needs {', '.join(missing)}")
+            exchange = build_exchange(ref.exchange, secret, session, self._ssl_context, self.request_timeout_seconds,
+                                      self.exchange_urls.get(ref.exchange),
+                                      bucket_for(ref.exchange, self.rate_limit_per_second))
+        except Exception as exc:  # noqa: BLE001 - a bad secret or exchange must not stop the others
+            return self._result(ref, *classify(exc), redact(exc, sensitive), started, 0)
+        finally:
+            del secret  # from here on the instance holds the only copy, until it is closed below
+        try:
+            status, code, message, attempts = await self._attempts(exchange, sensitive)
+        finally:
+            await exchange.close()
+        return self._result(ref, status, code, message, started, attempts)
+
+    async def _attempts(self, exchange, sensitive: list[str]) -> tuple[Status, str, str | None, int]:
+        """fetch_balance with retries for transient failures only (full-jitter exponential backoff)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await exchange.fetch_balance()
+                return Status.VALID, OK, None, attempt
+            except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes a check
+                status, code = classify(exc)
+                if not is_transient(code) or attempt >= self.attempts:
+                    return status, code, redact(f"{type(exc).__name__}: {exc}", sensitive), attempt
+            await asyncio.sleep(random.uniform(0, self.retry_delay_seconds * 2 ** (attempt - 1)))
+
+    def _result(self, ref: CredentialRef, status: Status, code: str, message: str | None, started: float,
+                attempts: int) -> CheckResult:
+        """The result (checked_at: when the check finished) and its one log line."""
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        level = logging.DEBUG if status is Status.VALID else logging.INFO
+        log.log(level, "check %s: %s/%s attempts=%d %dms %s", ref.path, status.value, code, attempts,
+                duration_ms, message or "")
+        return CheckResult(ref=ref, status=status, error_code=code, error_message=message,
+                           checked_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempts=attempts)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
