@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from credential_health.notify.endpoints import Breaker, record_delivery
+from credential_health.notify.endpoints import Breaker, record_deliveries
 from credential_health.notify.secrets import MissingWebhookSecret, WebhookSecretStore
 from credential_health.notify.transport import DeliveryOutcome, WebhookTransport
 from credential_health.storage.schema import tenant_webhooks, webhook_delivery_log, webhook_events
@@ -57,7 +57,7 @@ class Dispatcher:
         self.resolver = resolver
         self.run_id = run_id
         self.audit = audit or log  # Dagster's context.log in a run
-        self._secrets: dict[str, list[str]] = {}
+        self._secrets: dict[str, asyncio.Future] = {}
         self._gone: set[str] = set()
         self._unwritten: list[tuple[sa.Row, DeliveryOutcome, datetime]] = []
         self.report = DispatchReport()
@@ -105,15 +105,18 @@ class Dispatcher:
     async def _deliver(self, event: sa.Row) -> bool:
         if event.endpoint_id in self._gone:
             return False
+        if event.endpoint_id not in self._secrets:
+            # One Vault read per endpoint per run, shared by every delivery that needs it meanwhile.
+            self._secrets[event.endpoint_id] = asyncio.ensure_future(
+                asyncio.to_thread(self.secrets.signing_secrets, event.endpoint_id))
         try:
-            if event.endpoint_id not in self._secrets:  # one Vault read per endpoint per run
-                self._secrets[event.endpoint_id] = await asyncio.to_thread(self.secrets.signing_secrets, event.endpoint_id)
+            secrets = await self._secrets[event.endpoint_id]
         except MissingWebhookSecret as exc:
             self.audit.warning(str(exc))
             self.report.failed += 1
             return False
         outcome = await self.transport.deliver(
-            event.url, event.payload.encode(), event.event_id, event.event_type, self._secrets[event.endpoint_id],
+            event.url, event.payload.encode(), event.event_id, event.event_type, secrets,
             resolver=self.resolver, allow_private=self.allow_private,
         )
         if outcome.gone:
@@ -149,7 +152,6 @@ class Dispatcher:
 
     def _write(self, batch: list[tuple[sa.Row, DeliveryOutcome, datetime]]) -> list[str]:
         """Log the attempts, settle the events and the endpoints' breaker counters, in one transaction."""
-        disabled = []
         with self.engine.begin() as connection:
             connection.execute(webhook_delivery_log.insert(), [dict(
                 event_id=event.event_id, endpoint_id=event.endpoint_id, tenant_id=event.tenant_id,
@@ -157,14 +159,13 @@ class Dispatcher:
                 duration_ms=int(a.duration_ms), status_code=a.status_code, error=a.error,
                 response_excerpt=a.response_excerpt, run_id=self.run_id,
             ) for event, outcome, _ in batch for a in outcome.attempts])
-            for event, outcome, finished in batch:
-                retry_after = timedelta(seconds=outcome.retry_after or 0)
-                connection.execute(webhook_events.update().where(webhook_events.c.event_id == event.event_id).values(
-                    state=_final_state(outcome), attempts=event.attempts + len(outcome.attempts),
-                    last_error=outcome.error, delivered_at=finished if outcome.delivered else None,
-                    next_attempt_at=finished + retry_after))
-                reason = record_delivery(connection, event.endpoint_id, outcome.delivered, outcome.gone,
-                                         self.breaker, finished)
-                if reason:
-                    disabled.append(event.endpoint_id)
-        return disabled
+            connection.execute(
+                webhook_events.update().where(webhook_events.c.event_id == sa.bindparam("id")).values(
+                    state=sa.bindparam("state"), attempts=sa.bindparam("attempts"), last_error=sa.bindparam("error"),
+                    delivered_at=sa.bindparam("delivered"), next_attempt_at=sa.bindparam("next")),
+                [dict(id=event.event_id, state=_final_state(outcome), attempts=event.attempts + len(outcome.attempts),
+                      error=outcome.error, delivered=finished if outcome.delivered else None,
+                      next=finished + timedelta(seconds=outcome.retry_after or 0))
+                 for event, outcome, finished in batch])
+            return record_deliveries(connection, [(event.endpoint_id, outcome.delivered, outcome.gone, finished)
+                                                  for event, outcome, finished in batch], self.breaker)

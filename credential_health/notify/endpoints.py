@@ -75,23 +75,37 @@ def set_active(connection, endpoint_id: str, active: bool, reason: str | None = 
     connection.execute(tenant_webhooks.update().where(tenant_webhooks.c.endpoint_id == endpoint_id).values(**values))
 
 
-def record_delivery(connection, endpoint_id: str, delivered: bool, gone: bool, breaker: Breaker,
-                    now: datetime) -> str | None:
-    """Update the endpoint's failure counters after one delivery; returns why it was disabled, if it was."""
-    if delivered:
-        connection.execute(tenant_webhooks.update().where(tenant_webhooks.c.endpoint_id == endpoint_id).values(
-            consecutive_failures=0, failing_since=None, last_success_at=now, updated_at=now))
-        return None
-    row = connection.execute(sa.select(tenant_webhooks).where(tenant_webhooks.c.endpoint_id == endpoint_id)).one()
-    failures = row.consecutive_failures + 1
-    failing_since = row.failing_since or now
-    connection.execute(tenant_webhooks.update().where(tenant_webhooks.c.endpoint_id == endpoint_id).values(
-        consecutive_failures=failures, failing_since=failing_since, last_failure_at=now, updated_at=now))
-    reason = None
-    if gone:
-        reason = "receiver answered 410 Gone"
-    elif breaker.trips(failures, failing_since, now):
-        reason = f"circuit breaker: {failures} consecutive failed deliveries since {failing_since:%Y-%m-%d %H:%M} UTC"
-    if reason:
-        set_active(connection, endpoint_id, False, reason)
-    return reason
+def record_deliveries(connection, outcomes: list[tuple[str, bool, bool, datetime]], breaker: Breaker) -> list[str]:
+    """Update endpoints' failure counters after deliveries (endpoint, delivered, gone, when), in order.
+
+    Returns the endpoints disabled by a 410 or by the breaker. One read and one write per endpoint.
+    """
+    ids = sorted({endpoint_id for endpoint_id, *_ in outcomes})
+    state = {row.endpoint_id: row for row in connection.execute(
+        sa.select(tenant_webhooks).where(tenant_webhooks.c.endpoint_id.in_(ids)))}
+    counters = {i: [state[i].consecutive_failures, state[i].failing_since, state[i].last_success_at,
+                    state[i].last_failure_at, None] for i in ids}
+    for endpoint_id, delivered, gone, when in outcomes:
+        counter = counters[endpoint_id]
+        if delivered:
+            counter[:4] = [0, None, when, counter[3]]
+            continue
+        counter[0] += 1
+        counter[1] = counter[1] or when
+        counter[3] = when
+        if counter[4] is None and state[endpoint_id].active:
+            if gone:
+                counter[4] = "receiver answered 410 Gone"
+            elif breaker.trips(counter[0], counter[1], when):
+                counter[4] = (f"circuit breaker: {counter[0]} consecutive failed deliveries since "
+                              f"{counter[1]:%Y-%m-%d %H:%M} UTC")
+    now = datetime.now(timezone.utc)
+    connection.execute(
+        tenant_webhooks.update().where(tenant_webhooks.c.endpoint_id == sa.bindparam("id")).values(
+            consecutive_failures=sa.bindparam("failures"), failing_since=sa.bindparam("since"),
+            last_success_at=sa.bindparam("success"), last_failure_at=sa.bindparam("failure"), updated_at=now),
+        [dict(id=i, failures=c[0], since=c[1], success=c[2], failure=c[3]) for i, c in counters.items()])
+    disabled = [i for i, c in counters.items() if c[4]]
+    for endpoint_id in disabled:
+        set_active(connection, endpoint_id, False, counters[endpoint_id][4])
+    return disabled

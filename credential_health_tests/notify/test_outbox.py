@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from credential_health.cli import main
-from credential_health.notify.endpoints import Breaker, add_endpoint, record_delivery
+from credential_health.notify.endpoints import Breaker, add_endpoint, record_deliveries
 from credential_health.notify.outbox import plan_events
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import notify_tenants
@@ -133,15 +133,18 @@ def test_breaker_needs_both_the_count_and_the_period(engine, settings):
     breaker = Breaker(failures=3, min_failing=timedelta(hours=24))
     start = datetime.now(timezone.utc)
     with engine.begin() as connection:
-        for n in range(5):  # a burst: many failures within minutes never trips it
-            assert record_delivery(connection, endpoint_id, False, False, breaker, start + timedelta(minutes=n)) is None
-        reason = record_delivery(connection, endpoint_id, False, False, breaker, start + timedelta(hours=25))
-    assert reason.startswith("circuit breaker: 6 consecutive failed deliveries")
-    (row,) = rows(engine, tenant_webhooks)
-    assert not row.active and row.disabled_reason == reason
-    with engine.begin() as connection:  # a success in between resets the count
-        record_delivery(connection, endpoint_id, True, False, breaker, start)
+        burst = [(endpoint_id, False, False, start + timedelta(minutes=n)) for n in range(5)]
+        assert record_deliveries(connection, burst, breaker) == []  # many failures within minutes: no trip
+    assert rows(engine, tenant_webhooks)[0].consecutive_failures == 5
+    with engine.begin() as connection:  # a success resets the count
+        assert record_deliveries(connection, [(endpoint_id, True, False, start + timedelta(hours=1))], breaker) == []
     assert rows(engine, tenant_webhooks)[0].consecutive_failures == 0
+    with engine.begin() as connection:
+        late = [(endpoint_id, False, False, start + timedelta(hours=h)) for h in (2, 3, 20, 25)]
+        assert record_deliveries(connection, late, breaker) == []  # the count is reached, the period is not
+        assert record_deliveries(connection, [(endpoint_id, False, False, start + timedelta(hours=27))], breaker) == [endpoint_id]
+    (row,) = rows(engine, tenant_webhooks)
+    assert not row.active and row.disabled_reason.startswith("circuit breaker: 5 consecutive failed deliveries")
 
 
 def test_removed_credentials_are_never_alerted(engine):
