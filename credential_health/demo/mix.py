@@ -1,0 +1,82 @@
+"""The demo's tenants: ~50 tenants, ~150 credentials on Binance and Kraken, with a realistic mix of faults.
+
+Key material is random per run unless CREDENTIAL_HEALTH_DEMO_SEED is set (the leak test sets it so it
+can regenerate the values and search the demo's whole output for them).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import string
+from dataclasses import dataclass, field
+
+TENANTS = 50
+LAYOUT = (("binance", "trading"), ("binance", "readonly"), ("kraken", "trading"))
+
+# (tenant index, layout index) -> simulator behaviour; everything else is valid.
+FAULTS = {
+    (3, 0): "revoked", (7, 2): "revoked", (12, 0): "revoked", (18, 1): "revoked", (25, 2): "revoked",
+    (9, 0): "permission_denied", (31, 2): "permission_denied",
+    (14, 2): "suspended", (40, 0): "suspended",
+    (5, 1): "flaky", (21, 0): "flaky", (33, 2): "flaky", (44, 1): "flaky",
+    (11, 0): "rate_limited", (36, 2): "rate_limited",
+}
+MALFORMED = (27, 1)  # stored without its apiKey: invalid / malformed_secret
+EXPECTED_STATUS = {"valid": "valid", "flaky": "valid", "rate_limited": "unknown"}  # the rest: invalid
+
+
+@dataclass(frozen=True)
+class DemoCredential:
+    tenant_id: str
+    exchange: str
+    credential_type: str
+    behaviour: str
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+
+    @property
+    def expected_status(self) -> str:
+        return EXPECTED_STATUS.get(self.behaviour, "invalid")
+
+    @property
+    def path(self) -> str:
+        return f"{self.tenant_id}/{self.exchange}/{self.credential_type}"
+
+    def vault_data(self) -> dict[str, str]:
+        data = {"apiKey": self.api_key, "secret": self.secret}
+        if self.behaviour == "malformed":
+            del data["apiKey"]
+        return data
+
+
+def _keys(rng: random.Random, exchange: str) -> tuple[str, str]:
+    alphabet = string.ascii_letters + string.digits
+    if exchange == "binance":  # 64-character alphanumeric key and secret, as Binance issues them
+        return "".join(rng.choices(alphabet, k=64)), "".join(rng.choices(alphabet, k=64))
+    # Kraken: a 56-character key and a base64 secret of 64 bytes
+    return "".join(rng.choices(alphabet + "+/", k=56)), base64.b64encode(rng.randbytes(64)).decode()
+
+
+def demo_credentials(seed: str | None) -> list[DemoCredential]:
+    rng = random.Random(seed) if seed else random.SystemRandom()
+    credentials = []
+    for t in range(TENANTS):
+        for index, (exchange, credential_type) in enumerate(LAYOUT):
+            behaviour = "malformed" if (t, index) == MALFORMED else FAULTS.get((t, index), "valid")
+            api_key, secret = _keys(rng, exchange)
+            credentials.append(DemoCredential(f"tenant-{t:02d}", exchange, credential_type, behaviour, api_key, secret))
+    return credentials
+
+
+def simulator_keys(credentials: list[DemoCredential]) -> list[dict]:
+    """The keys as the simulated exchanges know them (the malformed one is unknown there)."""
+    keys = []
+    for c in credentials:
+        if c.behaviour == "malformed":
+            continue
+        entry = {"exchange": c.exchange, "api_key": c.api_key, "secret": c.secret, "behaviour": c.behaviour}
+        if c.behaviour == "flaky":
+            entry.update(fail_first=1, fail_with="server_error")
+        keys.append(entry)
+    return keys
