@@ -69,6 +69,8 @@ def test_daemon_sensor_launches_one_notify_run_that_delivers(pipeline, webhook_r
                                    allow_private=True)
     webhook_receiver.set_secrets("/acme", [WebhookSecretStore.from_settings(settings).create(endpoint_id)])
 
+    # Create the instance's storage once, before two processes race to create (and stamp) it.
+    DagsterInstance.from_config(str(home)).dispose()
     daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)

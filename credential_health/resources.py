@@ -1,0 +1,179 @@
+"""Dagster resources. Settings (and secrets such as VAULT_TOKEN) come from the environment at execution
+time, never from run config; the config fields below are optional, non-secret overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import PrivateAttr
+from sqlalchemy import Engine
+
+from credential_health import rollup
+from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source
+from credential_health.partitions import CHECK_INTERVAL
+from credential_health.settings import Settings
+from credential_health.storage import results
+from credential_health.storage.database import make_engine, upgrade
+from credential_health.vault.client import VaultClient
+from credential_health.vault.inventory import CredentialStore
+
+
+class CredentialSource(ConfigurableResource, ABC):
+    """Where tenants' credentials live: list references, read one secret just in time."""
+
+    @abstractmethod
+    def walk(self) -> list[CredentialRef]:
+        """Every credential reference, sorted; never a secret value."""
+
+    @abstractmethod
+    def read(self, ref: CredentialRef) -> ExchangeSecret:
+        """One secret (MalformedSecret / SecretUnavailable for this credential; other errors are infrastructure)."""
+
+    @abstractmethod
+    def exists(self, ref: CredentialRef) -> bool:
+        """Whether a credential is stored at `ref`, without reading its value."""
+
+
+class VaultCredentialSource(CredentialSource):
+    """Credentials in Vault KV v2 under {kv_mount}/{tenants_path}/{tenant_id}/{exchange}/{credential_type}."""
+
+    kv_mount: str = ""  # "" = VAULT_KV_MOUNT
+    tenants_path: str = ""  # "" = VAULT_TENANTS_PATH
+
+    _store: CredentialStore | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._store = None  # built lazily, so the environment is read inside the run
+
+    @property
+    def store(self) -> CredentialStore:
+        if self._store is None:
+            settings = Settings.from_env()
+            self._store = CredentialStore(
+                VaultClient.from_settings(settings),
+                self.kv_mount or settings.vault_kv_mount,
+                self.tenants_path or settings.vault_tenants_path,
+            )
+        return self._store
+
+    def walk(self) -> list[CredentialRef]:
+        return self.store.walk()
+
+    def read(self, ref: CredentialRef) -> ExchangeSecret:
+        return self.store.read(ref)
+
+    def exists(self, ref: CredentialRef) -> bool:
+        folder = f"{self.store.tenants_path}/{ref.tenant_id}/{ref.exchange}"
+        return ref.credential_type in self.store.client.list_keys(self.store.mount, folder)
+
+
+class SecretDigests:
+    """SHA-256 digests of every secret value read in a run, to search stored text for them later.
+
+    Only digests are kept: the values themselves never outlive the check that used them.
+    """
+
+    def __init__(self) -> None:
+        self._digests: set[str] = set()
+        self._lengths: set[int] = set()
+        self._lock = threading.Lock()  # the validator reads secrets from a thread pool
+
+    @staticmethod
+    def digest(value: str) -> str:
+        return hashlib.sha256(value.encode()).hexdigest()
+
+    def add(self, secret: ExchangeSecret) -> None:
+        values = secret.sensitive_values()
+        with self._lock:
+            self._digests.update(self.digest(v) for v in values)
+            self._lengths.update(len(v) for v in values)
+
+    def matches(self, candidate: str) -> bool:
+        return len(candidate) in self._lengths and self.digest(candidate) in self._digests
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+
+class CredentialValidator(ConfigurableResource):
+    """Validates credentials against their exchanges (ccxt), configured from CREDENTIAL_HEALTH_* settings."""
+
+    concurrency: int = 0  # 0 = CREDENTIAL_HEALTH_CHECK_CONCURRENCY
+
+    def validate(self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],
+                 on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+        # Imported here: ccxt takes seconds to import, and the webserver and daemon load this module too.
+        from credential_health.validation import ExchangeValidator
+
+        validator = ExchangeValidator.from_settings(Settings.from_env())
+        if self.concurrency:
+            validator.concurrency = self.concurrency
+        return validator.validate_all(refs, fetch_secret, on_result)
+
+
+class ResultsDatabase(ConfigurableResource):
+    """The result tables (SQLite or PostgreSQL) at CREDENTIAL_HEALTH_DATABASE_URL."""
+
+    # Prefer the environment variable: a URL given here (with any password in it) shows in run config.
+    database_url: str = ""
+    migrate: bool = True  # apply pending Alembic migrations when a run starts (idempotent)
+
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._engine = None
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            engine = make_engine(self.database_url or Settings.from_env().database_url)
+            if self.migrate:
+                upgrade(engine)
+            self._engine = engine
+        return self._engine
+
+    def replace_window(self, window_start: datetime, checks: list[CheckResult], run_id: str | None) -> int:
+        return results.replace_window(self.engine, window_start, checks, run_id)
+
+    def rollup_window(self, window_start: datetime, inventory: set[rollup.Key] | None) -> rollup.RollupSummary:
+        """Fold the window's scheduled checks into credential_status, in one transaction."""
+        threshold = Settings.from_env().consecutive_failures_before_alert
+        with self.engine.begin() as connection:
+            return rollup.apply_window(connection, window_start, CHECK_INTERVAL, _now(), inventory, threshold)
+
+    def record_manual(self, check: CheckResult, window_start: datetime, run_id: str | None) -> rollup.RollupSummary:
+        """Store one manual check and fold it into that credential's status, in one transaction."""
+        threshold = Settings.from_env().consecutive_failures_before_alert
+        row = results.check_row(check, window_start, Source.MANUAL, run_id)
+        event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
+                             row["error_code"], row["error_message"])
+        with self.engine.begin() as connection:
+            results.insert_rows(connection, [row])
+            return rollup.apply_events(connection, {check.ref.key: [event]}, CHECK_INTERVAL, _now(), None, threshold)
+
+    def status_rows(self, keys: Iterable[rollup.Key] | None = None) -> list[dict]:
+        with self.engine.connect() as connection:
+            return rollup.status_rows(connection, keys)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_resources() -> dict[str, ConfigurableResource]:
+    """Resource keys the assets and jobs expect, bound to the real implementations."""
+    return {
+        "credentials": VaultCredentialSource(),
+        "validator": CredentialValidator(),
+        "results_db": ResultsDatabase(),
+    }
