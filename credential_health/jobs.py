@@ -18,6 +18,7 @@ from dagster import (
 from pydantic import Field
 
 from credential_health.assets import ASSETS
+from credential_health.audit import audit_check
 from credential_health.models import CredentialRef
 from credential_health.partitions import window_containing
 from credential_health.resources import CredentialSource, CredentialValidator, ResultsDatabase
@@ -53,7 +54,8 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
     ref = CredentialRef(*(_path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")))
     if not credentials.exists(ref):
         raise Failure(f"no credential at {ref.path} in Vault", allow_retries=False)
-    [check] = validator.validate([ref], credentials.read)  # the same code path as the scheduled window
+    [check] = validator.validate(  # the same code path as the scheduled window
+        [ref], credentials.read, lambda check: audit_check(context.log, check, context.run.run_id, "manual"))
     summary = results_db.record_manual(check, window_containing(check.checked_at).start, context.run.run_id)
     [status] = results_db.status_rows([ref.key])
     outcome = {

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DOCS = [ROOT / "README.md", ROOT / "docs" / "running.md"]
+DOCS = [ROOT / "README.md"]
 KEY = "2026-11-22-00:00"
 WINDOW = f"""dagster job execute -m credential_health.definitions -j credential_health_job --tags '{{"dagster/partition": "{KEY}"}}'"""
 DG_LAUNCH = f"dg launch --job credential_health_job --partition {KEY}"

@@ -16,6 +16,7 @@ from dagster import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from credential_health.audit import audit_check
 from credential_health.checks import no_secret_material_result, no_secret_material_spec
 from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Status
 from credential_health.partitions import as_utc, check_windows
@@ -100,7 +101,8 @@ def credential_validation_results(
         return secret
 
     try:
-        checks = validator.validate(credential_inventory, fetch_secret)
+        checks = validator.validate(credential_inventory, fetch_secret,
+                                    lambda check: audit_check(context.log, check, context.run.run_id, "scheduled"))
         written = results_db.replace_window(window_start, checks, context.run.run_id)
     except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures
         failure = step_failure(exc)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from credential_health.audit import audit
 from credential_health.notify.endpoints import Breaker, record_deliveries
 from credential_health.notify.secrets import MissingWebhookSecret, WebhookSecretStore
 from credential_health.notify.transport import DeliveryOutcome, WebhookTransport
@@ -123,13 +123,11 @@ class Dispatcher:
             self._gone.add(event.endpoint_id)
         self._unwritten.append((event, outcome, datetime.now(timezone.utc)))
         for attempt in outcome.attempts:
-            self.audit.info(json.dumps({
-                "audit": "webhook_delivery", "event_id": event.event_id, "event_type": event.event_type,
-                "tenant_id": event.tenant_id, "exchange": event.exchange, "credential_type": event.credential_type,
-                "endpoint_id": event.endpoint_id, "attempt": event.attempts + attempt.attempt_no,
-                "status_code": attempt.status_code, "error": attempt.error, "duration_ms": int(attempt.duration_ms),
-                "run_id": self.run_id,
-            }, sort_keys=True))
+            audit(self.audit, "webhook_delivery", event_id=event.event_id, event_type=event.event_type,
+                  tenant_id=event.tenant_id, exchange=event.exchange, credential_type=event.credential_type,
+                  endpoint_id=event.endpoint_id, attempt=event.attempts + attempt.attempt_no,
+                  status_code=attempt.status_code, error=attempt.error, duration_ms=int(attempt.duration_ms),
+                  run_id=self.run_id)
         state = _final_state(outcome)
         if outcome.delivered:
             self.report.delivered += 1
