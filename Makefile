@@ -22,8 +22,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov=credential_health --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 
+# SKIP_INSTALL=1 runs with an environment installed elsewhere (VENV=...) without touching it.
+INSTALLED := $(if $(SKIP_INSTALL),,$(STAMP))
+
 ## Runs the main job on the embedded default: OpenBao, simulator and receiver on loopback, SQLite.
-demo: $(STAMP)
+demo: $(INSTALLED)
 	$(BIN)/python -m credential_health.demo
 
 ## Opens the Dagster UI on the demo's instance.
