@@ -80,7 +80,6 @@ def run(openbao, events: int, latency: float, concurrency: int, failing: set[int
         with engine.connect() as connection:
             done = connection.execute(sa.select(sa.func.max(webhook_delivery_log.c.attempted_at)).where(
                 webhook_delivery_log.c.status_code == 200)).scalar_one()
-        done = datetime.fromisoformat(str(done)).replace(tzinfo=timezone.utc)
         healthy = (done - started).total_seconds() + latency
         print(f"{label:<34} delivered {report.dispatch.delivered:5d}  pending {report.dispatch.deferred:4d}  "
               f"wall {wall:6.2f} s  healthy endpoints done after {healthy:6.2f} s")

@@ -123,9 +123,7 @@ class ResultTablesCollector(Collector):
             "credential_health_last_window_age_seconds",
             "Seconds since the end of the newest validated window (NaN before the first).",
         )
-        if last_window is not None:
-            if last_window.tzinfo is None:  # aggregates bypass the column type on SQLite
-                last_window = datetime.fromisoformat(str(last_window)).replace(tzinfo=timezone.utc)
+        if last_window is not None:  # max() keeps the column's type: a tz-aware datetime on every backend
             window_end = last_window + timedelta(hours=self.settings.check_interval_hours)
             age.add_metric([], (datetime.now(timezone.utc) - window_end).total_seconds())
         else:

@@ -128,12 +128,13 @@ def _test(args) -> int:
     settings, engine = _context()
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:
-        rows = event_rows(connection, "webhook.test", random_tokens.token_hex(8), None, args.tenant_id,
-                          settings.consecutive_failures_before_alert, now, now, {"tenant_id": args.tenant_id})
-        rows = [row for row in rows if row["endpoint_id"]]
-        if not rows:
+        endpoints = [row.endpoint_id for row in find_endpoints(connection, args.tenant_id)
+                     if row.active and row.tenant_id == args.tenant_id]
+        if not endpoints:
             print(f"credential-health: tenant {args.tenant_id!r} has no active endpoint")
             return 2
+        rows = event_rows("webhook.test", random_tokens.token_hex(8), None, args.tenant_id,
+                          settings.consecutive_failures_before_alert, now, now, endpoints, {"tenant_id": args.tenant_id})
         connection.execute(webhook_events.insert(), rows)
     return _send(settings, engine, [row["event_id"] for row in rows])
 

@@ -162,9 +162,13 @@ def report(summary: dict) -> None:
     print(f"  (DAGSTER_HOME={summary['dagster_home']}; runs, asset lineage, partitions and checks are there)")
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo as cleanly as Ctrl-C
     home = prepare_home()
     credentials = demo_credentials(os.environ.get("CREDENTIAL_HEALTH_DEMO_SEED"))
     say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})", started)

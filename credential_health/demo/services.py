@@ -44,6 +44,8 @@ class Services:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         # Own session: Ctrl-C in the terminal reaches only us, and we stop the whole group ourselves.
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        if log is not subprocess.DEVNULL:
+            log.close()  # the child has its own copy of the descriptor
         self.processes.append(process)
         return process
 

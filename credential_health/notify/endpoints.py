@@ -56,13 +56,6 @@ def find_endpoints(connection, target: str) -> list[sa.Row]:
     return list(connection.execute(query))
 
 
-def active_endpoints(connection, tenant_id: str, event_type: str) -> list[sa.Row]:
-    rows = connection.execute(sa.select(tenant_webhooks).where(
-        tenant_webhooks.c.tenant_id == tenant_id, tenant_webhooks.c.active.is_(True)
-    ).order_by(tenant_webhooks.c.created_at))
-    return [row for row in rows if event_type in row.event_types.split(",") or event_type == "webhook.test"]
-
-
 def set_active(connection, endpoint_id: str, active: bool, reason: str | None = None) -> None:
     """Enable (clearing the failure counters) or disable an endpoint, with the reason shown to operators."""
     now = datetime.now(timezone.utc)

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from credential_health.notify.endpoints import active_endpoints
 from credential_health.notify.signing import new_message_id
 from credential_health.storage.schema import credential_status, tenant_webhooks, webhook_events
 
@@ -44,13 +43,11 @@ def build_payload(event_type: str, event_id: str, created_at: datetime, status: 
     return json.dumps({"type": event_type, "timestamp": _iso(created_at), "data": data}, separators=(",", ":"))
 
 
-def _insert_ignoring_duplicates(connection, rows: list[dict]) -> int:
+def _insert_ignoring_duplicates(connection, rows: list[dict]) -> None:
     """Insert outbox rows; a row whose dedupe_key exists already (a concurrent run made it) is skipped."""
-    if not rows:
-        return 0
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}[connection.dialect.name]
-    statement = dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return connection.execute(statement, rows).rowcount
+    if rows:
+        dialect = {"postgresql": postgresql, "sqlite": sqlite}[connection.dialect.name]
+        connection.execute(dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
 
 
 def _latest_slots(connection) -> dict[tuple, datetime]:
@@ -59,21 +56,14 @@ def _latest_slots(connection) -> dict[tuple, datetime]:
     query = sa.select(c.tenant_id, c.exchange, c.credential_type, sa.func.max(c.next_attempt_at)).where(
         c.event_type.in_(("credential.failed", "credential.recovered"))
     ).group_by(c.tenant_id, c.exchange, c.credential_type)
-    slots = {}
-    for tenant_id, exchange, credential_type, latest in connection.execute(query):
-        if latest.tzinfo is None:  # aggregates bypass the column type on SQLite
-            latest = datetime.fromisoformat(str(latest)).replace(tzinfo=timezone.utc)
-        slots[(tenant_id, exchange, credential_type)] = latest
-    return slots
+    return {(tenant_id, exchange, credential_type): latest
+            for tenant_id, exchange, credential_type, latest in connection.execute(query)}
 
 
-def event_rows(connection, event_type: str, episode: str, status: sa.Row | None, tenant_id: str, threshold: int,
-               now: datetime, next_attempt_at: datetime, extra: dict | None = None,
-               endpoints: list[str] | None = None) -> list[dict]:
-    """Outbox rows for one event: one per active endpoint subscribed to it, or one undeliverable row if none."""
+def event_rows(event_type: str, episode: str, status: sa.Row | None, tenant_id: str, threshold: int,
+               now: datetime, next_attempt_at: datetime, endpoints: list[str], extra: dict | None = None) -> list[dict]:
+    """Outbox rows for one event: one per endpoint given, or one undeliverable row if none."""
     credential = (status.exchange, status.credential_type) if status is not None else (None, None)
-    if endpoints is None:
-        endpoints = [row.endpoint_id for row in active_endpoints(connection, tenant_id, event_type)]
     endpoints = endpoints or [None]
     rows = []
     for endpoint_id in endpoints:
@@ -111,10 +101,10 @@ def plan_events(connection, *, threshold: int, min_interval: timedelta, now: dat
             extra = {"alerted_at": _iso(status.alerted_at)} if alerted is None else None
             slot = max(now, slots[key] + min_interval) if key in slots else now
             slots[key] = slot
-            outbox += event_rows(connection, event_type, episode, status, status.tenant_id, threshold, now, slot,
-                                 extra, endpoints=subscribers.get((status.tenant_id, event_type), []))
+            outbox += event_rows(event_type, episode, status, status.tenant_id, threshold, now, slot,
+                                 subscribers.get((status.tenant_id, event_type), []), extra)
             keys.append(dict(t=key[0], e=key[1], c=key[2]))
-        counts[event_type] = len({row["dedupe_key"].rsplit("|", 1)[0] for row in outbox})
+        counts[event_type] = len(rows)  # one event per credential, whatever its number of endpoints
         _insert_ignoring_duplicates(connection, outbox)
         if keys:
             connection.execute(credential_status.update().where(

@@ -64,7 +64,8 @@ class VaultClient:
             self._local.client = client
         return client
 
-    def _token(self, force_login: bool = False) -> str:
+    def token(self, force_login: bool = False) -> str:
+        """A current token, logging in (again) when there is none, it is expiring, or `force_login`."""
         with self._login_lock:
             if force_login or self._login is None or self._login.expiring():
                 self._login = self._map_errors("login", f"auth/{self.auth.name}", lambda: self.auth.login(self._hvac()))
@@ -74,13 +75,13 @@ class VaultClient:
     def call(self, operation: str, api_path: str, policy_hint: str, fn: Callable[[hvac.Client], T]) -> T:
         """Run `fn` with an authenticated hvac client, mapping failures to clear VaultErrors."""
         client = self._hvac()
-        client.token = self._token()
+        client.token = self.token()
         try:
             return self._map_errors(operation, api_path, lambda: fn(client), policy_hint)
         except Forbidden:
             # An expired or revoked token also answers 403: log in again once (if we can), else say which.
             if self.can_relogin:
-                client.token = self._token(force_login=True)
+                client.token = self.token(force_login=True)
                 return self._map_errors(operation, api_path, lambda: fn(client), policy_hint)
             if not self.token_is_valid():
                 raise VaultAuthError("the Vault token is invalid, expired or revoked") from None
@@ -88,7 +89,7 @@ class VaultClient:
 
     def token_is_valid(self) -> bool:
         client = self._hvac()
-        client.token = self._token()
+        client.token = self.token()
         try:
             client.auth.token.lookup_self()
             return True

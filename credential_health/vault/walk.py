@@ -62,7 +62,7 @@ class AsyncLister:
         api_path = f"{self.mount}/metadata/{path}"
         url = f"{self.client.addr}/v1/{quote(api_path)}?list=true"
         for relogin in (False, True):
-            token = await asyncio.to_thread(self.client._token, relogin) if relogin else self.client._token()
+            token = await asyncio.to_thread(self.client.token, relogin) if relogin else self.client.token()
             async with self._slots:
                 status, body = await self._get(url, token, api_path)
             if status == 404:

@@ -61,7 +61,6 @@ def test_daemon_sensor_launches_one_notify_run_that_delivers(pipeline, webhook_r
     shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, **pipeline.env, "DAGSTER_HOME": str(home), "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
            "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT": "1", "WEBHOOK_RETRY_BACKOFF_BASE": "0.01"}
-    os.environ.update({k: env[k] for k in pipeline.env})  # for the in-test registration below
     pipeline.add("acme", "binance", behaviour="revoked")
     settings = Settings.from_env(env)
     with pipeline.engine.begin() as connection:
