@@ -7,7 +7,7 @@ import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
@@ -143,27 +143,36 @@ class ResultsDatabase(ConfigurableResource):
         return self._engine
 
     def replace_window(self, window_start: datetime, checks: list[CheckResult], run_id: str | None) -> int:
-        return results.replace_window(self.engine, window_start, checks, run_id)
+        """Store the window's scheduled checks (one row per credential; late ones flagged)."""
+        late_after = CHECK_INTERVAL * Settings.from_env().late_after_windows
+        return results.replace_window(self.engine, window_start, window_start + CHECK_INTERVAL, checks, run_id,
+                                      late_after)
 
     def rollup_window(self, window_start: datetime, inventory: set[rollup.Key] | None) -> rollup.RollupSummary:
-        """Fold the window's scheduled checks into credential_status, in one transaction."""
-        threshold = Settings.from_env().consecutive_failures_before_alert
+        """Fold the window's scheduled checks into credential_status, episodes and the outbox, in one transaction."""
+        settings = Settings.from_env()
         with self.engine.begin() as connection:
-            return rollup.apply_window(connection, window_start, CHECK_INTERVAL, _now(), inventory, threshold)
+            return rollup.apply_window(connection, window_start, _now(), inventory,
+                                       settings.consecutive_failures_before_alert, _spacing(settings))
 
     def record_manual(self, check: CheckResult, window_start: datetime, run_id: str | None) -> rollup.RollupSummary:
-        """Store one manual check and fold it into that credential's status, in one transaction."""
-        threshold = Settings.from_env().consecutive_failures_before_alert
-        row = results.check_row(check, window_start, Source.MANUAL, run_id)
+        """Store one manual check and fold it into that credential's status (and episode), in one transaction."""
+        settings = Settings.from_env()
+        row = results.check_row(check, window_start, window_start + CHECK_INTERVAL, Source.MANUAL, run_id)
         event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
                              row["error_code"], row["error_message"])
         with self.engine.begin() as connection:
             results.insert_rows(connection, [row])
-            return rollup.apply_events(connection, {check.ref.key: [event]}, CHECK_INTERVAL, _now(), None, threshold)
+            return rollup.apply_events(connection, {check.ref.key: [event]}, _now(), None,
+                                       settings.consecutive_failures_before_alert, _spacing(settings))
 
     def status_rows(self, keys: Iterable[rollup.Key] | None = None) -> list[dict]:
         with self.engine.connect() as connection:
             return rollup.status_rows(connection, keys)
+
+
+def _spacing(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.webhook_min_interval_seconds)
 
 
 def _now() -> datetime:

@@ -159,6 +159,9 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "An endpoint must also have been failing this long before it is disabled."),
     ("WEBHOOK_ALLOW_PRIVATE_URLS", "webhook_allow_private_urls", _bool, "false",
      "Allow http:// and loopback/private webhook targets (demo and tests only)."),
+    ("CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS", "late_after_windows", _int(1), "1",
+     "A scheduled check made more than this many windows after its window ended is late (a backfill): "
+     "stored and shown, but it never extends a streak."),
 ]
 
 
@@ -198,6 +201,7 @@ class Settings:
     webhook_breaker_failures: int
     webhook_breaker_min_failing_hours: float
     webhook_allow_private_urls: bool
+    late_after_windows: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -1,21 +1,26 @@
-"""The outbox: turns credential_status into webhook_events rows, committed before any HTTP attempt.
+"""The outbox rows the rollup writes (in its own transaction) for each failure episode it opens or closes.
 
-One `credential.failed` per failure episode (when the streak reaches the threshold; `alerted_at`
-marks the episode as alerted), one `credential.recovered` when an alerted credential is valid again.
-Each event gets one row per subscribed endpoint, with a stable id derived from the episode, so a
-re-run, a duplicate sensor tick or a crash can never create a second event for the same episode.
+One `credential.failed` per episode, one `credential.recovered` when an announced episode closes; each gets
+one row per subscribed active endpoint (or one `undeliverable` row when there is none). The dedupe key is a
+hash of (episode id, event type, endpoint) and the event id derives from it, so a rerun, a backfill or two
+rollups at once can never create a second event for the same episode and endpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from credential_health.notify.signing import new_message_id
-from credential_health.storage.schema import credential_status, tenant_webhooks, webhook_events
+from credential_health.storage.schema import tenant_webhooks, webhook_events
+
+FAILED, RECOVERED = "credential.failed", "credential.recovered"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -50,14 +55,22 @@ def _insert_ignoring_duplicates(connection, rows: list[dict]) -> None:
         connection.execute(dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
 
 
-def _latest_slots(connection) -> dict[tuple, datetime]:
-    """Per credential, when its newest failed/recovered webhook is (or was) due."""
+def _latest_slots(connection, tenants: Collection[str]) -> dict[tuple, datetime]:
+    """Per credential of `tenants`, when its newest failed/recovered webhook is (or was) due."""
     c = webhook_events.c
-    query = sa.select(c.tenant_id, c.exchange, c.credential_type, sa.func.max(c.next_attempt_at)).where(
-        c.event_type.in_(("credential.failed", "credential.recovered"))
-    ).group_by(c.tenant_id, c.exchange, c.credential_type)
-    return {(tenant_id, exchange, credential_type): latest
-            for tenant_id, exchange, credential_type, latest in connection.execute(query)}
+    found: dict[tuple, datetime] = {}
+    ordered = sorted(set(tenants))
+    for i in range(0, len(ordered), 500):
+        query = sa.select(c.tenant_id, c.exchange, c.credential_type, sa.func.max(c.next_attempt_at)).where(
+            c.event_type.in_((FAILED, RECOVERED)), c.tenant_id.in_(ordered[i:i + 500]),
+        ).group_by(c.tenant_id, c.exchange, c.credential_type)
+        found.update(((t, e, k), latest) for t, e, k, latest in connection.execute(query))
+    return found
+
+
+def dedupe_key(episode: str, event_type: str, endpoint_id: str | None) -> str:
+    """Bounded (a sha256) whatever the length of the names inside the episode."""
+    return hashlib.sha256("\x1f".join((episode, event_type, endpoint_id or "none")).encode("utf-8")).hexdigest()
 
 
 def event_rows(event_type: str, episode: str, status: sa.Row | None, tenant_id: str, threshold: int,
@@ -67,10 +80,10 @@ def event_rows(event_type: str, episode: str, status: sa.Row | None, tenant_id: 
     endpoints = endpoints or [None]
     rows = []
     for endpoint_id in endpoints:
-        dedupe_key = "|".join((event_type, tenant_id, *(c or "" for c in credential), episode, endpoint_id or "none"))
-        event_id = new_message_id(dedupe_key)
+        key = dedupe_key(episode, event_type, endpoint_id)
+        event_id = new_message_id(key)
         rows.append(dict(
-            event_id=event_id, dedupe_key=dedupe_key, tenant_id=tenant_id, exchange=credential[0],
+            event_id=event_id, dedupe_key=key, tenant_id=tenant_id, exchange=credential[0],
             credential_type=credential[1], endpoint_id=endpoint_id, event_type=event_type,
             payload=build_payload(event_type, event_id, now, status, threshold, extra),
             state="pending" if endpoint_id else "undeliverable",
@@ -80,38 +93,33 @@ def event_rows(event_type: str, episode: str, status: sa.Row | None, tenant_id: 
     return rows
 
 
-def plan_events(connection, *, threshold: int, min_interval: timedelta, now: datetime | None = None) -> dict[str, int]:
-    """Write the events the current credential_status calls for; returns how many of each type."""
-    now = now or datetime.now(timezone.utc)
-    present = credential_status.c.present_in_inventory.is_(True)
-    failed = connection.execute(sa.select(credential_status).where(
-        present, credential_status.c.alerted_at.is_(None), credential_status.c.consecutive_failures >= threshold))
-    recovered = connection.execute(sa.select(credential_status).where(
-        present, credential_status.c.alerted_at.is_not(None), credential_status.c.last_status == "valid",
-        credential_status.c.consecutive_failures == 0))
-    counts = {"credential.failed": 0, "credential.recovered": 0}
-    slots = _latest_slots(connection)
+def write_episode_events(connection, announce: Sequence[tuple[str, object]], states: Mapping[tuple, object], *,
+                         threshold: int, min_interval: timedelta, now: datetime) -> dict[str, int]:
+    """Outbox rows for `announce` ((event type, Episode) in order); `states` holds each credential's
+    StreakState after the rollup (the payload's current truth). Returns how many events of each type.
+
+    Each credential's webhooks keep at least `min_interval` apart: an event is due at
+    max(now, that credential's latest slot + min_interval).
+    """
+    counts = {FAILED: 0, RECOVERED: 0}
+    if not announce:
+        return counts
+    slots = _latest_slots(connection, {episode.key[0] for _, episode in announce})
     subscribers = _subscribers(connection)
-    for event_type, rows, alerted in (("credential.failed", list(failed), now),
-                                      ("credential.recovered", list(recovered), None)):
-        outbox, keys = [], []
-        for status in rows:
-            key = (status.tenant_id, status.exchange, status.credential_type)
-            episode = _iso(status.failing_since if alerted else status.alerted_at)
-            extra = {"alerted_at": _iso(status.alerted_at)} if alerted is None else None
-            slot = max(now, slots[key] + min_interval) if key in slots else now
-            slots[key] = slot
-            outbox += event_rows(event_type, episode, status, status.tenant_id, threshold, now, slot,
-                                 subscribers.get((status.tenant_id, event_type), []), extra)
-            keys.append(dict(t=key[0], e=key[1], c=key[2]))
-        counts[event_type] = len(rows)  # one event per credential, whatever its number of endpoints
-        _insert_ignoring_duplicates(connection, outbox)
-        if keys:
-            connection.execute(credential_status.update().where(
-                credential_status.c.tenant_id == sa.bindparam("t"),
-                credential_status.c.exchange == sa.bindparam("e"),
-                credential_status.c.credential_type == sa.bindparam("c"),
-            ).values(alerted_at=alerted), keys)
+    outbox = []
+    for event_type, episode in announce:
+        key = episode.key
+        status = SimpleNamespace(**dict(zip(("tenant_id", "exchange", "credential_type"), key)),
+                                 **states[key]._asdict())
+        slot = max(now, slots[key] + min_interval) if key in slots else now
+        slots[key] = slot
+        extra = {"episode_id": episode.episode_id, "first_failing_window": _iso(episode.first_failing_window)}
+        if event_type == RECOVERED:
+            extra["alerted_at"] = _iso(episode.opened_at)
+        outbox += event_rows(event_type, episode.episode_id, status, key[0], threshold, now, slot,
+                             subscribers.get((key[0], event_type), []), extra)
+        counts[event_type] += 1
+    _insert_ignoring_duplicates(connection, outbox)
     return counts
 
 

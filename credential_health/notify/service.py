@@ -1,4 +1,4 @@
-"""One notify pass: plan outbox events from credential_status (committed first), then deliver what is due."""
+"""One notify pass: deliver the due outbox events (the rollup writes them, with the episodes)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from credential_health.notify.dispatcher import Dispatcher, DispatchReport
 from credential_health.notify.endpoints import Breaker
-from credential_health.notify.outbox import plan_events
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.transport import WebhookTransport
 from credential_health.settings import Settings
@@ -22,7 +21,6 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 @dataclass
 class NotifyReport:
-    planned: dict[str, int]
     dispatch: DispatchReport
 
 
@@ -50,12 +48,5 @@ def dispatch(settings: Settings, engine: sa.Engine, secrets: WebhookSecretStore,
 def notify_tenants(settings: Settings, engine: sa.Engine, secrets: WebhookSecretStore, *, run_id: str | None = None,
                    audit=None, resolver=None, now: datetime | None = None) -> NotifyReport:
     now = now or datetime.now(timezone.utc)
-    with engine.begin() as connection:  # committed before any HTTP attempt (the outbox rule)
-        planned = plan_events(
-            connection,
-            threshold=settings.consecutive_failures_before_alert,
-            min_interval=timedelta(seconds=settings.webhook_min_interval_seconds),
-            now=now,
-        )
     report = dispatch(settings, engine, secrets, run_id=run_id, audit=audit, resolver=resolver, now=now)
-    return NotifyReport(planned=planned, dispatch=report)
+    return NotifyReport(dispatch=report)

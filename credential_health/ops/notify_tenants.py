@@ -1,4 +1,4 @@
-"""notify_tenants_job: outbox events from the rollup, then signed webhook deliveries."""
+"""notify_tenants_job: signed webhook deliveries of the outbox events the rollup wrote."""
 
 
 
@@ -11,7 +11,7 @@ from credential_health.resources import ResultsDatabase
 from credential_health.settings import Settings
 
 
-@op(description="Plan credential.failed / credential.recovered events from credential_status and deliver due webhooks.")
+@op(description="Deliver due credential.failed / credential.recovered webhooks from the outbox.")
 def notify_tenants_op(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
     settings = Settings.from_env()
     report = notify_tenants(
@@ -19,8 +19,6 @@ def notify_tenants_op(context: OpExecutionContext, results_db: ResultsDatabase) 
     )
     push_if_configured(settings, results_db.engine, grouping={"job": "notify_tenants_job"})
     summary = {
-        "failed_events": report.planned["credential.failed"],
-        "recovered_events": report.planned["credential.recovered"],
         "delivered": report.dispatch.delivered,
         "rejected": report.dispatch.failed,
         "still_pending": report.dispatch.deferred,

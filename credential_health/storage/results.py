@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
-    Connection, Engine, String, Table, and_, case, delete, distinct, func, or_, select, true, tuple_,
+    Connection, Engine, String, Table, and_, case, delete, distinct, func, or_, select, text, true, tuple_, update,
 )
 
 from credential_health.models import CheckResult, Source, Status
@@ -18,8 +18,8 @@ from credential_health.storage.types import UTCDateTime
 Key = tuple[str, str, str]
 KEY_COLUMNS = (checks.c.tenant_id, checks.c.exchange, checks.c.credential_type)
 # What the rollup needs of each check, in this order.
-EVENT_COLUMNS = (*KEY_COLUMNS, checks.c.window_start, checks.c.source, checks.c.checked_at, checks.c.status,
-                 checks.c.error_code, checks.c.error_message)
+EVENT_COLUMNS = (*KEY_COLUMNS, checks.c.window_start, checks.c.window_end, checks.c.source, checks.c.checked_at,
+                 checks.c.status, checks.c.error_code, checks.c.error_message, checks.c.late)
 # Free-text columns a leaked secret could end up in (scanned by the no-secret-material check).
 TEXT_COLUMNS = ("tenant_id", "exchange", "credential_type", "error_code", "error_message")
 # Keys per tuple-IN query: 3 parameters each stays far below SQLite's and psycopg2's limits.
@@ -28,12 +28,14 @@ IN_CHUNK = 300
 FULL_SCAN_KEYS = 5_000
 
 
-def check_row(result: CheckResult, window_start: datetime, source: Source, run_id: str | None) -> dict:
+def check_row(result: CheckResult, window_start: datetime, window_end: datetime, source: Source,
+              run_id: str | None, late: bool = False) -> dict:
     return {
         "tenant_id": result.ref.tenant_id,
         "exchange": result.ref.exchange,
         "credential_type": result.ref.credential_type,
         "window_start": window_start,
+        "window_end": window_end,
         "source": source.value,
         "checked_at": result.checked_at,
         "status": result.status.value,
@@ -42,6 +44,7 @@ def check_row(result: CheckResult, window_start: datetime, source: Source, run_i
         "duration_ms": result.duration_ms,
         "attempts": result.attempts,
         "run_id": run_id,
+        "late": late,
     }
 
 
@@ -107,16 +110,34 @@ def insert_rows(connection: Connection, rows: list[dict]) -> None:
         connection.execute(checks.insert(), rows)  # executemany
 
 
-def replace_window(engine: Engine, window_start: datetime, results: Iterable[CheckResult],
-                   run_id: str | None) -> int:
-    """Replace the window's scheduled rows with `results` in one transaction; manual rows are kept."""
-    rows = [check_row(r, window_start, Source.SCHEDULED, run_id) for r in results]
+def replace_window(engine: Engine, window_start: datetime, window_end: datetime, results: Iterable[CheckResult],
+                   run_id: str | None, late_after: timedelta) -> int:
+    """Replace the window's scheduled rows with `results` in one transaction; manual rows are kept.
+
+    Writers of one window take turns (a lock held until commit), and the newest observations win: a write
+    whose checks are all older than the rows already stored (a slow run overtaken by a rerun) is dropped and
+    0 returned. A check made more than `late_after` after the window ended is stored with `late` set.
+    """
+    rows = [check_row(r, window_start, window_end, Source.SCHEDULED, run_id, r.checked_at > window_end + late_after)
+            for r in results]
+    scheduled = and_(checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value)
     with engine.begin() as connection:
-        connection.execute(
-            delete(checks).where(checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value)
-        )
-        insert_rows(connection, rows)
+        _lock_window(connection, window_start)
+        stored_newest = connection.execute(select(func.max(checks.c.checked_at)).where(scheduled)).scalar()
+        if rows and stored_newest is not None and stored_newest > max(r["checked_at"] for r in rows):
+            return 0
+        connection.execute(delete(checks).where(scheduled))
+        insert_rows(connection, rows)  # the unique index refuses a second row per credential and window
     return len(rows)
+
+
+def _lock_window(connection: Connection, window_start: datetime) -> None:
+    """Serialise writers of one window until the transaction ends (other windows are not blocked on PostgreSQL)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('credential_health.window'), "
+                                "hashtext(:window))"), {"window": window_start.isoformat()})
+    else:  # SQLite: a write statement (even one matching no row) takes the database's write lock now
+        connection.execute(update(checks).where(text("1 = 0")).values(late=checks.c.late))
 
 
 def window_events(connection: Connection, window_start: datetime) -> list:
@@ -152,22 +173,27 @@ def _key_filters(keys: set[Key]) -> list:
     return [tuple_(*KEY_COLUMNS).in_(ordered[i:i + IN_CHUNK]) for i in range(0, len(ordered), IN_CHUNK)]
 
 
-def history_tails(connection: Connection, keys: Collection[Key]) -> Iterator[tuple[Key, int, datetime | None, list]]:
+def history_tails(connection: Connection, keys: Collection[Key], before: datetime | None = None,
+                  ) -> Iterator[tuple[Key, int, datetime | None, list]]:
     """What recomputing a credential needs, without reading its whole history into Python:
 
     (key, distinct scheduled windows, newest scheduled window_start, EVENT_COLUMNS rows from the window of its
-    newest valid check on). Checks before the newest valid one cannot change the state (a valid resets it);
-    a manual check's window_start is the window it was made in, so that window bounds the tail from below.
+    newest valid check before window `before` on). Checks before that valid one cannot change the state nor
+    the episodes from `before` on (a valid resets the streak and ends any episode); a manual check's
+    window_start is the window it was made in, so that window bounds the tail from below.
     """
     wanted = set(keys)
     if not wanted:
         return
     scheduled = checks.c.source == Source.SCHEDULED.value
+    valid = checks.c.status == Status.VALID.value
+    if before is not None:
+        valid = and_(valid, checks.c.window_start < before)
     for where in _key_filters(wanted):
         agg = (
             select(
                 *KEY_COLUMNS,
-                func.max(case((checks.c.status == Status.VALID.value, checks.c.window_start))).label("bound"),
+                func.max(case((valid, checks.c.window_start))).label("bound"),
                 func.count(distinct(case((scheduled, checks.c.window_start)))).label("seen"),
                 func.max(case((scheduled, checks.c.window_start))).label("last_ws"),
             )

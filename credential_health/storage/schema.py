@@ -1,4 +1,4 @@
-"""The five result tables analysts query. Alembic migrations (credential_health/migrations) create them."""
+"""The result tables analysts query. Alembic migrations (credential_health/migrations) create them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from credential_health.storage.types import UTCDateTime
@@ -27,10 +28,12 @@ credential_health_checks = Table(
     "credential_health_checks",
     metadata,
     Column("id", _BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(255), nullable=False),
-    Column("exchange", String(64), nullable=False),
-    Column("credential_type", String(128), nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("exchange", Text, nullable=False),
+    Column("credential_type", Text, nullable=False),
     Column("window_start", UTCDateTime(), nullable=False),
+    # The window's end when the row was written: the rollup's order key, whatever the interval setting is now.
+    Column("window_end", UTCDateTime(), nullable=False),
     Column("source", String(16), nullable=False),
     Column("checked_at", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),
@@ -39,19 +42,24 @@ credential_health_checks = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("run_id", String(64)),
+    # Made more than CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS windows after the window ended (a backfill).
+    Column("late", Boolean, nullable=False, default=False),
     CheckConstraint("status IN ('valid', 'invalid', 'unknown')", name="ck_checks_status"),
     CheckConstraint("source IN ('scheduled', 'manual')", name="ck_checks_source"),
     Index("ix_checks_window_source", "window_start", "source"),
     Index("ix_checks_credential_window", "tenant_id", "exchange", "credential_type", "window_start"),
     Index("ix_checks_checked_at", "checked_at"),
+    # One scheduled row per credential per window (manual rows are free).
+    Index("uq_checks_scheduled_window", "tenant_id", "exchange", "credential_type", "window_start", unique=True,
+          postgresql_where=text("source = 'scheduled'"), sqlite_where=text("source = 'scheduled'")),
 )
 
 credential_status = Table(
     "credential_status",
     metadata,
-    Column("tenant_id", String(255), primary_key=True),
-    Column("exchange", String(64), primary_key=True),
-    Column("credential_type", String(128), primary_key=True),
+    Column("tenant_id", Text, primary_key=True),
+    Column("exchange", Text, primary_key=True),
+    Column("credential_type", Text, primary_key=True),
     Column("last_status", String(16)),
     Column("last_error_code", String(64)),
     Column("last_error_message", String(500)),
@@ -75,7 +83,7 @@ tenant_webhooks = Table(
     "tenant_webhooks",
     metadata,
     Column("endpoint_id", String(64), primary_key=True),
-    Column("tenant_id", String(255), nullable=False),
+    Column("tenant_id", Text, nullable=False),
     Column("url", String(2048), nullable=False),
     Column("event_types", String(512), nullable=False),  # comma-separated, e.g. "credential.failed,credential.recovered"
     Column("active", Boolean, nullable=False, default=True),
@@ -95,10 +103,11 @@ webhook_events = Table(
     "webhook_events",
     metadata,
     Column("event_id", String(64), primary_key=True),  # the `webhook-id`, stable across retries and replays
-    Column("dedupe_key", String(600), nullable=False, unique=True),  # one event per episode
-    Column("tenant_id", String(255), nullable=False),
-    Column("exchange", String(64)),
-    Column("credential_type", String(128)),
+    # sha256 of (episode id, event type, endpoint): bounded whatever the names' lengths.
+    Column("dedupe_key", String(600), nullable=False, unique=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("exchange", Text),
+    Column("credential_type", Text),
     Column("endpoint_id", String(64)),  # one row per event per endpoint; NULL when the tenant had none
     Column("event_type", String(64), nullable=False),
     Column("payload", Text, nullable=False),  # the exact JSON bytes signed and sent (never a secret)
@@ -119,7 +128,7 @@ webhook_delivery_log = Table(
     Column("id", _BigId, primary_key=True, autoincrement=True),
     Column("event_id", String(64), nullable=False),
     Column("endpoint_id", String(64)),
-    Column("tenant_id", String(255), nullable=False),
+    Column("tenant_id", Text, nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("attempt_no", Integer, nullable=False),
     Column("attempted_at", UTCDateTime(), nullable=False),
@@ -130,4 +139,26 @@ webhook_delivery_log = Table(
     Column("run_id", String(64)),
     Index("ix_delivery_event", "event_id"),
     Index("ix_delivery_attempted_at", "attempted_at"),
+)
+
+# One row per failure episode: opened when a streak reaches the alert threshold, closed by the next valid
+# check (or when the credential leaves the inventory). Written only by the rollup, with the outbox rows.
+credential_failure_episodes = Table(
+    "credential_failure_episodes",
+    metadata,
+    Column("episode_id", String(64), primary_key=True),  # derived from the credential and first failing window
+    Column("tenant_id", Text, nullable=False),
+    Column("exchange", Text, nullable=False),
+    Column("credential_type", Text, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),  # checked_at of the check that reached the threshold
+    Column("first_failing_window", UTCDateTime(), nullable=False),  # window_start of the streak's first invalid
+    Column("closed_at", UTCDateTime()),
+    Column("close_reason", String(16)),  # recovered, removed, revised
+    Column("windows_failed", Integer, nullable=False),
+    Column("last_error_code", String(64)),
+    Column("alerted", Boolean, nullable=False),  # credential.failed was written to the outbox for it
+    CheckConstraint("close_reason IN ('recovered', 'removed', 'revised')", name="ck_episodes_close_reason"),
+    Index("ix_episodes_credential", "tenant_id", "exchange", "credential_type", "opened_at"),
+    Index("ix_episodes_opened_at", "opened_at"),
+    Index("ix_episodes_closed_at", "closed_at"),
 )

@@ -47,7 +47,7 @@ def test_reverse_backfill_and_rerun_match_in_order_runs(pipeline):
     assert _comparable(pipeline) == in_order
     stored = {k: {c: row[c] for c in STATE_NAMES} for k, row in pipeline.status().items()}
     with pipeline.engine.connect() as connection:
-        assert stored == replayed_states(connection, CHECK_INTERVAL)
+        assert stored == replayed_states(connection)
 
     _run(pipeline, [1])  # a rerun of one window replaces its rows, changes nothing else
     assert _comparable(pipeline) == in_order

@@ -11,14 +11,15 @@ from credential_health.cli import main
 from credential_health.storage import schema
 from credential_health.storage.database import current_revision, head_revision, make_engine, upgrade
 
-TABLES = {"credential_health_checks", "credential_status", "tenant_webhooks", "webhook_events", "webhook_delivery_log"}
+TABLES = {"credential_health_checks", "credential_status", "tenant_webhooks", "webhook_events", "webhook_delivery_log",
+          "credential_failure_episodes"}
 
 
 def test_upgrade_from_empty_is_idempotent(empty_database_url):
     engine = make_engine(empty_database_url)
     assert current_revision(engine) is None
-    assert upgrade(engine) == head_revision() == "0002"
-    assert upgrade(engine) == "0002"
+    assert upgrade(engine) == head_revision() == "0003"
+    assert upgrade(engine) == "0003"
     assert TABLES <= set(sa.inspect(engine).get_table_names())
 
 
@@ -27,11 +28,12 @@ def test_upgrade_from_the_previous_revision_keeps_rows(empty_database_url):
     assert upgrade(engine, "0001") == "0001"
     assert "webhook_events" not in sa.inspect(engine).get_table_names()
     now = datetime.now(timezone.utc)
-    row = dict(tenant_id="acme", exchange="binance", credential_type="trading", window_start=now, source="scheduled",
-               checked_at=now, status="valid", error_code="ok", duration_ms=5, attempts=1)
+    row = dict(tenant_id="acme", exchange="binance", credential_type="trading", window_start=now.isoformat(),
+               source="scheduled", checked_at=now.isoformat(), status="valid", error_code="ok", duration_ms=5, attempts=1)
+    old_checks = sa.table("credential_health_checks", *(sa.column(name) for name in row))
     with engine.begin() as connection:
-        connection.execute(schema.credential_health_checks.insert(), row)
-    assert upgrade(engine) == "0002"
+        connection.execute(old_checks.insert(), row)
+    assert upgrade(engine, "0002") == "0002"
     with engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(schema.credential_health_checks)).scalar() == 1
 
@@ -47,6 +49,7 @@ def test_timestamps_come_back_timezone_aware_in_utc(database_url):
     berlin = timezone(timedelta(hours=1))
     when = datetime(2026, 11, 22, 7, 30, tzinfo=berlin)
     row = dict(tenant_id="acme", exchange="kraken", credential_type="trading", window_start=when, source="manual",
+               window_end=when + timedelta(hours=6),
                checked_at=when, status="invalid", error_code="auth_rejected", duration_ms=3, attempts=1)
     with engine.begin() as connection:
         connection.execute(schema.credential_health_checks.insert(), row)
@@ -59,7 +62,7 @@ def test_timestamps_come_back_timezone_aware_in_utc(database_url):
 
 def test_check_constraints_refuse_unknown_status(database_url):
     now = datetime.now(timezone.utc)
-    row = dict(tenant_id="a", exchange="b", credential_type="c", window_start=now, source="scheduled",
+    row = dict(tenant_id="a", exchange="b", credential_type="c", window_start=now, window_end=now, source="scheduled",
                checked_at=now, status="maybe", error_code="x", duration_ms=1, attempts=1)
     with pytest.raises(sa.exc.IntegrityError):
         with make_engine(database_url).begin() as connection:
@@ -72,9 +75,9 @@ def test_cli_db_upgrade_and_current(empty_database_url, capsys, monkeypatch):
     assert capsys.readouterr().out.strip() == "empty"
     assert main(["db", "upgrade", "--revision", "0001"]) == 0
     assert main(["db", "upgrade"]) == 0
-    assert "revision 0002" in capsys.readouterr().out
+    assert "revision 0003" in capsys.readouterr().out
     assert main(["db", "current"]) == 0
-    assert capsys.readouterr().out.strip() == "0002"
+    assert capsys.readouterr().out.strip() == "0003"
 
 
 def test_cli_names_a_bad_setting(monkeypatch, capsys):

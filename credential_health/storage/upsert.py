@@ -1,0 +1,43 @@
+"""INSERT ... ON CONFLICT DO UPDATE of many rows, fast on PostgreSQL (COPY into a staging table) and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+# Below this many rows an executemany is as fast as staging on PostgreSQL.
+STAGE_FROM = 200
+
+
+def upsert(connection: Connection, table: Table, columns: Sequence[str], keys: Sequence[str],
+           updates: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Insert `rows` (value tuples in `columns` order); on a `keys` conflict, overwrite only `updates`."""
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    if dialect == "postgresql" and len(rows) >= STAGE_FROM:
+        _staged_upsert(connection, table, columns, keys, updates, rows)
+        return
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"upserts are written for PostgreSQL and SQLite, not {dialect}")
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    insert = insert.on_conflict_do_update(index_elements=list(keys), set_={n: insert.excluded[n] for n in updates})
+    connection.execute(insert, [dict(zip(columns, row)) for row in rows])
+
+
+def _staged_upsert(connection: Connection, table: Table, columns: Sequence[str], keys: Sequence[str],
+                   updates: Sequence[str], rows: Sequence[Sequence]) -> None:
+    # psycopg2 runs an ON CONFLICT executemany row by row (23 s at 100k rows): stage with COPY instead.
+    from credential_health.storage.results import copy_rows  # results imports this module's users
+
+    stage = f"{table.name}_stage"
+    connection.execute(text(f"CREATE TEMP TABLE {stage} (LIKE {table.name}) ON COMMIT DROP"))
+    copy_rows(connection, table, columns, rows, into=stage)
+    names = ", ".join(columns)
+    sets = ", ".join(f"{n} = EXCLUDED.{n}" for n in updates)
+    connection.execute(text(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"))
+    connection.execute(text(f"DROP TABLE {stage}"))
