@@ -25,6 +25,11 @@ def window(n: int, status: str, code: str = "x") -> Event:
     return Event(start + H6, "scheduled", start, start + H6 + timedelta(minutes=1), status, code, None)
 
 
+def late(n: int, status: str) -> Event:
+    start = T0 + n * H6
+    return Event(start + H6, "scheduled", start, start + 5 * H6, status, "x", None, True)
+
+
 def manual(at: datetime, status: str) -> Event:
     return Event(at, "manual", at - timedelta(hours=1), at, status, "x", None)
 
@@ -60,7 +65,7 @@ def _seed_rows(n_windows: int, rng: random.Random) -> dict[int, list[dict]]:
     for n in range(n_windows):
         start = T0 + n * H6
         rows[n] = [{"tenant_id": k[0], "exchange": k[1], "credential_type": k[2], "window_start": start,
-                    "source": "scheduled", "checked_at": start + H6, "status": rng.choice(["valid", "invalid",
+                    "window_end": start + H6, "source": "scheduled", "late": False, "checked_at": start + H6, "status": rng.choice(["valid", "invalid",
                     "invalid", "unknown"]), "error_code": "x", "error_message": None, "duration_ms": 1,
                     "attempts": 1, "run_id": None} for k in KEYS]
     return rows
@@ -80,14 +85,14 @@ def _rollup_in_order(engine, rows_by_window, order, manual_rows, now):
                 credential_health_checks.c.window_start == T0 + n * H6,
                 credential_health_checks.c.source == "scheduled"))
             results.insert_rows(connection, rows_by_window[n])
-            apply_window(connection, T0 + n * H6, H6, now, inventory)
+            apply_window(connection, T0 + n * H6, now, inventory)
         for row in manual_rows.pop(n, []):  # manual checks made while this window was the newest
             event = Event(row["checked_at"], "manual", row["window_start"], row["checked_at"], row["status"],
                           "x", None)
             with engine.begin() as connection:
                 results.insert_rows(connection, [row])
                 apply_events(connection, {(row["tenant_id"], row["exchange"], row["credential_type"]): [event]},
-                             H6, now)
+                             now)
 
 
 @pytest.mark.parametrize("seed", [7, 11, 23])
@@ -120,25 +125,36 @@ def test_any_window_order_gives_the_state_of_a_full_replay(database_url, seed):
     engine.dispose()
 
 
-def test_alerted_at_survives_rollups_and_removal_marks(database_url):
-    """alerted_at belongs to the notify job: the rollup never writes it, whatever it recomputes."""
+def test_alerted_at_follows_the_open_announced_episode(database_url):
+    """The rollup owns alerted_at: set when it announces an episode, kept while it stays open, cleared on removal."""
     engine = make_engine(database_url)
     now = datetime.now(timezone.utc)
     invalid = [r | {"status": "invalid"} for r in _seed_rows(1, random.Random(1))[0]]
     for n in range(3):
         start = T0 + n * H6
         with engine.begin() as connection:
-            results.insert_rows(connection, [r | {"window_start": start, "checked_at": start + H6} for r in invalid])
-            apply_window(connection, start, H6, now, set(KEYS))
-    with engine.begin() as connection:  # what the notify job does when it sends credential.failed
-        connection.execute(update(credential_status).values(alerted_at=now))
-        apply_window(connection, T0 + H6, H6, now, set(KEYS[1:]))  # a rerun; KEYS[0] left the inventory
+            results.insert_rows(connection, [r | {"window_start": start, "window_end": start + H6,
+                                                  "checked_at": start + H6} for r in invalid])
+            apply_window(connection, start, now, set(KEYS))
+    with engine.begin() as connection:
+        opened = T0 + 3 * H6  # checked_at of the check that reached the threshold
+        assert all(row["alerted_at"] == opened for row in status_rows(connection))
+        later = now + timedelta(minutes=5)
+        apply_window(connection, T0 + H6, later, set(KEYS[1:]))  # a rerun; KEYS[0] left the inventory
         rows = {(r["tenant_id"], r["exchange"], r["credential_type"]): r for r in status_rows(connection)}
     gone, kept = rows[KEYS[0]], rows[KEYS[1]]
-    assert (gone["alerted_at"], gone["present_in_inventory"], gone["consecutive_failures"]) == (now, False, 0)
-    assert gone["failing_since"] is None and gone["removed_at"] == now
-    assert (kept["alerted_at"], kept["consecutive_failures"], kept["failing_since"]) == (now, 3, T0)
+    assert (gone["alerted_at"], gone["present_in_inventory"], gone["consecutive_failures"]) == (None, False, 0)
+    assert gone["failing_since"] is None and gone["removed_at"] == later
+    assert (kept["alerted_at"], kept["consecutive_failures"], kept["failing_since"]) == (opened, 3, T0)
     engine.dispose()
+
+
+def test_fold_late_checks():
+    """A late invalid is shown but never counts; a late valid is evidence the key works now."""
+    state = replay([window(0, "invalid"), window(1, "invalid"), late(2, "invalid")])
+    assert (state.consecutive_failures, state.last_status, state.windows_seen) == (2, "invalid", 3)
+    assert streak([late(0, "invalid"), late(1, "invalid"), late(2, "invalid")]) == 0
+    assert streak([window(0, "invalid"), window(1, "invalid"), late(2, "valid"), window(3, "invalid")]) == 1
 
 
 def test_concurrent_rollups_of_different_windows_lose_nothing(database_url):
@@ -154,7 +170,7 @@ def test_concurrent_rollups_of_different_windows_lose_nothing(database_url):
 
     def roll(n: int) -> None:
         with engine.begin() as connection:
-            apply_window(connection, T0 + n * H6, H6, now, set(KEYS))
+            apply_window(connection, T0 + n * H6, now, set(KEYS))
 
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(roll, [5, 0, 3, 1, 4, 2]))

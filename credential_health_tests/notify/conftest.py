@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from credential_health.settings import Settings
 from credential_health.storage.database import make_engine
-from credential_health.storage.schema import credential_status
+from credential_health import rollup
+from credential_health.storage import results
 
 
 @pytest.fixture
@@ -40,20 +41,29 @@ def engine(settings):
     engine.dispose()
 
 
+WINDOW = timedelta(hours=6)
+FIRST_WINDOW = datetime(2026, 11, 21, 6, tzinfo=timezone.utc)
+
+
 def put_status(engine, tenant_id: str, streak: int, last_status: str = "invalid", *, exchange: str = "binance",
                failing_since: datetime | None = None, present: bool = True) -> None:
-    """Write a credential_status row as the rollup would leave it (the notify job only reads it)."""
+    """Drive the real rollup until the credential's status is as asked, as scheduled windows would: invalid
+    windows until the streak is `streak` (from `failing_since` on), or one `last_status` window. The rollup
+    writes the episodes and outbox rows the notify job then delivers."""
     now = datetime.now(timezone.utc)
-    key = dict(tenant_id=tenant_id, exchange=exchange, credential_type="trading")
-    values = dict(
-        last_status=last_status, last_error_code="auth_rejected" if last_status == "invalid" else "ok",
-        last_error_message="Invalid API-key, IP, or permissions for action." if last_status == "invalid" else None,
-        last_checked_at=now, consecutive_failures=streak,
-        failing_since=failing_since or (datetime(2026, 11, 21, 6, tzinfo=timezone.utc) if streak else None),
-        windows_seen=max(streak, 1), present_in_inventory=present, updated_at=now,
-    )
+    key = (tenant_id, exchange, "trading")
     with engine.begin() as connection:
-        updated = connection.execute(credential_status.update().where(
-            *(credential_status.c[k] == v for k, v in key.items())).values(**values)).rowcount
-        if not updated:
-            connection.execute(credential_status.insert().values(**key, **values))
+        [current] = rollup.status_rows(connection, [key]) or [None]
+    start = current["last_window_start"] + WINDOW if current else (failing_since or FIRST_WINDOW)
+    have = current["consecutive_failures"] if current else 0
+    plan = [last_status] if last_status != "invalid" else ["invalid"] * (streak - have)
+    code = "auth_rejected" if last_status == "invalid" else "ok"
+    message = "Invalid API-key, IP, or permissions for action." if last_status == "invalid" else None
+    for status in plan:
+        row = dict(tenant_id=tenant_id, exchange=exchange, credential_type="trading", window_start=start,
+                   window_end=start + WINDOW, source="scheduled", checked_at=start + WINDOW + timedelta(minutes=1),
+                   status=status, error_code=code, error_message=message, duration_ms=1, attempts=1, late=False)
+        with engine.begin() as connection:
+            results.insert_rows(connection, [row])
+            rollup.apply_window(connection, start, now, {key} if present else set())
+        start += WINDOW

@@ -46,6 +46,6 @@ def test_sigkill_mid_delivery_is_completed_by_the_next_run(settings, engine, web
     assert first_id == event.event_id
 
     report = notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
-    assert report.planned["credential.failed"] == 0 and report.dispatch.delivered == 1
+    assert report.dispatch.delivered == 1
     (accepted,) = webhook_receiver.accepted("/acme")
     assert accepted.headers["webhook-id"] == first_id
