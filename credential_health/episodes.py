@@ -86,32 +86,33 @@ class Reconciled:
 def reconcile(derived: list[Episode], stored_open: list[Episode], known: Mapping[str, Episode], present: bool,
               state: StreakState, now: datetime) -> Reconciled:
     """What to write for one credential: `derived` from its history, `stored_open` its open rows, `known` any
-    stored row by id (closed ones included), `state` its status after the rollup."""
+    stored row by id (closed ones included), `state` its status after the rollup.
+
+    A stored open episode that a newly derived one spans (an older window filled in later moved the first
+    failing window back) is the same episode under a new id: the new row inherits its opening and its
+    announcement, and the old row closes as `revised`, so nothing is announced twice.
+    """
     writes, announce, opened, closed = [], [], 0, 0
     if not present:
         derived = []
     derived_ids = {d.episode_id for d in derived}
-    for old in stored_open:  # open rows history no longer supports (or whose credential left)
-        if old.episode_id in derived_ids:
-            continue
-        if not present:
-            reason, closed_at = "removed", now
-        elif state.last_success_at is not None and state.last_success_at >= old.first_failing_window:
-            reason, closed_at = "recovered", state.last_success_at
-        else:
-            reason, closed_at = "revised", now
-        writes.append(replace(old, closed_at=closed_at, close_reason=reason))
-        closed += 1
-        if reason == "recovered" and old.alerted:
-            announce.append((RECOVERED, writes[-1]))
+    orphans = [old for old in stored_open if old.episode_id not in derived_ids]
+    absorbed: dict[str, Episode] = {}
     open_alerted = None
     for new in derived:
         old = known.get(new.episode_id)
-        if old is None:  # first seen: announced only if still open
-            new = replace(new, opened_at=new.opened_at or now, alerted=new.closed_at is None)
-            opened += new.alerted
-            if new.alerted:
-                announce.append((FAILED, new))
+        if old is None:
+            ancestor = next((o for o in orphans if o.episode_id not in absorbed and _spans(new, o)), None)
+            if ancestor is not None:
+                absorbed[ancestor.episode_id] = new
+                new = replace(new, opened_at=ancestor.opened_at, alerted=ancestor.alerted)
+                if new.closed_at is not None and ancestor.alerted:
+                    announce.append((RECOVERED, new))
+            else:  # first seen: announced only if still open
+                new = replace(new, opened_at=new.opened_at or now, alerted=new.closed_at is None)
+                opened += new.alerted
+                if new.alerted:
+                    announce.append((FAILED, new))
         else:
             new = replace(new, opened_at=old.opened_at, alerted=old.alerted)
             closed += old.closed_at is None and new.closed_at is not None
@@ -121,4 +122,23 @@ def reconcile(derived: list[Episode], stored_open: list[Episode], known: Mapping
             writes.append(new)
         if new.closed_at is None and new.alerted:
             open_alerted = new.opened_at
+    for old in orphans:  # open rows history no longer supports (or whose credential left)
+        if old.episode_id in absorbed:
+            reason, closed_at = "revised", now
+        elif not present:
+            reason, closed_at = "removed", now
+        elif state.last_success_at is not None and state.last_success_at >= old.first_failing_window:
+            reason, closed_at = "recovered", state.last_success_at
+        else:
+            reason, closed_at = "revised", now
+        writes.append(replace(old, closed_at=closed_at, close_reason=reason))
+        closed += old.episode_id not in absorbed
+        if reason == "recovered" and old.alerted:
+            announce.insert(0, (RECOVERED, writes[-1]))  # older news first
     return Reconciled(writes, announce, open_alerted, opened, closed)
+
+
+def _spans(new: Episode, old: Episode) -> bool:
+    """Whether `new` covers the start of `old` (same streak, seen from more history)."""
+    return new.first_failing_window <= old.first_failing_window and (
+        new.closed_at is None or new.closed_at > old.first_failing_window)
