@@ -52,6 +52,8 @@ def configure(services: Services) -> None:
         "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.2",
         "CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "2",
         "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
+        # The demo replays the last windows within a minute, as if each had run on time (not as a backfill).
+        "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": str(WINDOWS + 1),
     })
 
 
