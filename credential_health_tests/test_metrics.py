@@ -43,8 +43,9 @@ def filled(database_url):
     engine = make_engine(database_url)
     with engine.begin() as connection:
         connection.execute(schema.credential_health_checks.insert(), [
-            check("acme", "binance", "valid", 40), check("acme", "binance", "valid", 300),
-            check("acme", "binance", "invalid", 20), check("globex", "kraken", "unknown", 12000),
+            check("acme", "binance", "valid", 40), check("acme", "binance", "valid", 300, WINDOW - timedelta(hours=6)),
+            check("acme", "binance", "invalid", 20, WINDOW - timedelta(hours=12)),  # one scheduled row per window
+            check("globex", "kraken", "unknown", 12000),
         ])
         connection.execute(schema.credential_status.insert(), [
             status_row("acme", "binance", "valid", 0), status_row("globex", "kraken", "invalid", 3),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timedelta
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -21,6 +24,15 @@ from credential_health.storage.types import UTCDateTime
 
 metadata = MetaData()
 
+
+def _window_end(context) -> datetime:
+    """A row written without its window end (a hand-made one) gets the end under the configured interval."""
+    from credential_health.settings import SETTINGS  # imported late: settings is heavier than this module
+
+    name, _, parse, default, _ = next(entry for entry in SETTINGS if entry[0] == "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS")
+    hours = parse(name, os.environ.get(name, default))
+    return context.get_current_parameters()["window_start"] + timedelta(hours=hours)
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -33,7 +45,7 @@ credential_health_checks = Table(
     Column("credential_type", Text, nullable=False),
     Column("window_start", UTCDateTime(), nullable=False),
     # The window's end when the row was written: the rollup's order key, whatever the interval setting is now.
-    Column("window_end", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False, default=_window_end),
     Column("source", String(16), nullable=False),
     Column("checked_at", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),
