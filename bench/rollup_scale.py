@@ -31,9 +31,12 @@ from credential_health.storage.database import make_engine, upgrade  # noqa: E40
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 H6 = timedelta(hours=6)
 CHECK_INDEXES = {
-    "ix_checks_window_source": "(window_start, source)",
-    "ix_checks_credential_window": "(tenant_id, exchange, credential_type, window_start)",
-    "ix_checks_checked_at": "(checked_at)",
+    "ix_checks_window_source": "INDEX ix_checks_window_source ON credential_health_checks (window_start, source)",
+    "ix_checks_credential_window": "INDEX ix_checks_credential_window ON credential_health_checks "
+                                   "(tenant_id, exchange, credential_type, window_start)",
+    "ix_checks_checked_at": "INDEX ix_checks_checked_at ON credential_health_checks (checked_at)",
+    "uq_checks_scheduled_window": "UNIQUE INDEX uq_checks_scheduled_window ON credential_health_checks "
+                                  "(tenant_id, exchange, credential_type, window_start) WHERE source = 'scheduled'",
 }
 # Deterministic pseudo-random statuses: ~90 % valid, 6 % invalid, 4 % unknown; every 50th credential is
 # revoked from some window on, so long streaks exist too.
@@ -58,9 +61,9 @@ def generate_history(engine: sa.Engine, credentials: int, first: int, last: int,
         for name in CHECK_INDEXES:
             connection.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
         connection.execute(sa.text(f"""
-            INSERT INTO credential_health_checks (tenant_id, exchange, credential_type, window_start, source,
-                checked_at, status, error_code, error_message, duration_ms, attempts, run_id)
-            SELECT {KEY_SQL}, :t0 + w * interval '6 hours', 'scheduled',
+            INSERT INTO credential_health_checks (tenant_id, exchange, credential_type, window_start, window_end,
+                source, checked_at, status, error_code, error_message, duration_ms, attempts, run_id)
+            SELECT {KEY_SQL}, :t0 + w * interval '6 hours', :t0 + (w + 1) * interval '6 hours', 'scheduled',
                    :t0 + (w + 1) * interval '6 hours' + interval '2 minutes', st,
                    CASE st WHEN 'valid' THEN 'ok' WHEN 'invalid' THEN 'auth_rejected' ELSE 'timeout' END,
                    CASE st WHEN 'valid' THEN NULL ELSE 'AuthenticationError: binance -2015' END,
@@ -68,8 +71,8 @@ def generate_history(engine: sa.Engine, credentials: int, first: int, last: int,
             FROM generate_series(:first, :last - 1) AS w, generate_series(0, :n - 1) AS i,
                  LATERAL (SELECT {STATUS_SQL} AS st) AS s
         """), {"t0": T0, "first": first, "last": last, "n": credentials, "span": span})
-        for name, columns in CHECK_INDEXES.items():
-            connection.execute(sa.text(f"CREATE INDEX {name} ON credential_health_checks {columns}"))
+        for definition in CHECK_INDEXES.values():
+            connection.execute(sa.text(f"CREATE {definition}"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(sa.text("VACUUM ANALYZE credential_health_checks"))
 
@@ -119,10 +122,10 @@ def measure(engine: sa.Engine, credentials: int, index: int, inventory: set) -> 
     checks = new_window(credentials, index)
     start = T0 + index * H6
     began = time.perf_counter()
-    results.replace_window(engine, start, checks, "bench-new-window")
+    results.replace_window(engine, start, start + H6, checks, "bench-new-window", H6)
     written = time.perf_counter()
     with engine.begin() as connection:
-        summary = rollup.apply_window(connection, start, H6, datetime.now(timezone.utc), inventory)
+        summary = rollup.apply_window(connection, start, datetime.now(timezone.utc), inventory)
     return written - began, time.perf_counter() - written, summary
 
 
@@ -157,13 +160,14 @@ def main(argv: list[str] | None = None) -> int:
             have = windows
             rows.append((windows, args.credentials * (windows + 1), setup, write_s, rollup_s, summary))
             print(f"history {windows:>4} windows: setup {setup:6.1f} s | write window {write_s:5.2f} s | "
-                  f"rollup {rollup_s:5.2f} s  (folded {summary.folded}, recomputed {summary.recomputed}; "
+                  f"rollup {rollup_s:5.2f} s  (folded {summary.folded}, recomputed {summary.recomputed}, "
+                  f"episodes opened {summary.episodes_opened}, closed {summary.episodes_closed}; "
                   f"compute {summary.compute_seconds} s, write {summary.write_seconds} s)",
                   flush=True)
         if args.backfill:
             began = time.perf_counter()
             with engine.begin() as connection:
-                summary = rollup.apply_window(connection, T0 + 3 * H6, H6, datetime.now(timezone.utc), inventory)
+                summary = rollup.apply_window(connection, T0 + 3 * H6, datetime.now(timezone.utc), inventory)
             print(f"rerun of an old window (recomputes every credential from history): "
                   f"{time.perf_counter() - began:.1f} s, recomputed {summary.recomputed} "
                   f"(compute {summary.compute_seconds} s, write {summary.write_seconds} s)")
