@@ -85,9 +85,8 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
 
     rows, removed, final = [], 0, {}
     keys = new_states.keys() | (stored.keys() if inventory is not None else set())
-    known = episode_table.by_ids(connection, {e.episode_id for batch in derived.values() for e in batch})
-    for key, episodes in open_episodes.items():
-        known.update((e.episode_id, e) for e in episodes)
+    known = {e.episode_id: e for batch in open_episodes.values() for e in batch}
+    known |= episode_table.by_ids(connection, {e.episode_id for batch in derived.values() for e in batch} - known.keys())
     writes, announce, opened, closed = [], [], 0, 0
     for key in keys:
         old_state, was_present, removed_at = stored.get(key, (None, True, None))
@@ -99,14 +98,17 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
             removed_at = removed_at or now
         else:
             removed_at = None
-        if key in new_states or present != was_present:
+        if key not in new_states and present == was_present:
+            continue
+        alerted_at = None
+        if key in derived or key in open_episodes:  # most credentials have neither: skip the bookkeeping
             outcome = episode_rules.reconcile(derived.get(key, []), open_episodes.get(key, []), known, present,
                                               state, now)
             writes += outcome.writes
             announce += outcome.announce
-            opened, closed = opened + outcome.opened, closed + outcome.closed
+            opened, closed, alerted_at = opened + outcome.opened, closed + outcome.closed, outcome.alerted_at
             final[key] = state
-            rows.append((*key, *state, outcome.alerted_at, present, removed_at, now))
+        rows.append((*key, *state, alerted_at, present, removed_at, now))
     computed = time.perf_counter()
     _upsert(connection, rows)
     episode_table.write(connection, writes)
