@@ -177,3 +177,38 @@ def test_concurrent_rollups_of_different_windows_lose_nothing(database_url):
     with engine.connect() as connection:
         assert _stored(engine) == replayed_states(connection)
     engine.dispose()
+
+
+def test_changing_the_interval_never_reorders_history(database_url, monkeypatch):
+    """Order keys are the stored window ends: 6-hour rows keep their place after a switch to 12-hour windows."""
+    engine = make_engine(database_url)
+    key = KEYS[0]
+    base = {"tenant_id": key[0], "exchange": key[1], "credential_type": key[2], "error_code": "x",
+            "error_message": None, "duration_ms": 1, "attempts": 1, "run_id": None, "late": False}
+    now = datetime.now(timezone.utc)
+    with engine.begin() as connection:  # two 6-hour windows, then a manual valid 2 hours after the second ended
+        for n in range(2):
+            start = T0 + n * H6
+            results.insert_rows(connection, [base | {"window_start": start, "window_end": start + H6,
+                                                     "source": "scheduled", "checked_at": start + H6,
+                                                     "status": "invalid"}])
+            apply_window(connection, start, now, {key})
+        at = T0 + 2 * H6 + timedelta(hours=2)
+        results.insert_rows(connection, [base | {"window_start": T0 + 2 * H6, "window_end": T0 + 3 * H6,
+                                                 "source": "manual", "checked_at": at, "status": "valid"}])
+        apply_events(connection, {key: [Event(at, "manual", T0 + 2 * H6, at, "valid", "x", None)]}, now)
+    monkeypatch.setenv("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "12")  # windows are 12 hours from now on
+    start = T0 + 4 * H6  # the next (12-hour) window
+    with engine.begin() as connection:
+        results.insert_rows(connection, [base | {"window_start": start, "source": "scheduled",
+                                                 "checked_at": start + 2 * H6, "status": "invalid"}])
+        apply_window(connection, start, now, {key})
+        apply_window(connection, T0 + H6, now, {key})  # a rerun of an old window recomputes from history
+        [row] = status_rows(connection, [key])
+        ends = sorted(r.window_end for r in connection.execute(select(credential_health_checks.c.window_end)))
+    # the manual valid (at +2 h after the second 6-hour window) still sits between the two failures: streak 1
+    assert (row["consecutive_failures"], row["failing_since"]) == (1, start)
+    assert ends == [T0 + H6, T0 + 2 * H6, T0 + 3 * H6, start + 2 * H6]  # the new row's end: its 12-hour window
+    with engine.connect() as connection:
+        assert _stored(engine)[key] == replayed_states(connection)[key]
+    engine.dispose()
