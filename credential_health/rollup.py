@@ -70,7 +70,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
         if len(batch) == 1 and can_fold(state, batch[0]):
             state = state or StreakState()
             new = new_states[key] = fold(state, batch[0])
-            if max(new.consecutive_failures, state.consecutive_failures) >= threshold or key in open_episodes:
+            if new.consecutive_failures >= threshold or state.consecutive_failures >= threshold or key in open_episodes:
                 derived[key] = episode_rules.track(key, state, batch, threshold)[1]
         else:
             recompute.add(key)
