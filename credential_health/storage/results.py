@@ -177,35 +177,41 @@ def history_tails(connection: Connection, keys: Collection[Key], before: datetim
                   ) -> Iterator[tuple[Key, int, datetime | None, list]]:
     """What recomputing a credential needs, without reading its whole history into Python:
 
-    (key, distinct scheduled windows, newest scheduled window_start, EVENT_COLUMNS rows from the window of its
-    newest valid check before window `before` on). Checks before that valid one cannot change the state nor
-    the episodes from `before` on (a valid resets the streak and ends any episode); a manual check's
-    window_start is the window it was made in, so that window bounds the tail from below.
+    (key, distinct scheduled windows, newest scheduled window_start, EVENT_COLUMNS rows). A valid check resets
+    the streak and ends any episode, so the rows needed are those from the window of the newest valid check
+    (the current state) and, when window `before` changed, those from the newest valid before it up to the
+    first valid from it on (the episodes it can touch); the stretch in between cannot change. A manual check's
+    window_start is the window it was made in, so that window bounds a range from below.
     """
     wanted = set(keys)
     if not wanted:
         return
     scheduled = checks.c.source == Source.SCHEDULED.value
-    valid = checks.c.status == Status.VALID.value
+    valid, start = checks.c.status == Status.VALID.value, checks.c.window_start
+    bounds = [func.max(case((valid, start))).label("newest_valid")]
     if before is not None:
-        valid = and_(valid, checks.c.window_start < before)
+        bounds += [func.max(case((and_(valid, start < before), start))).label("valid_before"),
+                   func.min(case((and_(valid, start >= before), start))).label("valid_from")]
     for where in _key_filters(wanted):
         agg = (
             select(
-                *KEY_COLUMNS,
-                func.max(case((valid, checks.c.window_start))).label("bound"),
-                func.count(distinct(case((scheduled, checks.c.window_start)))).label("seen"),
-                func.max(case((scheduled, checks.c.window_start))).label("last_ws"),
+                *KEY_COLUMNS, *bounds,
+                func.count(distinct(case((scheduled, start)))).label("seen"),
+                func.max(case((scheduled, start))).label("last_ws"),
             )
             .where(where)
             .group_by(*KEY_COLUMNS)
             .subquery()
         )
         same_key = and_(*(c == agg.c[c.name] for c in KEY_COLUMNS))
+        needed = or_(agg.c.newest_valid.is_(None), start >= agg.c.newest_valid)
+        if before is not None:
+            needed = and_(or_(agg.c.valid_before.is_(None), start >= agg.c.valid_before),
+                          or_(agg.c.valid_from.is_(None), start <= agg.c.valid_from, needed))
         query = (
             select(*EVENT_COLUMNS, agg.c.seen, agg.c.last_ws)
             .join_from(checks, agg, same_key)
-            .where(or_(agg.c.bound.is_(None), checks.c.window_start >= agg.c.bound))
+            .where(needed)
             .order_by(*KEY_COLUMNS)
         )
         group: list = []
