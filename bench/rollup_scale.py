@@ -31,12 +31,13 @@ from credential_health.storage.database import make_engine, upgrade  # noqa: E40
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 H6 = timedelta(hours=6)
 CHECK_INDEXES = {
-    "ix_checks_window_source": "INDEX ix_checks_window_source ON credential_health_checks (window_start, source)",
+    "ix_checks_manual_window": "INDEX ix_checks_manual_window ON credential_health_checks (window_start) "
+                               "WHERE source = 'manual'",
     "ix_checks_credential_window": "INDEX ix_checks_credential_window ON credential_health_checks "
                                    "(tenant_id, exchange, credential_type, window_start)",
     "ix_checks_checked_at": "INDEX ix_checks_checked_at ON credential_health_checks (checked_at)",
     "uq_checks_scheduled_window": "UNIQUE INDEX uq_checks_scheduled_window ON credential_health_checks "
-                                  "(tenant_id, exchange, credential_type, window_start) WHERE source = 'scheduled'",
+                                  "(window_start, tenant_id, exchange, credential_type) WHERE source = 'scheduled'",
 }
 # Deterministic pseudo-random statuses: ~90 % valid, 6 % invalid, 4 % unknown; every 50th credential is
 # revoked from some window on, so long streaks exist too.

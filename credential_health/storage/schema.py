@@ -58,12 +58,14 @@ credential_health_checks = Table(
     Column("late", Boolean, nullable=False, default=False),
     CheckConstraint("status IN ('valid', 'invalid', 'unknown')", name="ck_checks_status"),
     CheckConstraint("source IN ('scheduled', 'manual')", name="ck_checks_source"),
-    Index("ix_checks_window_source", "window_start", "source"),
     Index("ix_checks_credential_window", "tenant_id", "exchange", "credential_type", "window_start"),
     Index("ix_checks_checked_at", "checked_at"),
-    # One scheduled row per credential per window (manual rows are free).
-    Index("uq_checks_scheduled_window", "tenant_id", "exchange", "credential_type", "window_start", unique=True,
+    # One scheduled row per credential per window (manual rows are free). Led by window_start, it also serves
+    # every per-window read of scheduled rows; manual rows of a window have their own small index.
+    Index("uq_checks_scheduled_window", "window_start", "tenant_id", "exchange", "credential_type", unique=True,
           postgresql_where=text("source = 'scheduled'"), sqlite_where=text("source = 'scheduled'")),
+    Index("ix_checks_manual_window", "window_start",
+          postgresql_where=text("source = 'manual'"), sqlite_where=text("source = 'manual'")),
 )
 
 credential_status = Table(

@@ -42,6 +42,8 @@ def test_schema_matches_the_migrations(database_url):
     inspector = sa.inspect(make_engine(database_url))
     for table in schema.metadata.sorted_tables:
         assert {c["name"] for c in inspector.get_columns(table.name)} == set(table.columns.keys()), table.name
+        indexes = {(i["name"], bool(i["unique"])) for i in inspector.get_indexes(table.name)}
+        assert {(i.name, i.unique) for i in table.indexes} <= indexes, table.name
 
 
 def test_timestamps_come_back_timezone_aware_in_utc(database_url):
