@@ -11,6 +11,7 @@ from credential_health.settings import SETTINGS
 
 WINDOW_FORMAT = "%Y-%m-%d-%H:%M"
 WINDOW_FORMAT_TEXT = "YYYY-MM-DD-HH:MM"
+PARTITION_TAG = "dagster/partition"  # how `dagster job execute --tags` names a run's window
 # Fixed, so partition keys never shift when the code location reloads.
 WINDOWS_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 INTERVAL_VARIABLE = "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS"

@@ -4,6 +4,7 @@ time, never from run config; the config fields below are optional, non-secret ov
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -11,13 +12,13 @@ from datetime import datetime, timezone
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from credential_health import rollup
-from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source
+from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source, Status
 from credential_health.partitions import CHECK_INTERVAL
 from credential_health.settings import Settings
-from credential_health.storage import results
+from credential_health.storage import results, window_rows
 from credential_health.storage.database import make_engine, upgrade
 from credential_health.vault.client import VaultClient
 from credential_health.vault.inventory import CredentialStore
@@ -78,6 +79,16 @@ class SecretDigests:
     Only digests are kept: the values themselves never outlive the check that used them.
     """
 
+    # Tokenisations a leaked value could hide behind: plain alphanumerics, base64 (standard and URL-safe), and
+    # anything between separators. Each token is compared by length, then by SHA-256 digest.
+    TOKENS = (
+        re.compile(r"[A-Za-z0-9]+"),
+        re.compile(r"[A-Za-z0-9+/]+={0,2}"),
+        re.compile(r"[A-Za-z0-9_-]+={0,2}"),
+        re.compile(r"[^\s\"'<>,;:&?=()\[\]{}]+"),
+    )
+    MASK = "<redacted>"
+
     def __init__(self) -> None:
         self._digests: set[str] = set()
         self._lengths: set[int] = set()
@@ -95,6 +106,18 @@ class SecretDigests:
 
     def matches(self, candidate: str) -> bool:
         return len(candidate) in self._lengths and self.digest(candidate) in self._digests
+
+    def leaked_tokens(self, text: str) -> set[str]:
+        """Every token of `text` that is one of the secrets read (by digest)."""
+        if not self._digests:
+            return set()
+        return {token for pattern in self.TOKENS for token in pattern.findall(text) if self.matches(token)}
+
+    def mask(self, text: str) -> str:
+        """`text` with every token that is a secret read in the run replaced by a mask."""
+        for token in sorted(self.leaked_tokens(text), key=len, reverse=True):
+            text = text.replace(token, self.MASK)
+        return text
 
     def __len__(self) -> int:
         return len(self._digests)
@@ -142,8 +165,26 @@ class ResultsDatabase(ConfigurableResource):
             self._engine = engine
         return self._engine
 
-    def replace_window(self, window_start: datetime, checks: list[CheckResult], run_id: str | None) -> int:
-        return results.replace_window(self.engine, window_start, checks, run_id)
+    def reach(self) -> None:
+        """Connect (and migrate) now, so a database problem surfaces before any exchange call."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def run_checks(self, window_start: datetime, run_id: str) -> list[CheckResult]:
+        """The window's scheduled checks stored by run `run_id` (an earlier attempt of a retried step)."""
+        return [
+            CheckResult(CredentialRef(r["tenant_id"], r["exchange"], r["credential_type"]), Status(r["status"]),
+                        r["error_code"], r["error_message"], r["checked_at"], r["duration_ms"], r["attempts"])
+            for r in window_rows.run_rows(self.engine, window_start, run_id)
+        ]
+
+    def window_writer(self, window_start: datetime, run_id: str | None) -> window_rows.WindowWriter:
+        """Writes the window's scheduled checks in batches as they finish."""
+        return window_rows.WindowWriter(
+            self.engine, window_start, lambda check: results.check_row(check, window_start, Source.SCHEDULED, run_id))
+
+    def drop_absent(self, window_start: datetime, inventory: set[rollup.Key]) -> int:
+        return window_rows.drop_absent(self.engine, window_start, inventory)
 
     def rollup_window(self, window_start: datetime, inventory: set[rollup.Key] | None) -> rollup.RollupSummary:
         """Fold the window's scheduled checks into credential_status, in one transaction."""
