@@ -145,6 +145,7 @@ class ResultsDatabase(ConfigurableResource):
     # Prefer the environment variable: a URL given here (with any password in it) shows in run config.
     database_url: str = ""
     migrate: bool = True  # apply pending Alembic migrations when a run starts (idempotent)
+    batch_rows: int = window_rows.BATCH_ROWS  # a window's rows are written in transactions of this many
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -181,7 +182,8 @@ class ResultsDatabase(ConfigurableResource):
     def window_writer(self, window_start: datetime, run_id: str | None) -> window_rows.WindowWriter:
         """Writes the window's scheduled checks in batches as they finish."""
         return window_rows.WindowWriter(
-            self.engine, window_start, lambda check: results.check_row(check, window_start, Source.SCHEDULED, run_id))
+            self.engine, window_start, lambda check: stored_row(check, window_start, Source.SCHEDULED, run_id),
+            batch_rows=self.batch_rows)
 
     def drop_absent(self, window_start: datetime, inventory: set[rollup.Key]) -> int:
         return window_rows.drop_absent(self.engine, window_start, inventory)
@@ -195,7 +197,7 @@ class ResultsDatabase(ConfigurableResource):
     def record_manual(self, check: CheckResult, window_start: datetime, run_id: str | None) -> rollup.RollupSummary:
         """Store one manual check and fold it into that credential's status, in one transaction."""
         threshold = Settings.from_env().consecutive_failures_before_alert
-        row = results.check_row(check, window_start, Source.MANUAL, run_id)
+        row = stored_row(check, window_start, Source.MANUAL, run_id)
         event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
                              row["error_code"], row["error_message"])
         with self.engine.begin() as connection:
@@ -205,6 +207,20 @@ class ResultsDatabase(ConfigurableResource):
     def status_rows(self, keys: Iterable[rollup.Key] | None = None) -> list[dict]:
         with self.engine.connect() as connection:
             return rollup.status_rows(connection, keys)
+
+
+MESSAGE_COLUMN = 500  # credential_health_checks.error_message holds this many characters
+
+
+def stored_row(check: CheckResult, window_start: datetime, source: Source, run_id: str | None) -> dict:
+    """The checks-table row of `check`. Its message is scrubbed of key-shaped text once more here, so no
+    stored message (one that echoes an odd folder name, say) looks like a key to the secret scan."""
+    from credential_health.validation.redact import redact  # lazy: the package imports ccxt
+
+    row = results.check_row(check, window_start, source, run_id)
+    if row["error_message"]:
+        row["error_message"] = redact(row["error_message"], limit=MESSAGE_COLUMN)
+    return row
 
 
 def _now() -> datetime:
