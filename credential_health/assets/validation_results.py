@@ -91,8 +91,11 @@ def credential_validation_results(
         digests.add(secret)
         return secret
 
+    try:  # an unreachable or misconfigured database fails the run before any exchange call
+        results_db.reach()
+    except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only
+        raise step_failure(exc, what="results database setup") from None
     try:
-        results_db.reach()  # an unreachable or misconfigured database fails the run before any exchange call
         # A retry of this step (same run) keeps what earlier attempts stored and checks only the rest.
         resumed = results_db.run_checks(window.start, run_id)
         done = {check.ref.key for check in resumed}
