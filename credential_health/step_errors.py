@@ -6,6 +6,9 @@ failure's `cause`/`context`, and an unexpected exception's text is not trusted t
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 from alembic.util import CommandError
 from dagster import Failure
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,7 +46,8 @@ def clean_text(exc: BaseException, digests: SecretDigests | None = None) -> str:
 
 def step_failure(exc: BaseException, digests: SecretDigests | None = None, what: str = "validation step") -> BaseException:
     """What to raise (from None) for `exc`: our own Vault errors as they are (secret-free; the retry policy
-    retries them), a retried Failure for a lost connection, a final Failure for anything else."""
+    retries them), a retried Failure for a lost connection, a final Failure for anything else. Text from a
+    database or the OS is kept (redacted); an unexpected exception's message is left out altogether."""
     if isinstance(exc, VaultError):
         return exc
     kind = database_error_kind(exc)
@@ -56,4 +60,11 @@ def step_failure(exc: BaseException, digests: SecretDigests | None = None, what:
     if isinstance(exc, ConnectionError | TimeoutError):
         return Failure(description=f"{what} lost a connection (retried): {clean_text(exc, digests)}",
                        allow_retries=True)
-    return Failure(description=f"{what} failed: {clean_text(exc, digests)}", allow_retries=False)
+    return Failure(description=f"{what} failed: {type(exc).__name__}{origin(exc)}; its message is withheld (an "
+                               f"unexpected error may quote a secret that was never handed to us)", allow_retries=False)
+
+
+def origin(exc: BaseException) -> str:
+    """Where `exc` was raised (file, line, function: code, never data), for the operator to look at."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    return f" raised in {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
