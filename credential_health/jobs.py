@@ -74,7 +74,8 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
     # The same secret-material scan as a window's, before the row is stored or can reach a webhook.
     findings = row_findings(stored_row(check, window_start, Source.MANUAL, context.run.run_id), digests)
     if findings:
-        raise Failure(f"manual check of {credential_label(ref.key, set())} not stored: its text holds secret "
+        label = credential_label(ref.key, {finding.split(":")[0] for finding in findings})
+        raise Failure(f"manual check of {label} not stored: its text holds secret "
                       f"material ({dict(findings)})", allow_retries=False)
     summary = results_db.record_manual(check, window_start, context.run.run_id)
     [status] = results_db.status_rows([ref.key])
