@@ -19,6 +19,7 @@ from credential_health.vault.errors import VaultError
 # PEP 249 classes for a lost or refused connection (also raised by server restarts and lock timeouts);
 # any other database error (ProgrammingError, IntegrityError, DataError, ...) fails the same way again.
 TRANSIENT_DATABASE_ERRORS = {"OperationalError", "InterfaceError"}
+SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk I/O error", "unable to open database")
 MESSAGE_LIMIT = 300
 
 
@@ -26,6 +27,10 @@ def database_error_kind(exc: BaseException) -> str | None:
     """"transient", "deterministic", or None when `exc` is not a database error (SQLAlchemy's, a driver's
     own, or a failed migration)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
+    source = getattr(exc, "orig", None) or exc
+    if type(source).__module__ == "sqlite3" and names & TRANSIENT_DATABASE_ERRORS:
+        # sqlite3 calls a missing table or a syntax error an OperationalError too
+        return "transient" if any(s in str(source) for s in SQLITE_TRANSIENT) else "deterministic"
     if getattr(exc, "connection_invalidated", False) or names & TRANSIENT_DATABASE_ERRORS:
         return "transient"
     if isinstance(exc, SQLAlchemyError | CommandError) or "DatabaseError" in names:
