@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -41,10 +42,17 @@ def seed(addr: str, token: str, tenants: int) -> None:
 
 def project_walk(addr: str, token: str, queue, detailed: bool | None) -> None:
     store = CredentialStore(VaultClient(addr, TokenAuth(token)), detailed_metadata=detailed)
-    started = time.perf_counter()
+    cpu_started, started = time.process_time(), time.perf_counter()
     refs = store.walk()
     elapsed = time.perf_counter() - started
-    queue.put((len(refs), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    queue.put((len(refs), elapsed, time.process_time() - cpu_started,
+               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sequential_hvac_walk(addr: str, token: str) -> tuple[int, float]:
@@ -74,13 +82,19 @@ def main() -> None:
             queue = multiprocessing.get_context("spawn").Queue()
             child = multiprocessing.get_context("spawn").Process(
                 target=project_walk, args=(server.addr, server.root_token, queue, detailed))
+            server_cpu = cpu_seconds(server.process.pid)
             child.start()
-            count, elapsed, rss_mb = queue.get()
+            count, elapsed, client_cpu, rss_mb = queue.get()
             child.join()
+            server_cpu = cpu_seconds(server.process.pid) - server_cpu
             assert count == base_count == args.tenants * len(LAYOUT), (count, base_count)
-            print(f"{label + ':':20} {count / elapsed:8.0f} secrets/s ({elapsed:.2f} s, peak RSS {rss_mb:.0f} MB)")
+            # Secrets per CPU-second of walker and server together: what one idle core would reach, whatever
+            # else the machine is running.
+            print(f"{label + ':':20} {count / elapsed:8.0f} secrets/s ({elapsed:.2f} s, peak RSS {rss_mb:.0f} MB); "
+                  f"CPU {client_cpu:.2f} s walker + {server_cpu:.2f} s server = "
+                  f"{count / (client_cpu + server_cpu):.0f} secrets per CPU-second")
         print(f"sequential hvac:     {base_count / base_elapsed:8.0f} secrets/s ({base_elapsed:.2f} s)")
-        print(f"ratio:               {base_elapsed / elapsed:8.1f}x   (goal: >= 1,000 secrets/s)")
+        print("goal: >= 1,000 secrets/s")
     finally:
         server.stop()
 

@@ -66,19 +66,19 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
             raise Failure(f"no credential at {ref.path} in Vault", allow_retries=False)
         [check] = validator.validate(  # the same code path as the scheduled window
             [ref], fetch_secret, lambda check: audit_check(context.log, check, context.run.run_id, "manual"))
+        window_start = window_containing(check.checked_at).start
+        # The same secret-material scan as a window's, before the row is stored or can reach a webhook.
+        findings = row_findings(stored_row(check, window_start, Source.MANUAL, context.run.run_id), digests)
+        if findings:
+            label = credential_label(ref.key, {finding.split(":")[0] for finding in findings})
+            raise Failure(f"manual check of {label} not stored: its text holds secret material "
+                          f"({dict(findings)})", allow_retries=False)
+        summary = results_db.record_manual(check, window_start, context.run.run_id)
+        [status] = results_db.status_rows([ref.key])
     except Failure:
         raise
     except Exception as exc:  # noqa: BLE001 - redacted text only
         raise step_failure(exc, digests, what="manual check") from None
-    window_start = window_containing(check.checked_at).start
-    # The same secret-material scan as a window's, before the row is stored or can reach a webhook.
-    findings = row_findings(stored_row(check, window_start, Source.MANUAL, context.run.run_id), digests)
-    if findings:
-        label = credential_label(ref.key, {finding.split(":")[0] for finding in findings})
-        raise Failure(f"manual check of {label} not stored: its text holds secret "
-                      f"material ({dict(findings)})", allow_retries=False)
-    summary = results_db.record_manual(check, window_start, context.run.run_id)
-    [status] = results_db.status_rows([ref.key])
     outcome = {
         "tenant_id": ref.tenant_id, "exchange": ref.exchange, "credential_type": ref.credential_type,
         "status": check.status.value, "error_code": check.error_code, "duration_ms": check.duration_ms,

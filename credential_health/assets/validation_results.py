@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from credential_health.audit import audit_check
-from credential_health.checks import no_secret_material_result, no_secret_material_spec
+from credential_health.checks import credential_label, no_secret_material_result, no_secret_material_spec
 from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
@@ -114,7 +114,7 @@ def credential_validation_results(
         dropped = results_db.drop_absent(window.start, {ref.key for ref in credential_inventory})
     except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only
         raise step_failure(exc, digests) from None
-    refused = [f"{r['tenant_id'][:40]}/{r['exchange'][:40]}/{r['credential_type'][:40]}" for r in writer.refused]
+    refused = [credential_label((r["tenant_id"], r["exchange"], r["credential_type"]), set()) for r in writer.refused]
     if refused:
         context.log.warning(f"the database refused {len(refused)} rows (a name too long for its column?): "
                             f"{refused[:10]}")
@@ -134,6 +134,7 @@ def credential_validation_results(
 
 def remember_secrets(refs: list[CredentialRef], fetch_secret) -> None:
     """Read the secrets of credentials an earlier attempt checked, so the secret scan knows them too."""
+
     def read(ref: CredentialRef) -> None:
         try:
             fetch_secret(ref)
