@@ -54,7 +54,7 @@ def replace_rows(engine: Engine, window_start: datetime, rows: list[dict]) -> li
     """Store `rows` as the window's scheduled rows of their credentials; returns the rows the database refused.
 
     A value the database cannot hold (DataError, e.g. a name longer than its column) refuses only its own row:
-    the batch is retried row by row. Any other database error propagates.
+    the batch is retried in halves down to that row. Any other database error propagates.
     """
     if not rows:
         return []
@@ -65,10 +65,8 @@ def replace_rows(engine: Engine, window_start: datetime, rows: list[dict]) -> li
     except (DataError, engine.dialect.loaded_dbapi.DataError):  # the driver's own from a PostgreSQL COPY
         if len(rows) == 1:
             return rows
-    refused = []
-    for row in rows:
-        refused += replace_rows(engine, window_start, [row])
-    return refused
+    middle = len(rows) // 2
+    return replace_rows(engine, window_start, rows[:middle]) + replace_rows(engine, window_start, rows[middle:])
 
 
 def run_rows(engine: Engine, window_start: datetime, run_id: str) -> list[dict]:
