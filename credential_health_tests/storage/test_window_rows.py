@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from credential_health.models import CheckResult, CredentialRef, Source, Status
@@ -77,3 +79,30 @@ def test_the_writer_flushes_by_count_and_by_time(database_url):
     assert ("a", WINDOW, "scheduled", "run", "unknown") in stored(engine) and len(stored(engine)) == 5
     assert writer.written == 6 and writer.refused == []
     engine.dispose()
+
+
+def _write_window(database_url: str, run_id: str, ready) -> None:
+    """One writer process: the same 200 credentials, released together with the other writers."""
+    engine = make_engine(database_url)
+    batch = [row(check(f"t{i:03d}"), run_id) for i in range(200)]
+    with engine.connect():
+        pass  # connected before the start, so the writes overlap
+    ready.wait()
+    window_rows.replace_rows(engine, WINDOW, batch)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", ["postgres"], indirect=True)
+def test_concurrent_writers_of_one_window_leave_one_row_per_credential(database_url):
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(4)
+    writers = [context.Process(target=_write_window, args=(database_url, f"run-{n}", ready)) for n in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(120)
+        assert writer.exitcode == 0
+    engine = make_engine(database_url)
+    rows = stored(engine)
+    engine.dispose()
+    assert len(rows) == 200 and len({r[0] for r in rows}) == 200 and len({r[3] for r in rows}) == 1
