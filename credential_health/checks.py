@@ -20,6 +20,7 @@ RESULTS = "credential_validation_results"
 ROLLUP = "credential_failure_rollup"
 NO_SECRET_MATERIAL = "no_secret_material"
 SAMPLE = 10
+KEY_NAMES = ("tenant_id", "exchange", "credential_type")
 
 # Evaluated inside the results step (it alone has the digests of the secrets read in the run); blocking, so a
 # leak stops the rollup, and with it any webhook that could quote a stored message.
@@ -30,14 +31,6 @@ no_secret_material_spec = AssetCheckSpec(
     description="No stored text of the window holds a secret read in the run, or anything shaped like a key.",
 )
 
-# Tokenisations a leaked value could hide behind: plain alphanumerics, base64 (standard and URL-safe), and
-# anything between separators. Each token is compared by length, then by SHA-256 digest.
-_TOKENS = (
-    re.compile(r"[A-Za-z0-9]+"),
-    re.compile(r"[A-Za-z0-9+/]+={0,2}"),
-    re.compile(r"[A-Za-z0-9_-]+={0,2}"),
-    re.compile(r"[^\s\"'<>,;:&?=()\[\]{}]+"),
-)
 # Key-shaped strings in free text, whatever their origin (the validator's redaction masks these shapes).
 _KEY_SHAPED = (re.compile(r"\b[0-9a-fA-F]{32,}\b"), re.compile(r"[A-Za-z0-9+/_-]{40,}={0,2}"))
 _FREE_TEXT = {"error_message"}
@@ -48,7 +41,7 @@ def secret_findings(values: Iterable[tuple[str, str]], digests: SecretDigests) -
     findings: Counter[str] = Counter()
     for column, text in values:
         for variant in {text, unquote_plus(text)}:
-            if len(digests) and any(digests.matches(t) for pattern in _TOKENS for t in pattern.findall(variant)):
+            if digests.leaked_tokens(variant):
                 findings[f"{column}: secret value"] += 1
                 break
             if column in _FREE_TEXT and any(p.search(variant) for p in _KEY_SHAPED):
@@ -57,15 +50,45 @@ def secret_findings(values: Iterable[tuple[str, str]], digests: SecretDigests) -
     return findings
 
 
+def row_findings(row: dict, digests: SecretDigests) -> Counter[str]:
+    """secret_findings() of one check row's text columns."""
+    return secret_findings(((c, row[c]) for c in results.TEXT_COLUMNS if row.get(c)), digests)
+
+
+def credential_label(key: tuple[str, str, str], flagged: set[str]) -> str:
+    """tenant/exchange/type naming a credential, with any part that was itself flagged shown as its column
+    name (so the label never repeats a flagged value) and long parts shortened."""
+    parts = [f"<{name}>" if name in flagged else (value if len(value) <= 40 else value[:40] + "…")
+             for name, value in zip(KEY_NAMES, key)]
+    return "/".join(parts)
+
+
+def window_findings(results_db: ResultsDatabase, window_start: datetime,
+                    digests: SecretDigests) -> tuple[Counter[str], list[str]]:
+    """Findings in every stored row of the window, and the credentials whose rows they are in."""
+    columns = [credential_health_checks.c[name] for name in results.TEXT_COLUMNS]
+    query = select(*results.KEY_COLUMNS, *columns).where(credential_health_checks.c.window_start == window_start)
+    findings: Counter[str] = Counter()
+    flagged: set[str] = set()
+    with results_db.engine.connect() as connection:
+        for row in connection.execute(query):
+            found = row_findings(dict(zip(results.TEXT_COLUMNS, row[3:])), digests)
+            if found:
+                findings += found
+                flagged.add(credential_label(tuple(row[:3]), {k.split(":")[0] for k in found}))
+    return findings, sorted(flagged)
+
+
 def no_secret_material_result(results_db: ResultsDatabase, window_start: datetime,
                               digests: SecretDigests) -> AssetCheckResult:
-    findings = secret_findings(results.window_text(results_db.engine, window_start), digests)
+    findings, flagged = window_findings(results_db, window_start, digests)
     return AssetCheckResult(
         check_name=NO_SECRET_MATERIAL,
         asset_key=RESULTS,
         passed=not findings,
         metadata={"suspicious_values": sum(findings.values()), "secrets_read": len(digests),
-                  "findings": dict(findings)},
+                  "findings": dict(findings), "flagged_credentials": len(flagged),
+                  "flagged_sample": flagged[:SAMPLE]},
     )
 
 

@@ -4,7 +4,6 @@
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
-    AssetMaterialization,
     AssetSelection,
     Config,
     Failure,
@@ -19,13 +18,15 @@ from pydantic import Field
 
 from credential_health.assets import ASSETS
 from credential_health.audit import audit_check
-from credential_health.models import CredentialRef
+from credential_health.checks import credential_label, row_findings
+from credential_health.models import CredentialRef, ExchangeSecret, Source
 from credential_health.partitions import window_containing
-from credential_health.resources import CredentialSource, CredentialValidator, ResultsDatabase
+from credential_health.resources import (
+    CredentialSource, CredentialValidator, ResultsDatabase, SecretDigests, stored_row,
+)
+from credential_health.step_errors import step_failure
 from credential_health.settings import Settings
 from credential_health.storage import results
-
-ROLLUP_ASSET = "credential_failure_rollup"
 
 # In-process everywhere: the work is IO-bound, and a subprocess per step costs seconds (shared/DESIGN.md).
 credential_health_job = define_asset_job(
@@ -48,28 +49,45 @@ def _path_part(name: str, value: str) -> str:
     return value
 
 
-@op(description="Validate one credential now (source=manual) and fold it into its status.")
+@op(description="Validate one credential now (source=manual), scan its row for secrets, fold it into its status.")
 def check_credential(context: OpExecutionContext, config: CheckCredentialConfig, credentials: CredentialSource,
                      validator: CredentialValidator, results_db: ResultsDatabase) -> Output[dict]:
     ref = CredentialRef(*(_path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")))
-    if not credentials.exists(ref):
-        raise Failure(f"no credential at {ref.path} in Vault", allow_retries=False)
-    [check] = validator.validate(  # the same code path as the scheduled window
-        [ref], credentials.read, lambda check: audit_check(context.log, check, context.run.run_id, "manual"))
-    summary = results_db.record_manual(check, window_containing(check.checked_at).start, context.run.run_id)
-    [status] = results_db.status_rows([ref.key])
+    digests = SecretDigests()
+
+    def fetch_secret(wanted: CredentialRef) -> ExchangeSecret:
+        secret = credentials.read(wanted)
+        digests.add(secret)
+        return secret
+
+    try:
+        results_db.reach()  # before the exchange call, as in a window's run
+        if not credentials.exists(ref):
+            raise Failure(f"no credential at {ref.path} in Vault", allow_retries=False)
+        [check] = validator.validate(  # the same code path as the scheduled window
+            [ref], fetch_secret, lambda check: audit_check(context.log, check, context.run.run_id, "manual"))
+        window_start = window_containing(check.checked_at).start
+        # The same secret-material scan as a window's, before the row is stored or can reach a webhook.
+        findings = row_findings(stored_row(check, window_start, Source.MANUAL, context.run.run_id), digests)
+        if findings:
+            label = credential_label(ref.key, {finding.split(":")[0] for finding in findings})
+            raise Failure(f"manual check of {label} not stored: its text holds secret material "
+                          f"({dict(findings)})", allow_retries=False)
+        summary = results_db.record_manual(check, window_start, context.run.run_id)
+        [status] = results_db.status_rows([ref.key])
+    except Failure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - redacted text only
+        raise step_failure(exc, digests, what="manual check") from None
     outcome = {
         "tenant_id": ref.tenant_id, "exchange": ref.exchange, "credential_type": ref.credential_type,
         "status": check.status.value, "error_code": check.error_code, "duration_ms": check.duration_ms,
         "consecutive_failures": status["consecutive_failures"], "checked_at": check.checked_at.isoformat(),
     }
-    # The rollup changed outside a window: tell the asset graph (and the notify sensor) about it.
-    context.log_event(AssetMaterialization(
-        asset_key=ROLLUP_ASSET, description=f"manual check of {ref.path}",
-        metadata={"source": "manual", **outcome, "recomputed": summary.recomputed, "at_threshold": summary.at_threshold},
-    ))
     context.log.info(f"manual check {ref.path}: {check.status.value} ({check.error_code})")
-    return Output(outcome, metadata={k: v for k, v in outcome.items() if v is not None})
+    # No materialisation of the (partitioned) rollup: this is no window. The status row is updated above.
+    metadata = {"source": "manual", **outcome, "recomputed": summary.recomputed, "at_threshold": summary.at_threshold}
+    return Output(outcome, metadata={k: v for k, v in metadata.items() if v is not None})
 
 
 @job(executor_def=in_process_executor, description="Validate one credential now, from run config.")

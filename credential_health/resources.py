@@ -4,6 +4,7 @@ time, never from run config; the config fields below are optional, non-secret ov
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -11,13 +12,13 @@ from datetime import datetime, timedelta, timezone
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from credential_health import rollup
-from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source
+from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source, Status
 from credential_health.partitions import CHECK_INTERVAL
 from credential_health.settings import Settings
-from credential_health.storage import results
+from credential_health.storage import results, window_rows
 from credential_health.storage.database import make_engine, upgrade
 from credential_health.vault.client import VaultClient
 from credential_health.vault.inventory import CredentialStore
@@ -78,6 +79,16 @@ class SecretDigests:
     Only digests are kept: the values themselves never outlive the check that used them.
     """
 
+    # Tokenisations a leaked value could hide behind: plain alphanumerics, base64 (standard and URL-safe), and
+    # anything between separators. Each token is compared by length, then by SHA-256 digest.
+    TOKENS = (
+        re.compile(r"[A-Za-z0-9]+"),
+        re.compile(r"[A-Za-z0-9+/]+={0,2}"),
+        re.compile(r"[A-Za-z0-9_-]+={0,2}"),
+        re.compile(r"[^\s\"'<>,;:&?=()\[\]{}]+"),
+    )
+    MASK = "<redacted>"
+
     def __init__(self) -> None:
         self._digests: set[str] = set()
         self._lengths: set[int] = set()
@@ -95,6 +106,18 @@ class SecretDigests:
 
     def matches(self, candidate: str) -> bool:
         return len(candidate) in self._lengths and self.digest(candidate) in self._digests
+
+    def leaked_tokens(self, text: str) -> set[str]:
+        """Every token of `text` that is one of the secrets read (by digest)."""
+        if not self._digests:
+            return set()
+        return {token for pattern in self.TOKENS for token in pattern.findall(text) if self.matches(token)}
+
+    def mask(self, text: str) -> str:
+        """`text` with every token that is a secret read in the run replaced by a mask."""
+        for token in sorted(self.leaked_tokens(text), key=len, reverse=True):
+            text = text.replace(token, self.MASK)
+        return text
 
     def __len__(self) -> int:
         return len(self._digests)
@@ -122,6 +145,7 @@ class ResultsDatabase(ConfigurableResource):
     # Prefer the environment variable: a URL given here (with any password in it) shows in run config.
     database_url: str = ""
     migrate: bool = True  # apply pending Alembic migrations when a run starts (idempotent)
+    batch_rows: int = window_rows.BATCH_ROWS  # a window's rows are written in transactions of this many
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -143,10 +167,33 @@ class ResultsDatabase(ConfigurableResource):
         return self._engine
 
     def replace_window(self, window_start: datetime, checks: list[CheckResult], run_id: str | None) -> int:
-        """Store the window's scheduled checks (one row per credential; late ones flagged)."""
-        late_after = CHECK_INTERVAL * Settings.from_env().late_after_windows
+        """Store the window's scheduled checks in one transaction (one row per credential; late ones flagged)."""
         return results.replace_window(self.engine, window_start, window_start + CHECK_INTERVAL, checks, run_id,
-                                      late_after)
+                                      _late_after())
+
+    def reach(self) -> None:
+        """Connect (and migrate) now, so a database problem surfaces before any exchange call."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def run_checks(self, window_start: datetime, run_id: str) -> list[CheckResult]:
+        """The window's scheduled checks stored by run `run_id` (an earlier attempt of a retried step)."""
+        return [
+            CheckResult(CredentialRef(r["tenant_id"], r["exchange"], r["credential_type"]), Status(r["status"]),
+                        r["error_code"], r["error_message"], r["checked_at"], r["duration_ms"], r["attempts"])
+            for r in window_rows.run_rows(self.engine, window_start, run_id)
+        ]
+
+    def window_writer(self, window_start: datetime, run_id: str | None) -> window_rows.WindowWriter:
+        """Writes the window's scheduled checks in batches as they finish."""
+        late_after = _late_after()
+        return window_rows.WindowWriter(
+            self.engine, window_start,
+            lambda check: stored_row(check, window_start, Source.SCHEDULED, run_id, late_after),
+            batch_rows=self.batch_rows)
+
+    def drop_absent(self, window_start: datetime, inventory: set[rollup.Key]) -> int:
+        return window_rows.drop_absent(self.engine, window_start, inventory)
 
     def rollup_window(self, window_start: datetime, inventory: set[rollup.Key] | None) -> rollup.RollupSummary:
         """Fold the window's scheduled checks into credential_status, episodes and the outbox, in one transaction."""
@@ -158,7 +205,7 @@ class ResultsDatabase(ConfigurableResource):
     def record_manual(self, check: CheckResult, window_start: datetime, run_id: str | None) -> rollup.RollupSummary:
         """Store one manual check and fold it into that credential's status (and episode), in one transaction."""
         settings = Settings.from_env()
-        row = results.check_row(check, window_start, window_start + CHECK_INTERVAL, Source.MANUAL, run_id)
+        row = stored_row(check, window_start, Source.MANUAL, run_id)
         event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
                              row["error_code"], row["error_message"])
         with self.engine.begin() as connection:
@@ -173,6 +220,29 @@ class ResultsDatabase(ConfigurableResource):
 
 def _spacing(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.webhook_min_interval_seconds)
+
+
+def _late_after() -> timedelta:
+    """How long after its window ends a scheduled check still counts as on time."""
+    return CHECK_INTERVAL * Settings.from_env().late_after_windows
+
+
+MESSAGE_COLUMN = 500  # credential_health_checks.error_message holds this many characters
+
+
+def stored_row(check: CheckResult, window_start: datetime, source: Source, run_id: str | None,
+               late_after: timedelta | None = None) -> dict:
+    """The checks-table row of `check`. Its message is scrubbed of key-shaped text once more here, so no
+    stored message (one that echoes an odd folder name, say) looks like a key to the secret scan. A scheduled
+    check made more than `late_after` after its window ended is flagged late."""
+    from credential_health.validation.redact import redact  # lazy: the package imports ccxt
+
+    window_end = window_start + CHECK_INTERVAL
+    late = source is Source.SCHEDULED and late_after is not None and check.checked_at > window_end + late_after
+    row = results.check_row(check, window_start, window_end, source, run_id, late)
+    if row["error_message"]:
+        row["error_message"] = redact(row["error_message"], limit=MESSAGE_COLUMN)
+    return row
 
 
 def _now() -> datetime:

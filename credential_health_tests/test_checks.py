@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from dagster import build_asset_check_context
 
-from credential_health.checks import results_cover_inventory, secret_findings
+from credential_health.checks import credential_label, results_cover_inventory, secret_findings
 from credential_health.models import ExchangeSecret
 from credential_health.partitions import window_for_key
 from credential_health.resources import ResultsDatabase, SecretDigests, VaultCredentialSource
@@ -84,3 +84,48 @@ def test_coverage_fails_for_a_credential_without_a_result(pipeline):
     metadata = {k: v.value for k, v in check.metadata.items()}
     assert metadata["missing"] == 1 and metadata["missing_sample"] == ["newcomer/kraken/trading"]
     assert metadata["window_start"] == window_for_key(WINDOW).start.isoformat()
+
+
+def test_flagged_credentials_are_named_without_the_flagged_value():
+    assert credential_label(("acme", "binance", "trading"), {"error_message"}) == "acme/binance/trading"
+    assert credential_label(("acme", "binance", SECRET.api_key), {"credential_type"}) == "acme/binance/<credential_type>"
+    assert credential_label(("t" * 300, "kraken", "trading"), set()) == "t" * 40 + "…/kraken/trading"
+
+
+def _folder_named_after_its_key(pipeline) -> ExchangeSecret:
+    """A tenant who named the credential's folder after its own API key (Vault takes any segment)."""
+    credential = ExchangeSecret(api_key="acmeKey" + "Q" * 20, secret="acme-secret-" + "z" * 20)
+    pipeline.simulator.set_key("binance", credential.api_key, credential.secret, "valid")
+    pipeline.put("acme", "binance", credential.api_key, {"apiKey": credential.api_key, "secret": credential.secret})
+    return credential
+
+
+@SQLITE_ONLY
+def test_the_blocking_check_names_the_credential_it_flags_never_the_value(pipeline):
+    pipeline.add("globex", "kraken")
+    credential = _folder_named_after_its_key(pipeline)
+    result = pipeline.materialize(WINDOW, raise_on_error=False)
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_secret_material"]
+    metadata = {k: v.value for k, v in check.metadata.items()}
+    assert not check.passed and metadata["flagged_credentials"] == 1
+    assert metadata["flagged_sample"] == ["acme/binance/<credential_type>"]
+    assert metadata["findings"] == {"credential_type: secret value": 1}
+    assert credential.api_key not in repr(check.metadata)
+    assert pipeline.status() == {}  # blocked: no rollup
+
+
+@SQLITE_ONLY
+def test_the_manual_check_runs_the_same_scan_before_storing(pipeline):
+    credential = _folder_named_after_its_key(pipeline)
+    from credential_health.definitions import defs
+
+    config = {"ops": {"check_credential": {"config": {"tenant_id": "acme", "exchange": "binance",
+                                                         "credential_type": credential.api_key}}}}
+    result = defs.resolve_job_def("check_credential_job").execute_in_process(
+        run_config=config, instance=pipeline.instance, raise_on_error=False)
+    assert not result.success
+    description = result.failure_data_for_node("check_credential").user_failure_data.description
+    assert description.startswith("manual check of acme/binance/<credential_type> not stored")
+    assert "credential_type: secret value" in description
+    assert credential.api_key not in description and credential.secret not in description
+    assert pipeline.checks() == [] and pipeline.status() == {}

@@ -89,8 +89,10 @@ def test_only_infrastructure_failures_are_retried():
     from credential_health.assets.validation_results import step_failure
     from credential_health.vault.errors import VaultDown
 
-    for infrastructure in (VaultDown("sealed"), OperationalError("SELECT 1", {}, Exception("gone"))):
-        assert step_failure(infrastructure) is infrastructure  # raised as is: the RetryPolicy applies
+    sealed = VaultDown("sealed")
+    assert step_failure(sealed) is sealed  # our own secret-free text, raised as is: the RetryPolicy applies
+    lost = step_failure(OperationalError("SELECT 1", {}, Exception("gone")))
+    assert isinstance(lost, Failure) and lost.allow_retries is True and "SELECT 1" not in lost.description
     bug = step_failure(KeyError("a" * 64))
     assert isinstance(bug, Failure) and bug.allow_retries is False
     assert "a" * 64 not in bug.description  # key-shaped text is redacted even from unexpected errors

@@ -6,6 +6,7 @@ from collections import Counter
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from credential_health.models import CredentialRef
+from credential_health.partitions import PARTITION_TAG, require_closed_window
 from credential_health.resources import CredentialSource
 
 GROUP = "credential_health"
@@ -33,6 +34,8 @@ def inventory_metadata(refs: list[CredentialRef]) -> dict:
 @asset(group_name=GROUP, kinds={"vault"})
 def credential_inventory(context: AssetExecutionContext, credentials: CredentialSource) -> Output[list[CredentialRef]]:
     """Every tenant credential reference in Vault (tenant, exchange, type), found by LIST only."""
+    if PARTITION_TAG in context.run.tags:  # a window's run: refuse a key outside the partition set right away
+        require_closed_window(context.run.tags[PARTITION_TAG])
     refs = credentials.walk()  # a Vault failure raises here: the run fails before any window is touched
     context.log.info(f"inventory: {len(refs)} credentials of {len({r.tenant_id for r in refs})} tenants")
     return Output(refs, metadata=inventory_metadata(refs))

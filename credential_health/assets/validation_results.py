@@ -3,32 +3,33 @@
 
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from dagster import (
     AssetExecutionContext,
     Backoff,
-    Failure,
     Jitter,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
     asset,
 )
-from sqlalchemy.exc import DBAPIError
 
 from credential_health.audit import audit_check
-from credential_health.checks import no_secret_material_result, no_secret_material_spec
-from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Status
-from credential_health.partitions import as_utc, check_windows
+from credential_health.checks import credential_label, no_secret_material_result, no_secret_material_spec
+from credential_health.models import (
+    CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
+)
+from credential_health.partitions import check_windows, require_closed_window
 from credential_health.resources import CredentialSource, CredentialValidator, ResultsDatabase, SecretDigests
-from credential_health.vault.errors import VaultError
+from credential_health.step_errors import step_failure
 
 GROUP = "credential_health"
 WORST_TENANTS = 10
 
-# Vault or the database failing is worth another try of the whole window; credential failures never raise.
+# Vault or the database connection failing is worth another try (of what is not stored yet); credential
+# failures never raise; a deterministic error is a Failure without retries (credential_health.step_errors).
 INFRASTRUCTURE_RETRY = RetryPolicy(max_retries=3, delay=15, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
-INFRASTRUCTURE_ERRORS = (VaultError, DBAPIError, ConnectionError, TimeoutError)
 
 
 def percentile(sorted_values: list[int], q: float) -> int:
@@ -66,16 +67,6 @@ def results_metadata(checks: list[CheckResult]) -> dict:
     }
 
 
-def step_failure(exc: Exception) -> Exception:
-    """Infrastructure errors propagate (and are retried); anything else fails the step without retries."""
-    if isinstance(exc, INFRASTRUCTURE_ERRORS):
-        return exc
-    from credential_health.validation.redact import redact  # lazy: the package imports ccxt
-
-    # redact(): an unexpected exception's text is not trusted to be free of key-shaped values.
-    return Failure(description=f"validation step failed: {type(exc).__name__}: {redact(exc)}", allow_retries=False)
-
-
 @asset(
     partitions_def=check_windows,
     group_name=GROUP,
@@ -91,8 +82,8 @@ def credential_validation_results(
     results_db: ResultsDatabase,
 ) -> MaterializeResult:
     """One exchange check per inventoried credential for the window, rows in credential_health_checks."""
-    window = context.partition_time_window
-    window_start = as_utc(window.start)
+    window = require_closed_window(context.partition_key)  # before any exchange call or row
+    run_id = context.run.run_id
     digests = SecretDigests()
 
     def fetch_secret(ref: CredentialRef) -> ExchangeSecret:
@@ -100,21 +91,55 @@ def credential_validation_results(
         digests.add(secret)
         return secret
 
+    try:  # an unreachable or misconfigured database fails the run before any exchange call
+        results_db.reach()
+    except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only
+        raise step_failure(exc, what="results database setup") from None
     try:
-        checks = validator.validate(credential_inventory, fetch_secret,
-                                    lambda check: audit_check(context.log, check, context.run.run_id, "scheduled"))
-        written = results_db.replace_window(window_start, checks, context.run.run_id)
-    except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures
-        failure = step_failure(exc)
-        if failure is exc:
-            raise
-        raise failure from exc
-    context.log.info(f"window {context.partition_key}: wrote {written} checks")
+        # A retry of this step (same run) keeps what earlier attempts stored and checks only the rest.
+        resumed = results_db.run_checks(window.start, run_id)
+        done = {check.ref.key for check in resumed}
+        remember_secrets([ref for ref in credential_inventory if ref.key in done], fetch_secret)
+        writer = results_db.window_writer(window.start, run_id)
+
+        def on_result(check: CheckResult) -> None:
+            audit_check(context.log, check, run_id, "scheduled")
+            writer.add(check)
+
+        fresh = validator.validate([ref for ref in credential_inventory if ref.key not in done], fetch_secret,
+                                   on_result)
+        writer.flush()
+        checks = resumed + fresh
+        # Window-wide corrections of `checks` belong here; pass the changed ones to writer.write().
+        dropped = results_db.drop_absent(window.start, {ref.key for ref in credential_inventory})
+    except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only
+        raise step_failure(exc, digests) from None
+    refused = [credential_label((r["tenant_id"], r["exchange"], r["credential_type"]), set()) for r in writer.refused]
+    if refused:
+        context.log.warning(f"the database refused {len(refused)} rows (a name too long for its column?): "
+                            f"{refused[:10]}")
+    context.log.info(f"window {context.partition_key}: {len(fresh)} checked, {len(resumed)} kept from an "
+                     f"earlier attempt, {len(refused)} refused, {dropped} rows of removed credentials dropped")
     return MaterializeResult(
         metadata={
-            "window_start": window_start.isoformat(),
-            "window_end": as_utc(window.end).isoformat(),
+            "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(),
             **results_metadata(checks),
+            "resumed": len(resumed),
+            "refused_rows": len(refused),
         },
-        check_results=[no_secret_material_result(results_db, window_start, digests)],
+        check_results=[no_secret_material_result(results_db, window.start, digests)],
     )
+
+
+def remember_secrets(refs: list[CredentialRef], fetch_secret) -> None:
+    """Read the secrets of credentials an earlier attempt checked, so the secret scan knows them too."""
+
+    def read(ref: CredentialRef) -> None:
+        try:
+            fetch_secret(ref)
+        except (MalformedSecret, SecretUnavailable):
+            pass
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(read, refs))

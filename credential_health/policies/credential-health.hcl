@@ -9,6 +9,13 @@ path "secret/metadata/tenants" {
 path "secret/metadata/tenants/*" {
   capabilities = ["list", "read"]
 }
+# OpenBao only: LIST with each secret's version metadata in one answer (skips deleted secrets cheaply).
+path "secret/detailed-metadata/tenants" {
+  capabilities = ["list"]
+}
+path "secret/detailed-metadata/tenants/*" {
+  capabilities = ["list"]
+}
 
 # Just-in-time read of one credential when it is validated.
 path "secret/data/tenants/*" {

@@ -122,7 +122,7 @@ def replace_window(engine: Engine, window_start: datetime, window_end: datetime,
             for r in results]
     scheduled = and_(checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value)
     with engine.begin() as connection:
-        _lock_window(connection, window_start)
+        lock_window(connection, window_start)
         stored_newest = connection.execute(select(func.max(checks.c.checked_at)).where(scheduled)).scalar()
         if rows and stored_newest is not None and stored_newest > max(r["checked_at"] for r in rows):
             return 0
@@ -131,7 +131,7 @@ def replace_window(engine: Engine, window_start: datetime, window_end: datetime,
     return len(rows)
 
 
-def _lock_window(connection: Connection, window_start: datetime) -> None:
+def lock_window(connection: Connection, window_start: datetime) -> None:
     """Serialise writers of one window until the transaction ends (other windows are not blocked on PostgreSQL)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('credential_health.window'), "

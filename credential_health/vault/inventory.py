@@ -25,22 +25,31 @@ class CredentialStore:
     mount: str = "secret"
     tenants_path: str = "tenants"
     walk_concurrency: int = 32
+    detailed_metadata: bool | None = None  # None: use OpenBao's detailed-metadata LIST when the server has it
 
     @classmethod
     def from_settings(cls, settings: Settings, client: VaultClient | None = None) -> CredentialStore:
         return cls(client or VaultClient.from_settings(settings), settings.vault_kv_mount, settings.vault_tenants_path)
 
     def walk(self) -> list[CredentialRef]:
-        """Every credential reference, by recursive LIST only (never a secret value), sorted.
+        """Every credential whose current version can be read, by LIST and metadata only (never a value), sorted.
 
-        One LIST per tenant and per exchange folder, run concurrently (the walk is bound by round trips).
+        One LIST per tenant and per exchange folder, run concurrently (the walk is bound by round trips). A
+        secret whose current version is soft-deleted or destroyed is left out, like a removed one: its name
+        stays in LIST, but a read would find nothing. Its metadata comes with the LIST on OpenBao
+        (detailed-metadata) and from one metadata read per secret elsewhere.
         """
-        leaves, skipped = run_coroutine(
-            walk_tree(self.client, self.mount, self.tenants_path, depth=3, concurrency=self.walk_concurrency)
+        walk = run_coroutine(walk_tree(self.client, self.mount, self.tenants_path, depth=3,
+                                       concurrency=self.walk_concurrency, detailed=self.detailed_metadata))
+        if walk.skipped:
+            log.warning("skipped %d entries not at {tenant}/{exchange}/{credential_type} depth", walk.skipped)
+        if walk.deleted:
+            log.info("left out %d credentials whose current version is deleted or destroyed", walk.deleted)
+        return sorted(
+            CredentialRef(tenant_id=t, exchange=e, credential_type=c, version=state.version,
+                          updated_time=state.updated_time)
+            for (t, e, c), state in walk.leaves
         )
-        if skipped:
-            log.warning("skipped %d entries not at {tenant}/{exchange}/{credential_type} depth", skipped)
-        return sorted(CredentialRef(tenant_id=t, exchange=e, credential_type=c) for t, e, c in leaves)
 
     def read(self, ref: CredentialRef) -> ExchangeSecret:
         """Read one credential just in time; MalformedSecret names a missing field, never a value."""

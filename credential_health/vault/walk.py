@@ -1,4 +1,4 @@
-"""Concurrent KV v2 LIST walk over aiohttp.
+"""Concurrent KV v2 LIST walk over aiohttp, keeping only secrets whose current version can be read.
 
 hvac (over requests) spends ~1 ms of CPU per call, which caps a threaded walk near 800 LISTs/s on
 two cores (measured, see bench/inventory_walk.py); the walk is thousands of tiny LISTs, so it uses
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import aiohttp
@@ -22,6 +24,7 @@ from credential_health.vault.errors import (
     VaultTimeout,
     VaultUnreachable,
 )
+from credential_health.vault.versions import CurrentVersion, current_version
 
 
 def run_coroutine(coroutine):
@@ -35,7 +38,7 @@ def run_coroutine(coroutine):
 
 
 class AsyncLister:
-    """LISTs KV v2 metadata folders with one aiohttp session, errors mapped like VaultClient's."""
+    """KV v2 metadata LISTs and reads over one aiohttp session, errors mapped like VaultClient's."""
 
     def __init__(self, client: VaultClient, mount: str, concurrency: int):
         self.client = client
@@ -59,60 +62,121 @@ class AsyncLister:
 
     async def list_keys(self, path: str) -> list[str]:
         """Child names of {mount}/metadata/{path}, folders ending in '/'; [] when the folder is absent."""
-        api_path = f"{self.mount}/metadata/{path}"
-        url = f"{self.client.addr}/v1/{quote(api_path)}?list=true"
+        body = await self._authorized("list", f"{self.mount}/metadata/{path}", "?list=true", '["list"]', "/*")
+        return list(body["data"]["keys"]) if body else []
+
+    async def list_detailed(self, path: str) -> dict[str, dict]:
+        """OpenBao's LIST {mount}/detailed-metadata/{path}: child names with each secret's metadata ({} for a
+        folder); {} when the folder is absent."""
+        body = await self._authorized("list", f"{self.mount}/detailed-metadata/{path}", "?list=true",
+                                      '["list"]', "/*")
+        if not body:
+            return {}
+        info = body["data"].get("key_info") or {}
+        return {key: info.get(key) or {} for key in body["data"].get("keys", [])}
+
+    async def probe_detailed(self, path: str) -> dict[str, dict] | None:
+        """list_detailed(path) if this server and token answer it; None otherwise (HashiCorp Vault has no
+        detailed-metadata endpoint; a policy may not grant it), without raising."""
+        api_path = f"{self.mount}/detailed-metadata/{path}"
+        status, body = await self._get(f"{self.client.addr}/v1/{quote(api_path)}?list=true", self.client.token(),
+                                       api_path)
+        data = body.get("data") if status == 200 else None
+        if not isinstance(data, dict) or not isinstance(data.get("key_info"), dict):
+            return None
+        return {key: data["key_info"].get(key) or {} for key in data.get("keys", [])}
+
+    async def metadata(self, path: str) -> dict | None:
+        """GET {mount}/metadata/{path}: versions and their deletion state, never a value; None when absent."""
+        body = await self._authorized("read metadata", f"{self.mount}/metadata/{path}", "", '["read"]', "")
+        return body["data"] if body else None
+
+    async def _authorized(self, operation: str, api_path: str, query: str, capabilities: str,
+                          suffix: str) -> dict | None:
+        """The 200 body (None on 404), logging in again once on 401/403 when the auth method can."""
+        url = f"{self.client.addr}/v1/{quote(api_path)}{query}"
         for relogin in (False, True):
             token = await asyncio.to_thread(self.client.token, relogin) if relogin else self.client.token()
-            async with self._slots:
-                status, body = await self._get(url, token, api_path)
+            status, body = await self._get(url, token, api_path)
             if status == 404:
-                return []
+                return None
             if status == 200:
-                return list(body["data"]["keys"])
+                return body
             if status == 503:
-                raise VaultDown(f"Vault at {self.client.addr} is sealed or unavailable (503) during list")
+                raise VaultDown(f"Vault at {self.client.addr} is sealed or unavailable (503) during {operation}")
             if status not in (401, 403):
-                raise VaultError(f"Vault answered {status} to list on {api_path}")
+                raise VaultError(f"Vault answered {status} to {operation} on {api_path}")
             if relogin or not self.client.can_relogin:
                 break
         if not await asyncio.to_thread(self.client.token_is_valid):
             raise VaultAuthError("the Vault token is invalid, expired or revoked")
-        raise Forbidden("list", api_path, f'capabilities ["list"] on "{api_path}/*"')
+        raise Forbidden(operation, api_path, f'capabilities {capabilities} on "{api_path}{suffix}"')
 
     async def _get(self, url: str, token: str, api_path: str) -> tuple[int, dict]:
         try:
-            async with self._session.get(url, headers={"X-Vault-Token": token}) as response:
+            async with self._slots, self._session.get(url, headers={"X-Vault-Token": token}) as response:
                 body = await response.json(content_type=None) if response.status == 200 else {}
-                return response.status, body
+                return response.status, body or {}
         except asyncio.TimeoutError:
-            raise VaultTimeout(f"Vault at {self.client.addr} did not answer list within {self.client.timeout}s") from None
+            raise VaultTimeout(f"Vault at {self.client.addr} did not answer within {self.client.timeout}s") from None
         except aiohttp.ClientConnectionError:
-            raise VaultUnreachable(f"cannot connect to Vault at {self.client.addr} (list)") from None
+            raise VaultUnreachable(f"cannot connect to Vault at {self.client.addr}") from None
 
 
-async def walk_tree(
-    client: VaultClient, mount: str, root: str, depth: int, concurrency: int
-) -> tuple[list[tuple[str, ...]], int]:
-    """Every leaf exactly `depth` levels below `root` as path parts, and how many misplaced entries were skipped."""
-    leaves: list[tuple[str, ...]] = []
-    skipped = 0
+@dataclass
+class Walk:
+    """What a walk found: readable leaves, entries at the wrong depth, and secrets whose current version is gone."""
 
-    async def visit(parts: tuple[str, ...]) -> None:
-        nonlocal skipped
-        for key in await lister.list_keys("/".join((root, *parts))):
+    leaves: list[tuple[tuple[str, ...], CurrentVersion]] = field(default_factory=list)
+    skipped: int = 0
+    deleted: int = 0
+    detailed: bool = False  # metadata came with the LISTs (OpenBao) rather than one read per secret
+
+
+async def walk_tree(client: VaultClient, mount: str, root: str, depth: int, concurrency: int,
+                    now: datetime | None = None, detailed: bool | None = None) -> Walk:
+    """Every leaf exactly `depth` levels below `root` whose current version can be read.
+
+    `detailed`: None tries OpenBao's detailed-metadata LIST first and falls back to a metadata read per
+    secret; False never tries it.
+    """
+    now = now or datetime.now(timezone.utc)
+    walk = Walk()
+
+    def settle(parts: tuple[str, ...], metadata: dict | None) -> None:
+        state = current_version(metadata, now)
+        if state.live:
+            walk.leaves.append((parts, state))
+        else:
+            walk.deleted += 1
+
+    async def read_leaf(parts: tuple[str, ...]) -> None:
+        settle(parts, await lister.metadata("/".join((root, *parts))))
+
+    async def visit(parts: tuple[str, ...], listing: dict[str, dict] | None = None) -> None:
+        path = "/".join((root, *parts))
+        if listing is None and walk.detailed:
+            listing = await lister.list_detailed(path)
+        keys = list(listing) if listing is not None else await lister.list_keys(path)
+        for key in keys:
             is_folder = key.endswith("/")
             name = key.rstrip("/")
             if len(parts) < depth - 1 and is_folder:
                 group.create_task(visit((*parts, name)))
             elif len(parts) == depth - 1 and not is_folder:
-                leaves.append((*parts, name))
+                if listing is not None:
+                    settle((*parts, name), listing[key])
+                else:
+                    group.create_task(read_leaf((*parts, name)))
             else:
-                skipped += 1
+                walk.skipped += 1
 
     try:
         async with AsyncLister(client, mount, concurrency) as lister, asyncio.TaskGroup() as group:
-            group.create_task(visit(()))
+            first = await lister.probe_detailed(root) if detailed is not False else None
+            walk.detailed = first is not None
+            group.create_task(visit((), first))
     except* VaultError as failures:
-        # The first failure says what is wrong; the rest are the same failure seen by sibling LISTs.
+        # The first failure says what is wrong; the rest are the same failure seen by sibling requests.
         raise failures.exceptions[0] from None
-    return leaves, skipped
+    return walk

@@ -56,7 +56,7 @@ def test_revoked_token_is_an_auth_error(seeded):
 
 
 def test_policy_without_data_access_names_path_and_capability(seeded):
-    token = seeded.token_with_policy("errors-list-only", 'path "secret/metadata/*" { capabilities = ["list"] }')
+    token = seeded.token_with_policy("errors-metadata-only", 'path "secret/metadata/*" { capabilities = ["list", "read"] }')
     target = store(seeded.addr, TokenAuth(token))
     assert len(target.walk()) == 1
     with pytest.raises(Forbidden) as denied:
@@ -64,6 +64,14 @@ def test_policy_without_data_access_names_path_and_capability(seeded):
     message = str(denied.value)
     assert "secret/data/errors/acme/binance/trading" in message and '"read"' in message
     assert "credential-health.hcl" in message and token not in message
+
+
+def test_walk_needs_metadata_reads_where_it_cannot_list_detailed_metadata(seeded):
+    token = seeded.token_with_policy("errors-list-only", 'path "secret/metadata/*" { capabilities = ["list"] }')
+    with pytest.raises(Forbidden) as denied:
+        store(seeded.addr, TokenAuth(token)).walk()
+    assert "read metadata on secret/metadata/errors/acme/binance/trading" in str(denied.value)
+    assert '["read"]' in str(denied.value)
 
 
 def test_policy_without_list_access_is_forbidden_on_the_walk(seeded):

@@ -25,6 +25,9 @@ SEEDED = {
     "missing-key/binance/trading": {"secret": "SK-missing-3f4a"},
 }
 SECRET_VALUES = [value for data in SEEDED.values() for value in data.values()]
+GONE = ("soft", "destroyed", "no-version")
+STAYING = {("rotated", "binance", "trading"), ("undeleted", "binance", "trading"), ("expiring", "binance", "trading")}
+EXPECTED = {tuple(path.split("/")) for path in SEEDED} | STAYING
 
 
 @pytest.fixture(scope="module")
@@ -36,35 +39,68 @@ def seeded(openbao):
     # An "empty tenant": its only secret is deleted with its metadata, leaving no folder behind.
     openbao.put("tenants/gone-tenant/binance/trading", {"apiKey": "x", "secret": "y"}, mount=mount)
     openbao.root().secrets.kv.v2.delete_metadata_and_all_versions("tenants/gone-tenant/binance/trading", mount_point=mount)
-    # A soft-deleted credential stays listed, but reading it says it is unavailable.
-    openbao.put("tenants/soft/binance/trading", {"apiKey": "AK-soft-1", "secret": "SK-soft-1"}, mount=mount)
-    openbao.root().secrets.kv.v2.delete_latest_version_of_secret("tenants/soft/binance/trading", mount_point=mount)
+    # KV v2 keeps the name of a secret whose current version is gone: these must leave the inventory.
+    kv = openbao.root().secrets.kv.v2
+    for name in ("soft", "destroyed"):
+        openbao.put(f"tenants/{name}/binance/trading", {"apiKey": f"AK-{name}", "secret": f"SK-{name}"}, mount=mount)
+    kv.delete_latest_version_of_secret("tenants/soft/binance/trading", mount_point=mount)
+    kv.destroy_secret_versions("tenants/destroyed/binance/trading", versions=[1], mount_point=mount)
+    kv.update_metadata("tenants/no-version/binance/trading", mount_point=mount)  # metadata, never a version
+    # ... and these stay: an old version deleted, a deletion undone, a deletion scheduled for later.
+    openbao.put("tenants/rotated/binance/trading", {"apiKey": "AK-rotated-1", "secret": "SK-rotated-1"}, mount=mount)
+    kv.delete_secret_versions("tenants/rotated/binance/trading", versions=[1], mount_point=mount)
+    openbao.put("tenants/rotated/binance/trading", {"apiKey": "AK-rotated-2", "secret": "SK-rotated-2"}, mount=mount)
+    openbao.put("tenants/undeleted/binance/trading", {"apiKey": "AK-undeleted", "secret": "SK-undel"}, mount=mount)
+    kv.delete_latest_version_of_secret("tenants/undeleted/binance/trading", mount_point=mount)
+    kv.undelete_secret_versions("tenants/undeleted/binance/trading", versions=[1], mount_point=mount)
+    kv.update_metadata("tenants/expiring/binance/trading", delete_version_after="1h", mount_point=mount)
+    openbao.put("tenants/expiring/binance/trading", {"apiKey": "AK-expiring", "secret": "SK-expiring"}, mount=mount)
     # Entries at the wrong depth are skipped, not mistaken for credentials.
     openbao.put("tenants/acme/stray-leaf", {"note": "not a credential"}, mount=mount)
     openbao.put("tenants/acme/binance/trading/too-deep", {"apiKey": "a", "secret": "b"}, mount=mount)
     return mount
 
 
-def store_for(openbao, mount, token=None) -> CredentialStore:
-    return CredentialStore(VaultClient(openbao.addr, TokenAuth(token or openbao.root_token)), mount, "tenants")
+def store_for(openbao, mount, token=None, detailed=None) -> CredentialStore:
+    client = VaultClient(openbao.addr, TokenAuth(token or openbao.root_token))
+    return CredentialStore(client, mount, "tenants", detailed_metadata=detailed)
 
 
-def test_walk_returns_exactly_the_seeded_credentials(openbao, seeded, caplog):
+# True: OpenBao's detailed-metadata LIST; False: one metadata read per secret, as on HashiCorp Vault.
+@pytest.mark.parametrize("detailed", [None, False])
+def test_walk_returns_exactly_the_live_seeded_credentials(openbao, seeded, caplog, detailed):
     caplog.set_level(logging.DEBUG)
-    refs = store_for(openbao, seeded).walk()
-    expected = {tuple(path.split("/")) for path in SEEDED} | {("soft", "binance", "trading")}
-    assert {ref.key for ref in refs} == expected
-    assert len(refs) == len(expected)
+    refs = store_for(openbao, seeded, detailed=detailed).walk()
+    assert {ref.key for ref in refs} == EXPECTED
+    assert len(refs) == len(EXPECTED)
     assert "skipped 2 entries" in caplog.text
+    assert f"left out {len(GONE)} credentials whose current version is deleted or destroyed" in caplog.text
+    versions = {ref.tenant_id: ref.version for ref in refs}
+    assert versions["rotated"] == 2 and versions["acme"] == 1
+    assert all(ref.updated_time is not None and ref.updated_time.tzinfo for ref in refs)
     everything = repr(refs) + caplog.text
     assert not [value for value in SECRET_VALUES if value in everything]
+
+
+def test_a_secret_deleted_after_the_walk_reads_as_unavailable(openbao, seeded):
+    store = store_for(openbao, seeded)
+    ref = next(r for r in store.walk() if r.tenant_id == "undeleted")
+    openbao.root().secrets.kv.v2.delete_latest_version_of_secret("tenants/undeleted/binance/trading",
+                                                                 mount_point=seeded)
+    try:
+        with pytest.raises(SecretUnavailable):
+            store.read(ref)
+        assert "undeleted" not in {r.tenant_id for r in store.walk()}
+    finally:
+        openbao.root().secrets.kv.v2.undelete_secret_versions("tenants/undeleted/binance/trading", versions=[1],
+                                                              mount_point=seeded)
 
 
 def test_walk_with_the_shipped_least_privilege_policy(openbao, seeded):
     policy = POLICY.read_text().replace("secret/", f"{seeded}/")
     token = openbao.token_with_policy("credential-health-inventory", policy)
     store = store_for(openbao, seeded, token)
-    assert len(store.walk()) == len(SEEDED) + 1
+    assert len(store.walk()) == len(EXPECTED)
     secret = store.read(next(r for r in store.walk() if r.tenant_id == "globex"))
     assert secret.password == "PW-globex-3b4c"
 
@@ -78,8 +114,7 @@ def test_read_maps_fields_and_names_missing_ones_without_values(openbao, seeded)
     with pytest.raises(MalformedSecret, match="'apiKey'") as malformed:
         store.read(refs["missing-key"])
     assert "SK-missing" not in str(malformed.value)
-    with pytest.raises(SecretUnavailable):
-        store.read(refs["soft"])
+    assert "soft" not in refs
 
 
 def test_walk_of_an_absent_tenants_folder_is_empty(openbao, seeded):

@@ -1,0 +1,126 @@
+"""A window's scheduled rows written as checks finish, so an interrupted run keeps what it already paid for.
+
+Each batch replaces the window's scheduled rows of its own credentials (any earlier run's) in one transaction,
+under a per-window lock, so two runs of one window never leave two rows for a credential. A rerun of a window
+therefore replaces it credential by credential; `drop_absent` finally removes rows of credentials no longer
+in the inventory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, and_, delete, select, tuple_
+from sqlalchemy.exc import DataError
+
+from credential_health.models import CheckResult, Source
+from credential_health.storage import results
+from credential_health.storage.schema import credential_health_checks as checks
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]
+KEY_COLUMNS = results.KEY_COLUMNS
+BATCH_ROWS = 500  # rows per transaction: small enough that a retry loses little, large enough to be cheap
+BATCH_SECONDS = 5.0  # ... and at most this long between writes while checks are slow
+
+
+def _scheduled_in(window_start: datetime):
+    return and_(checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value)
+
+
+def _replace(connection: Connection, window_start: datetime, rows: list[dict]) -> None:
+    """Per credential the newest observation wins: a row older than the stored one (a slow run overtaken by a
+    rerun) is dropped, a newer one replaces it."""
+    results.lock_window(connection, window_start)
+    incoming = {(r["tenant_id"], r["exchange"], r["credential_type"]): r for r in rows}
+    stored = _stored_checked_at(connection, window_start, sorted(incoming))
+    rows = [r for key, r in incoming.items() if key not in stored or stored[key] <= r["checked_at"]]
+    keys = sorted({(r["tenant_id"], r["exchange"], r["credential_type"]) for r in rows})
+    for i in range(0, len(keys), results.IN_CHUNK):
+        connection.execute(delete(checks).where(_scheduled_in(window_start),
+                                                tuple_(*KEY_COLUMNS).in_(keys[i:i + results.IN_CHUNK])))
+    results.insert_rows(connection, rows)
+
+
+def _stored_checked_at(connection: Connection, window_start: datetime, keys: list[Key]) -> dict[Key, datetime]:
+    stored: dict[Key, datetime] = {}
+    for i in range(0, len(keys), results.IN_CHUNK):
+        query = select(*KEY_COLUMNS, checks.c.checked_at).where(
+            _scheduled_in(window_start), tuple_(*KEY_COLUMNS).in_(keys[i:i + results.IN_CHUNK]))
+        stored.update({tuple(row[:3]): row[3] for row in connection.execute(query)})
+    return stored
+
+
+def replace_rows(engine: Engine, window_start: datetime, rows: list[dict]) -> list[dict]:
+    """Store `rows` as the window's scheduled rows of their credentials; returns the rows the database refused.
+
+    A value the database cannot hold (DataError, e.g. a name longer than its column) refuses only its own row:
+    the batch is retried in halves down to that row. Any other database error propagates.
+    """
+    if not rows:
+        return []
+    try:
+        with engine.begin() as connection:
+            _replace(connection, window_start, rows)
+        return []
+    except (DataError, engine.dialect.loaded_dbapi.DataError):  # the driver's own from a PostgreSQL COPY
+        if len(rows) == 1:
+            return rows
+    middle = len(rows) // 2
+    return replace_rows(engine, window_start, rows[:middle]) + replace_rows(engine, window_start, rows[middle:])
+
+
+def run_rows(engine: Engine, window_start: datetime, run_id: str) -> list[dict]:
+    """The window's scheduled rows written by run `run_id` (an earlier attempt of this step)."""
+    query = select(checks).where(_scheduled_in(window_start), checks.c.run_id == run_id)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def drop_absent(engine: Engine, window_start: datetime, inventory: Collection[Key]) -> int:
+    """Delete the window's scheduled rows of credentials outside `inventory` (removed since an earlier run)."""
+    wanted = set(inventory)
+    with engine.begin() as connection:
+        results.lock_window(connection, window_start)
+        stale = sorted(results.window_keys(connection, window_start) - wanted)
+        for i in range(0, len(stale), results.IN_CHUNK):
+            connection.execute(delete(checks).where(_scheduled_in(window_start),
+                                                    tuple_(*KEY_COLUMNS).in_(stale[i:i + results.IN_CHUNK])))
+    return len(stale)
+
+
+class WindowWriter:
+    """Buffers a window's results and writes them in batches (by count, or time) as checks finish."""
+
+    def __init__(self, engine: Engine, window_start: datetime, to_row: Callable[[CheckResult], dict],
+                 batch_rows: int = BATCH_ROWS, batch_seconds: float = BATCH_SECONDS):
+        self.engine = engine
+        self.window_start = window_start
+        self.to_row = to_row
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.written = 0
+        self.refused: list[dict] = []
+        self._pending: list[dict] = []
+        self._last_write = time.monotonic()
+
+    def add(self, check: CheckResult) -> None:
+        self._pending.append(self.to_row(check))
+        if len(self._pending) >= self.batch_rows or time.monotonic() - self._last_write >= self.batch_seconds:
+            self.flush()
+
+    def write(self, checks_: Iterable[CheckResult]) -> None:
+        """Write these now (e.g. corrections made after the whole window was checked)."""
+        self._pending.extend(self.to_row(c) for c in checks_)
+        self.flush()
+
+    def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        refused = replace_rows(self.engine, self.window_start, batch)
+        self.written += len(batch) - len(refused)
+        self.refused += refused
+        self._last_write = time.monotonic()
