@@ -10,10 +10,12 @@ from dataclasses import asdict, dataclass, field
 
 from aiohttp import web
 
+from credential_health.sandbox.transport import BEHAVIOURS as TRANSPORT_BEHAVIOURS
+
 EXCHANGES = ("binance", "kraken")
 BEHAVIOURS = (
-    "valid", "revoked", "permission_denied", "suspended", "rate_limited", "timeout",
-    "server_error", "maintenance", "clock_skew", "flaky",
+    "valid", "revoked", "bad_key_format", "bad_signature", "permission_denied", "suspended", "rate_limited",
+    "timeout", "server_error", "maintenance", "clock_skew", "flaky", *TRANSPORT_BEHAVIOURS,
 )
 
 
