@@ -21,6 +21,8 @@ from credential_health.checks import no_secret_material_result, no_secret_materi
 from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Status
 from credential_health.partitions import as_utc, check_windows
 from credential_health.resources import CredentialSource, CredentialValidator, ResultsDatabase, SecretDigests
+from credential_health.settings import Settings
+from credential_health.validation import guard
 from credential_health.vault.errors import VaultError
 
 GROUP = "credential_health"
@@ -81,7 +83,7 @@ def step_failure(exc: Exception) -> Exception:
     group_name=GROUP,
     kinds={"ccxt", "sql"},
     retry_policy=INFRASTRUCTURE_RETRY,
-    check_specs=[no_secret_material_spec],
+    check_specs=[no_secret_material_spec, guard.exchange_wide_guard_spec],
 )
 def credential_validation_results(
     context: AssetExecutionContext,
@@ -103,6 +105,13 @@ def credential_validation_results(
     try:
         checks = validator.validate(credential_inventory, fetch_secret,
                                     lambda check: audit_check(context.log, check, context.run.run_id, "scheduled"))
+        settings = Settings.from_env()
+        with results_db.engine.connect() as connection:
+            valid_before = guard.previously_valid(connection, window_start)
+        checks, trips = guard.hold_exchange_wide_failures(checks, valid_before, settings.exchange_wide_share,
+                                                          settings.exchange_wide_min_credentials)
+        for trip in trips:
+            context.log.error(f"exchange-wide failure held, no key is blamed: {trip.describe()}")
         written = results_db.replace_window(window_start, checks, context.run.run_id)
     except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures
         failure = step_failure(exc)
@@ -116,5 +125,6 @@ def credential_validation_results(
             "window_end": as_utc(window.end).isoformat(),
             **results_metadata(checks),
         },
-        check_results=[no_secret_material_result(results_db, window_start, digests)],
+        check_results=[no_secret_material_result(results_db, window_start, digests),
+                       guard.guard_result(trips, settings.exchange_wide_share, settings.exchange_wide_min_credentials)],
     )
