@@ -86,7 +86,7 @@ def classify_attempt(exchange_id: str, exc: BaseException | None, evidence: Evid
         if 200 <= evidence.http_status < 300:
             return Status.UNKNOWN, BAD_RESPONSE
         status, code = classify(exc)
-        return (Status.UNKNOWN, TRANSPORT_AUTH) if status is Status.INVALID else (status, code)
+        return (Status.UNKNOWN, UNEXPECTED) if status is Status.INVALID else (status, code)
     row = lookup(exchange_id, said)
     if isinstance(exc, SPECIFIC):
         if isinstance(exc, ccxt.AuthenticationError) and row is not None:
