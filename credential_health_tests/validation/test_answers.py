@@ -4,6 +4,7 @@ that are not the exchange's answer never make a key invalid."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import ccxt
 import pytest
@@ -114,3 +115,12 @@ def test_evidence_parsing():
     assert exchange_error("okx", {}) is None and exchange_error("okx", "text") is None
     assert lookup("kraken", "EGeneral:Permission denied:extra").error_code == "permission_denied"
     assert lookup("kraken", None) is None and lookup("binance", "-1") is None
+
+
+def test_operations_doc_lists_every_row_with_its_source():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    table = text[text.index("## Outcome classification"):text.index("## Exchange-wide guard")]
+    for row in ANSWERS:
+        line = next(line for line in table.splitlines() if line.startswith("|") and f"`{row.evidence}`" in line)
+        assert f"`{row.status.value}`" in line and f"`{row.error_code}`" in line and row.meaning in line
+        assert row.source in table
