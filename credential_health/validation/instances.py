@@ -138,6 +138,10 @@ def forget_last_answer(exchange) -> None:
     """Clear the previous attempt's answer, so a later timeout is not judged by an earlier body."""
     exchange.last_http_status = None
     exchange.last_json_response = None
+    # Binance turns -2015 into DDoSProtection once a private call "succeeded"; a previous attempt that ends
+    # here was no success (a 200 that was not an account answer), so the exchange's rejection must stay one.
+    if "hasAlreadyAuthenticatedSuccessfully" in exchange.options:
+        exchange.options["hasAlreadyAuthenticatedSuccessfully"] = False
 
 
 def last_answer(exchange) -> tuple[int | None, object]:
