@@ -124,3 +124,15 @@ def test_operations_doc_lists_every_row_with_its_source():
         line = next(line for line in table.splitlines() if line.startswith("|") and f"`{row.evidence}`" in line)
         assert f"`{row.status.value}`" in line and f"`{row.error_code}`" in line and row.meaning in line
         assert row.source in table
+
+
+def test_codes_table_and_guard_load_without_ccxt():
+    """The Dagster code location imports the guard; ccxt (seconds to import) stays out until a check runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, credential_health.validation as v, credential_health.validation.guard, "
+            "credential_health.validation.answers; assert 'ccxt' not in sys.modules, 'ccxt imported'; "
+            "v.ExchangeValidator; assert 'ccxt' in sys.modules\n"
+            "try:\n    v.nothing_here\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)")
+    subprocess.run([sys.executable, "-c", code], check=True)
