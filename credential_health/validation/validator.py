@@ -18,7 +18,7 @@ from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
 from credential_health.validation.classify import Evidence, classify, classify_attempt
-from credential_health.validation.codes import TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
+from credential_health.validation.codes import BAD_RESPONSE, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
 from credential_health.validation.instances import (
     SUPPORTED, build_exchange, default_ssl_context, forget_last_answer, last_answer, missing_credentials,
 )
@@ -186,12 +186,13 @@ class ExchangeValidator:
 def _describe(error: Exception | None, code: str, exchange) -> str:
     """The stored message: the exception, or what was wrong with an answer that raised nothing."""
     status = exchange.last_http_status
-    if error is None:
-        return f"HTTP {status}: not an account answer from {exchange.id}"
-    text = f"{type(error).__name__}: {error}"
-    if code == TRANSPORT_AUTH:  # ccxt's text quotes the proxy's page; the status says enough
+    # ccxt's text would quote a proxy's page or a broken body; the status and the class say enough
+    if code == BAD_RESPONSE:
+        return f"HTTP {status}: not an account answer from {exchange.id}" + (
+            f" ({type(error).__name__})" if error is not None else "")
+    if code == TRANSPORT_AUTH:
         return f"HTTP {status} without an exchange error body ({type(error).__name__})"
-    return text
+    return f"{type(error).__name__}: {error}"
 
 
 def _loop_running() -> bool:

@@ -40,6 +40,7 @@ def test_200_without_an_account_answer_is_bad_response(exchange_simulator, sim_c
     result = check_one(exchange_simulator.urls, exchange, credential)
     assert (result.status, result.error_code, result.attempts) == (Status.UNKNOWN, "bad_response", ATTEMPTS)
     assert len(exchange_simulator.requests(api_key=credential.api_key)) == ATTEMPTS
+    assert result.error_message.startswith(f"HTTP 200: not an account answer from {exchange}")
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)
