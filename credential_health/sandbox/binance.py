@@ -136,6 +136,7 @@ async def _signed(request: web.Request, weight: int, payload) -> web.Response:
     signed_text, signature = _signature_payload(request.query_string)
     for name in ("timestamp", "signature"):
         if not request.query.get(name):
+            # SPOT_ERRORS -1102 MANDATORY_PARAM_EMPTY_OR_MALFORMED
             body = {"code": -1102, "msg": f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."}
             return _json(body, 400, used)
     expected = hmac.new(key.secret.encode(), signed_text.encode(), hashlib.sha256).hexdigest()
@@ -145,7 +146,7 @@ async def _signed(request: web.Request, weight: int, payload) -> web.Response:
         timestamp = int(request.query["timestamp"])
         recv_window = int(request.query.get("recvWindow", "5000"))
     except ValueError:
-        return _json({"code": -1100, "msg": "Illegal characters found in a parameter."}, 400, used)
+        return _json({"code": -1100, "msg": "Illegal characters found in a parameter."}, 400, used)  # SPOT_ERRORS
     if recv_window > 60000:
         return _error("recv_window", used)
     server_ms = _now_ms() + (state.clock_skew_ms if scenario == "clock_skew" else 0)
