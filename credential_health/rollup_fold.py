@@ -107,4 +107,12 @@ def replay(events: Iterable[Event]) -> StreakState:
 
 
 def can_fold(state: StreakState | None, event: Event) -> bool:
-    return state is None or state.last_event_at is None or event.order_key > state.last_event_at
+    """Whether `event` may fold onto `state` in O(1): it is newer, and no window was skipped in between (a
+    window whose rollup did not run, e.g. blocked by a failed check, may hold rows of this credential)."""
+    if state is None or state.last_event_at is None:
+        return True
+    if event.order_key <= state.last_event_at:
+        return False
+    if event.source == SCHEDULED and state.last_window_start is not None:
+        return event.window_start <= state.last_window_start + (event.order_key - event.window_start)
+    return True

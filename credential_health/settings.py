@@ -128,6 +128,11 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Webhook delivery-log rows older than this are deleted by the retention job."),
     ("CREDENTIAL_HEALTH_PUSHGATEWAY_URL", "pushgateway_url", _http_url, "",
      "When set, runs push their metrics to this Prometheus Pushgateway."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_WIDE_SHARE", "exchange_wide_share", _float(0), "0.2",
+     "Exchange-wide guard: above this share of previously valid credentials turning invalid in one window, "
+     "the window's rejections are held as unknown (1 or more disables it)."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_WIDE_MIN_CREDENTIALS", "exchange_wide_min_credentials", _int(1), "10",
+     "Exchange-wide guard: previously valid credentials an exchange needs before the guard applies."),
     ("VAULT_ADDR", "vault_addr", _http_url, "http://127.0.0.1:8200", "Vault (or OpenBao) address."),
     ("VAULT_TOKEN", "vault_token", _text, "", "Token auth (one of three auth methods)."),
     ("VAULT_ROLE_ID", "vault_role_id", _text, "", "AppRole auth: role id (with VAULT_SECRET_ID)."),
@@ -179,6 +184,8 @@ class Settings:
     checks_retention_days: int
     delivery_log_retention_days: int
     pushgateway_url: str
+    exchange_wide_share: float
+    exchange_wide_min_credentials: int
     vault_addr: str
     vault_token: str = field(repr=False)
     vault_role_id: str

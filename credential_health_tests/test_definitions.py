@@ -25,6 +25,7 @@ def test_assets_group_kinds_and_checks():
     assert {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys} == {
         ("credential_validation_results", "no_secret_material"),
         ("credential_validation_results", "results_cover_inventory"),
+        ("credential_validation_results", "no_exchange_wide_failure"),
         ("credential_failure_rollup", "rollup_consistent"),
     }
     assert graph.get(RESULTS).partitions_def == graph.get(ROLLUP).partitions_def == partitions.check_windows

@@ -22,7 +22,9 @@ from credential_health.models import (
 )
 from credential_health.partitions import check_windows, require_closed_window
 from credential_health.resources import CredentialSource, CredentialValidator, ResultsDatabase, SecretDigests
+from credential_health.settings import Settings
 from credential_health.step_errors import step_failure
+from credential_health.validation import guard
 
 GROUP = "credential_health"
 WORST_TENANTS = 10
@@ -72,7 +74,7 @@ def results_metadata(checks: list[CheckResult]) -> dict:
     group_name=GROUP,
     kinds={"ccxt", "sql"},
     retry_policy=INFRASTRUCTURE_RETRY,
-    check_specs=[no_secret_material_spec],
+    check_specs=[no_secret_material_spec, guard.exchange_wide_guard_spec],
 )
 def credential_validation_results(
     context: AssetExecutionContext,
@@ -110,7 +112,14 @@ def credential_validation_results(
                                    on_result)
         writer.flush()
         checks = resumed + fresh
-        # Window-wide corrections of `checks` belong here; pass the changed ones to writer.write().
+        # The exchange-wide guard needs the whole window: it rewrites the rows it holds.
+        settings = Settings.from_env()
+        with results_db.engine.connect() as connection:
+            valid_before = guard.previously_valid(connection, window.start)
+        guarded, trips = guard.hold_exchange_wide_failures(checks, valid_before, settings.exchange_wide_share,
+                                                           settings.exchange_wide_min_credentials)
+        writer.write([new for old, new in zip(checks, guarded) if new is not old])
+        checks = guarded
         dropped = results_db.drop_absent(window.start, {ref.key for ref in credential_inventory})
     except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only
         raise step_failure(exc, digests) from None
@@ -118,6 +127,8 @@ def credential_validation_results(
     if refused:
         context.log.warning(f"the database refused {len(refused)} rows (a name too long for its column?): "
                             f"{refused[:10]}")
+    for trip in trips:
+        context.log.error(f"exchange-wide failure held, no key is blamed: {trip.describe()}")
     context.log.info(f"window {context.partition_key}: {len(fresh)} checked, {len(resumed)} kept from an "
                      f"earlier attempt, {len(refused)} refused, {dropped} rows of removed credentials dropped")
     return MaterializeResult(
@@ -128,7 +139,8 @@ def credential_validation_results(
             "resumed": len(resumed),
             "refused_rows": len(refused),
         },
-        check_results=[no_secret_material_result(results_db, window.start, digests)],
+        check_results=[no_secret_material_result(results_db, window.start, digests),
+                       guard.guard_result(trips, settings.exchange_wide_share, settings.exchange_wide_min_credentials)],
     )
 
 

@@ -10,25 +10,39 @@ import time
 
 from aiohttp import web
 
+from credential_health.sandbox import transport
 from credential_health.sandbox.keys import STATE
 
 EXCHANGE = "binance"
 PREFIX = "/binance"
 
-# Real Binance error bodies (see ccxt's binance `exceptions` map for what the client makes of each).
+# Binance's own error bodies (HTTP status and {"code", "msg"}), each with the page that documents it.
+SPOT_ERRORS = "https://developers.binance.com/docs/binance-spot-api-docs/errors"
+REST_INFO = "https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-api-information"
 ERRORS: dict[str, tuple[int, dict]] = {
+    # SPOT_ERRORS -2015 REJECTED_MBX_KEY (a deleted key, or one not allowed from this IP)
     "revoked": (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}),
+    # SPOT_ERRORS -2014 BAD_API_KEY_FMT
     "bad_key_format": (401, {"code": -2014, "msg": "API-key format invalid."}),
+    # SPOT_ERRORS -1022 INVALID_SIGNATURE (a wrong secret)
     "bad_signature": (400, {"code": -1022, "msg": "Signature for this request is not valid."}),
-    "permission_denied": (401, {"msg": "You don't have permission.", "success": False}),
+    # SPOT_ERRORS -1002 UNAUTHORIZED
+    "permission_denied": (401, {"code": -1002, "msg": "You are not authorized to execute this request."}),
+    # Binance's SAPI error codes (developers.binance.com/docs/margin_trading/error-code): -3022 ACCOUNT_BAN_TRADE
     "suspended": (403, {"code": -3022, "msg": "You account's trading is banned."}),
+    # SPOT_ERRORS -1003 TOO_MANY_REQUESTS; REST_INFO: HTTP 429 when a rate limit is broken
     "rate_limited": (429, {"code": -1003, "msg": "Too many requests; current limit of IP is 6000 request weight "
                                                   "per 1 MINUTE. Please use the websocket for live updates."}),
+    # SPOT_ERRORS -1001 DISCONNECTED; REST_INFO: HTTP 5XX for internal errors on Binance's side
     "server_error": (503, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}),
+    # ccxt's binance exceptions map quotes this body ('System is under maintenance.' -> OnMaintenance)
     "maintenance": (503, {"code": 1, "msg": "System is under maintenance."}),
+    # SPOT_ERRORS -1021 INVALID_TIMESTAMP
     "clock_skew": (400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}),
+    # SPOT_ERRORS -1007 TIMEOUT
     "timeout": (408, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
                                             "Send status unknown; execution status unknown."}),
+    # REST_INFO: recvWindow cannot exceed 60000
     "recv_window": (400, {"code": -1131, "msg": "recvWindow must be less than 60000"}),
 }
 
@@ -115,11 +129,14 @@ async def _signed(request: web.Request, weight: int, payload) -> web.Response:
     if key is None:
         return _error("revoked", used)
     scenario = key.next_scenario()
-    if scenario == "revoked":
-        return _error("revoked", used)
+    if scenario in transport.BEHAVIOURS:  # answered by something in between, before the exchange sees it
+        return transport.answer(scenario, json.dumps(payload() if callable(payload) else payload))
+    if scenario in ("revoked", "bad_key_format"):
+        return _error(scenario, used)
     signed_text, signature = _signature_payload(request.query_string)
     for name in ("timestamp", "signature"):
         if not request.query.get(name):
+            # SPOT_ERRORS -1102 MANDATORY_PARAM_EMPTY_OR_MALFORMED
             body = {"code": -1102, "msg": f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."}
             return _json(body, 400, used)
     expected = hmac.new(key.secret.encode(), signed_text.encode(), hashlib.sha256).hexdigest()
@@ -129,7 +146,7 @@ async def _signed(request: web.Request, weight: int, payload) -> web.Response:
         timestamp = int(request.query["timestamp"])
         recv_window = int(request.query.get("recvWindow", "5000"))
     except ValueError:
-        return _json({"code": -1100, "msg": "Illegal characters found in a parameter."}, 400, used)
+        return _json({"code": -1100, "msg": "Illegal characters found in a parameter."}, 400, used)  # SPOT_ERRORS
     if recv_window > 60000:
         return _error("recv_window", used)
     server_ms = _now_ms() + (state.clock_skew_ms if scenario == "clock_skew" else 0)

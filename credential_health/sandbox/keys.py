@@ -10,10 +10,12 @@ from dataclasses import asdict, dataclass, field
 
 from aiohttp import web
 
+from credential_health.sandbox.transport import BEHAVIOURS as TRANSPORT_BEHAVIOURS
+
 EXCHANGES = ("binance", "kraken")
 BEHAVIOURS = (
-    "valid", "revoked", "permission_denied", "suspended", "rate_limited", "timeout",
-    "server_error", "maintenance", "clock_skew", "flaky",
+    "valid", "revoked", "bad_key_format", "bad_signature", "permission_denied", "suspended", "rate_limited",
+    "timeout", "server_error", "maintenance", "clock_skew", "flaky", *TRANSPORT_BEHAVIOURS,
 )
 
 
@@ -28,21 +30,22 @@ class SimKey:
     latency_ms: float | None = None  # None: the server-wide default
     fail_first: int = 1  # flaky: this many signed calls fail before the key answers normally
     fail_with: str = "server_error"  # flaky: the behaviour of the failing calls
+    then: str = "valid"  # flaky: the behaviour after them
     calls: int = 0  # signed calls seen since the key was (re)registered
     last_nonce: int = 0  # Kraken: nonces must strictly increase per key
 
     def __post_init__(self) -> None:
         if self.exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {self.exchange!r}; expected one of {EXCHANGES}")
-        for name in (self.behaviour, self.fail_with):
+        for name in (self.behaviour, self.fail_with, self.then):
             if name not in BEHAVIOURS:
                 raise ValueError(f"unknown behaviour {name!r}; expected one of {BEHAVIOURS}")
 
     def next_scenario(self) -> str:
-        """Count one signed call and return the behaviour it gets (flaky resolves to fail_with or valid)."""
+        """Count one signed call and return the behaviour it gets (flaky resolves to fail_with, then `then`)."""
         self.calls += 1
         if self.behaviour == "flaky":
-            return self.fail_with if self.calls <= self.fail_first else "valid"
+            return self.fail_with if self.calls <= self.fail_first else self.then
         return self.behaviour
 
     def public(self) -> dict:

@@ -13,22 +13,26 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from credential_health.sandbox import transport
 from credential_health.sandbox.keys import STATE
 
 EXCHANGE = "kraken"
 PREFIX = "/kraken"
 
-# Kraken answers API errors with HTTP 200 and an "error" list (ccxt maps them by exact text).
+# Kraken answers API errors with HTTP 200 and an "error" list (ccxt maps some of them by exact text). Every
+# text is from Kraken's error guide, https://docs.kraken.com/exchange/guides/general/errors, unless noted.
 ERRORS = {
-    "revoked": "EAPI:Invalid key",
-    "bad_signature": "EAPI:Invalid key",  # Kraken reports a wrong API-Sign as an invalid key
+    "revoked": "EAPI:Invalid key",  # a deleted or revoked key
+    "bad_key_format": "EAPI:Invalid key",  # the guide: "missing, malformed, or ... deleted or revoked"
+    "bad_signature": "EAPI:Invalid signature",  # API-Sign does not match: the guide's first cause is a wrong secret
     "permission_denied": "EGeneral:Permission denied",
-    "suspended": "ETrade:User Locked",
+    "suspended": "EAuth:Account temporary disabled",
     "rate_limited": "EAPI:Rate limit exceeded",
     "maintenance": "EService:Unavailable",
     "clock_skew": "EAPI:Invalid nonce",
     "bad_arguments": "EGeneral:Invalid arguments",
 }
+# Kraken sits behind Cloudflare: its gateway errors are HTML pages (the guide's "Cloudflare errors" section).
 HTML_ERRORS = {"server_error": (502, "Bad Gateway"), "timeout": (504, "Gateway Timeout")}
 
 ASSET_PAIRS = {
@@ -92,8 +96,11 @@ async def _private(request: web.Request, payload) -> web.Response:
     if key is None:
         return _json(errors=(ERRORS["revoked"],))
     scenario = key.next_scenario()
-    if scenario == "revoked":
-        return _json(errors=(ERRORS["revoked"],))
+    if scenario in transport.BEHAVIOURS:  # answered by something in between, before the exchange sees it
+        return transport.answer(scenario, json.dumps({"error": [], "result": payload() if callable(payload)
+                                                      else payload}))
+    if scenario in ("revoked", "bad_key_format"):
+        return _json(errors=(ERRORS[scenario],))
     body = (await request.read()).decode()
     nonce = (parse_qs(body).get("nonce") or [""])[0]
     if not nonce.isdigit():

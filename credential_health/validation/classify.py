@@ -1,27 +1,25 @@
-"""Map an exception raised during one check to a status and a stable error code."""
+"""Map one attempt's outcome (the exception, and the raw answer behind it) to a status and a stable error code.
+
+Order: no exception needs a well-formed account answer; a failure with no HTTP answer is classified by its
+exception class; an answer that is not the exchange's own error body (a proxy page, an empty or HTML body) is
+never `invalid`; an exchange error body goes by ccxt's class, most specific first, and where ccxt leaves it
+generic by the exchange's own code in `answers.ANSWERS`.
+"""
 
 from __future__ import annotations
 
 import binascii
+from typing import NamedTuple
 
 import ccxt
 
 from credential_health.models import MalformedSecret, SecretUnavailable, Status
-
-OK = "ok"
-AUTH_REJECTED = "auth_rejected"
-PERMISSION_DENIED = "permission_denied"
-ACCOUNT_SUSPENDED = "account_suspended"
-MALFORMED_SECRET = "malformed_secret"
-UNSUPPORTED_EXCHANGE = "unsupported_exchange"
-SECRET_UNAVAILABLE = "secret_unavailable"
-TIMEOUT = "timeout"
-RATE_LIMITED = "rate_limited"
-EXCHANGE_UNAVAILABLE = "exchange_unavailable"
-MAINTENANCE = "maintenance"
-CLOCK_SKEW = "clock_skew"
-NETWORK_ERROR = "network_error"
-UNEXPECTED = "unexpected"
+from credential_health.validation.answers import exchange_error, is_account_answer, lookup
+from credential_health.validation.codes import (  # noqa: F401 - re-exported: the codes' historical home
+    ACCOUNT_SUSPENDED, AUTH_REJECTED, BAD_RESPONSE, CLOCK_SKEW, ERROR_CODES, EXCHANGE_UNAVAILABLE,
+    EXCHANGE_WIDE_FAILURE, MAINTENANCE, MALFORMED_SECRET, NETWORK_ERROR, OK, PERMISSION_DENIED, RATE_LIMITED,
+    SECRET_UNAVAILABLE, TIMEOUT, TRANSIENT_CODES, TRANSPORT_AUTH, UNEXPECTED, UNSUPPORTED_EXCHANGE, is_transient,
+)
 
 # Most specific class first: ccxt's hierarchy nests (AccountSuspended < AuthenticationError < ExchangeError,
 # OnMaintenance < ExchangeNotAvailable < NetworkError < OperationFailed), so the first match wins.
@@ -49,24 +47,52 @@ RULES: tuple[tuple[type[BaseException], Status, str], ...] = (
     (ConnectionError, Status.UNKNOWN, NETWORK_ERROR),
 )
 
-# Codes retried inside one check; every other code is final at once (an invalid key never gets better).
-TRANSIENT_CODES = frozenset({TIMEOUT, RATE_LIMITED, EXCHANGE_UNAVAILABLE, MAINTENANCE, CLOCK_SKEW, NETWORK_ERROR})
-
-ERROR_CODES = (
-    OK, AUTH_REJECTED, PERMISSION_DENIED, ACCOUNT_SUSPENDED, MALFORMED_SECRET, UNSUPPORTED_EXCHANGE,
-    SECRET_UNAVAILABLE, TIMEOUT, RATE_LIMITED, EXCHANGE_UNAVAILABLE, MAINTENANCE, CLOCK_SKEW, NETWORK_ERROR,
-    UNEXPECTED,
+# Classes that carry a specific meaning of their own; the others are ccxt's catch-alls, decided by the table.
+SPECIFIC: tuple[type[BaseException], ...] = (
+    ccxt.AuthenticationError, ccxt.OnMaintenance, ccxt.ExchangeNotAvailable, ccxt.RequestTimeout,
+    ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.InvalidNonce, ccxt.NetworkError,
 )
+# Statuses ccxt maps to AuthenticationError (401, 407, 511) or ExchangeNotAvailable (403) by status alone.
+TRANSPORT_AUTH_STATUSES = frozenset({401, 403, 407, 511})
+
+
+class Evidence(NamedTuple):
+    """The raw answer of the attempt's last request: HTTP status (None: no answer arrived) and parsed body."""
+
+    http_status: int | None = None
+    body: object = None
 
 
 def classify(exc: BaseException) -> tuple[Status, str]:
-    """Status and error code of an exception; anything unmapped is unknown/unexpected."""
+    """Status and error code of an exception by its class alone; anything unmapped is unknown/unexpected."""
     for exc_type, status, code in RULES:
         if isinstance(exc, exc_type):
             return status, code
     return Status.UNKNOWN, UNEXPECTED
 
 
-def is_transient(code: str) -> bool:
-    """Whether a failure with this code is retried within the same check."""
-    return code in TRANSIENT_CODES
+def classify_attempt(exchange_id: str, exc: BaseException | None, evidence: Evidence) -> tuple[Status, str]:
+    """Status and code of one attempt at the balance call, from what was raised and what was answered."""
+    if exc is None:
+        if is_account_answer(exchange_id, evidence.body):
+            return Status.VALID, OK
+        return Status.UNKNOWN, BAD_RESPONSE
+    if evidence.http_status is None:  # nothing answered: signing, connecting or waiting failed
+        return classify(exc)
+    said = exchange_error(exchange_id, evidence.body)
+    if said is None:  # an answer, but not the exchange's error body: a proxy, portal, CDN or broken body
+        if evidence.http_status in TRANSPORT_AUTH_STATUSES:
+            return Status.UNKNOWN, TRANSPORT_AUTH
+        if 200 <= evidence.http_status < 300:
+            return Status.UNKNOWN, BAD_RESPONSE
+        status, code = classify(exc)
+        return (Status.UNKNOWN, UNEXPECTED) if status is Status.INVALID else (status, code)
+    row = lookup(exchange_id, said)
+    if isinstance(exc, SPECIFIC):
+        if isinstance(exc, ccxt.AuthenticationError) and row is not None:
+            return row.status, row.error_code  # e.g. Binance -1002 is ccxt's AuthenticationError: permission
+        return classify(exc)
+    if row is not None:  # ccxt left it generic (Kraken's EAPI:Invalid signature is a plain ExchangeError)
+        return row.status, row.error_code
+    status, code = classify(exc)
+    return (Status.UNKNOWN, UNEXPECTED) if status is Status.INVALID else (status, code)

@@ -94,11 +94,20 @@ def _paced_class(exchange_id: str) -> type:
     class Paced(base):
         _pacer: TokenBucket | None = None
         _aliases: tuple[tuple[str, str], ...] = ()
+        # The raw answer is the evidence of a check: keep the parsed body (ccxt already parsed it) and the status.
+        enableLastJsonResponse = True
+        last_http_status: int | None = None
 
         async def fetch2(self, *args, **kwargs):
             if self._pacer is not None:
                 await self._pacer.acquire()  # before sign(): a signed timestamp or nonce must not age in a queue
             return await super().fetch2(*args, **kwargs)
+
+        def on_rest_response(self, code, reason, url, method, response_headers, response_body, request_headers,
+                             request_body):
+            self.last_http_status = code
+            return super().on_rest_response(code, reason, url, method, response_headers, response_body,
+                                            request_headers, request_body)
 
         if hasattr(base, "get_exceptions_by_url"):
             def get_exceptions_by_url(self, url, exactOrBroad):  # noqa: N803 (ccxt's name)
@@ -123,6 +132,21 @@ def _template(exchange_id: str, base_url: str | None) -> tuple[dict | None, tupl
     local = override_api_urls(real, base_url)
     pairs = sorted(set(zip(_leaves(local), _leaves(real))), key=lambda pair: len(pair[0]), reverse=True)
     return local, tuple(pairs), required
+
+
+def forget_last_answer(exchange) -> None:
+    """Clear the previous attempt's answer, so a later timeout is not judged by an earlier body."""
+    exchange.last_http_status = None
+    exchange.last_json_response = None
+    # Binance turns -2015 into DDoSProtection once a private call "succeeded"; a previous attempt that ends
+    # here was no success (a 200 that was not an account answer), so the exchange's rejection must stay one.
+    if "hasAlreadyAuthenticatedSuccessfully" in exchange.options:
+        exchange.options["hasAlreadyAuthenticatedSuccessfully"] = False
+
+
+def last_answer(exchange) -> tuple[int | None, object]:
+    """HTTP status and parsed body of the instance's last request (None, None when nothing answered)."""
+    return exchange.last_http_status, exchange.last_json_response
 
 
 def missing_credentials(exchange_id: str, secret: ExchangeSecret) -> list[str]:

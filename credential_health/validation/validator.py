@@ -17,9 +17,10 @@ import aiohttp
 from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
-from credential_health.validation.classify import OK, UNSUPPORTED_EXCHANGE, classify, is_transient
+from credential_health.validation.classify import Evidence, classify, classify_attempt
+from credential_health.validation.codes import BAD_RESPONSE, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
 from credential_health.validation.instances import (
-    SUPPORTED, build_exchange, default_ssl_context, missing_credentials,
+    SUPPORTED, build_exchange, default_ssl_context, forget_last_answer, last_answer, missing_credentials,
 )
 from credential_health.validation.ratelimit import bucket_for
 from credential_health.validation.redact import redact
@@ -158,13 +159,17 @@ class ExchangeValidator:
         attempt = 0
         while True:
             attempt += 1
+            forget_last_answer(exchange)
+            error: Exception | None = None
             try:
                 await exchange.fetch_balance()
-                return Status.VALID, OK, None, attempt
             except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes a check
-                status, code = classify(exc)
-                if not is_transient(code) or attempt >= self.attempts:
-                    return status, code, redact(f"{type(exc).__name__}: {exc}", sensitive), attempt
+                error = exc
+            status, code = classify_attempt(exchange.id, error, Evidence(*last_answer(exchange)))
+            if status is Status.VALID:
+                return status, code, None, attempt
+            if not is_transient(code) or attempt >= self.attempts:
+                return status, code, redact(_describe(error, code, exchange), sensitive), attempt
             await asyncio.sleep(random.uniform(0, self.retry_delay_seconds * 2 ** (attempt - 1)))
 
     def _result(self, ref: CredentialRef, status: Status, code: str, message: str | None, started: float,
@@ -176,6 +181,18 @@ class ExchangeValidator:
                 duration_ms, message or "")
         return CheckResult(ref=ref, status=status, error_code=code, error_message=message,
                            checked_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempts=attempts)
+
+
+def _describe(error: Exception | None, code: str, exchange) -> str:
+    """The stored message: the exception, or what was wrong with an answer that raised nothing."""
+    status = exchange.last_http_status
+    # ccxt's text would quote a proxy's page or a broken body; the status and the class say enough
+    if code == BAD_RESPONSE:
+        return f"HTTP {status}: not an account answer from {exchange.id}" + (
+            f" ({type(error).__name__})" if error is not None else "")
+    if code == TRANSPORT_AUTH:
+        return f"HTTP {status} without an exchange error body ({type(error).__name__})"
+    return f"{type(error).__name__}: {error}"
 
 
 def _loop_running() -> bool:

@@ -103,15 +103,16 @@ def test_kraken_rejections(exchange_simulator, sim_credential):
     key = sim_credential("kraken")
     other = base64.b64encode(b"some other secret").decode()
     nonce = int(time.time() * 1000)
+    # Kraken's error guide: a signature made with the wrong secret is EAPI:Invalid signature, not Invalid key
     assert kraken_post(exchange_simulator, key.api_key, key.secret, nonce, sign_with=other).json() == {
-        "error": ["EAPI:Invalid key"]}
+        "error": ["EAPI:Invalid signature"]}
     assert kraken_post(exchange_simulator, "unknown", key.secret, nonce).json()["error"] == ["EAPI:Invalid key"]
     no_nonce = httpx.post(exchange_simulator.urls["kraken"] + "/0/private/BalanceEx", content="",
                           headers={"API-Key": key.api_key, "API-Sign": "x"})
     assert no_nonce.json()["error"] == ["EGeneral:Invalid arguments"]
     # a secret that is not base64 can never produce a valid signature
     exchange_simulator.set_key("kraken", "odd", "not base64!")
-    assert kraken_post(exchange_simulator, "odd", other, nonce).json()["error"] == ["EAPI:Invalid key"]
+    assert kraken_post(exchange_simulator, "odd", other, nonce).json()["error"] == ["EAPI:Invalid signature"]
 
 
 def test_kraken_public_endpoints(exchange_simulator):

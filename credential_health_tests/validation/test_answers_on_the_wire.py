@@ -1,0 +1,69 @@
+"""Only the exchange's own answer decides: through the simulator and the real ccxt client over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from credential_health.models import Status
+from credential_health.sandbox.transport import BAD_BODIES, BARE_STATUS
+from credential_health_tests.validation.test_behaviours import ATTEMPTS, check_one
+
+EXCHANGES = ("binance", "kraken")
+# behaviour -> exchange -> (error code, the exchange's answer the simulator sends)
+REJECTIONS = {
+    "revoked": {"binance": ("auth_rejected", "-2015"), "kraken": ("auth_rejected", "EAPI:Invalid key")},
+    "bad_key_format": {"binance": ("auth_rejected", "-2014"), "kraken": ("auth_rejected", "EAPI:Invalid key")},
+    "bad_signature": {"binance": ("auth_rejected", "-1022"), "kraken": ("auth_rejected", "EAPI:Invalid signature")},
+    "permission_denied": {"binance": ("permission_denied", "-1002"),
+                          "kraken": ("permission_denied", "EGeneral:Permission denied")},
+    "suspended": {"binance": ("account_suspended", "-3022"),
+                  "kraken": ("account_suspended", "EAuth:Account temporary disabled")},
+}
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("behaviour", sorted(BARE_STATUS))
+def test_bare_auth_status_is_unknown_and_retried(exchange_simulator, sim_credential, exchange, behaviour):
+    credential = sim_credential(exchange, behaviour)
+    result = check_one(exchange_simulator.urls, exchange, credential)
+    assert (result.status, result.error_code, result.attempts) == (Status.UNKNOWN, "transport_auth", ATTEMPTS)
+    assert len(exchange_simulator.requests(api_key=credential.api_key)) == ATTEMPTS
+    status = BARE_STATUS[behaviour][0]
+    assert f"HTTP {status} without an exchange error body" in result.error_message
+    assert "<html" not in result.error_message
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("behaviour", BAD_BODIES)
+def test_200_without_an_account_answer_is_bad_response(exchange_simulator, sim_credential, exchange, behaviour):
+    credential = sim_credential(exchange, behaviour)
+    result = check_one(exchange_simulator.urls, exchange, credential)
+    assert (result.status, result.error_code, result.attempts) == (Status.UNKNOWN, "bad_response", ATTEMPTS)
+    assert len(exchange_simulator.requests(api_key=credential.api_key)) == ATTEMPTS
+    assert result.error_message.startswith(f"HTTP 200: not an account answer from {exchange}")
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("behaviour", sorted(REJECTIONS))
+def test_every_exchange_coded_rejection_is_invalid_at_once(exchange_simulator, sim_credential, exchange, behaviour):
+    credential = sim_credential(exchange, behaviour)
+    result = check_one(exchange_simulator.urls, exchange, credential)
+    code, evidence = REJECTIONS[behaviour][exchange]
+    assert (result.status, result.error_code, result.attempts) == (Status.INVALID, code, 1)
+    assert evidence in result.error_message  # the stored message keeps the exchange's own word
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+def test_a_bad_answer_then_a_real_one_is_valid(exchange_simulator, sim_credential, exchange):
+    credential = sim_credential(exchange, "flaky", fail_first=2, fail_with="truncated_body")
+    result = check_one(exchange_simulator.urls, exchange, credential)
+    assert (result.status, result.error_code, result.attempts) == (Status.VALID, "ok", 3)
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("first", ["truncated_body", "bare_407"])
+def test_a_bad_answer_then_the_exchange_rejection_is_invalid(exchange_simulator, sim_credential, exchange, first):
+    """A broken 200 on attempt 1 does not make ccxt's Binance treat the -2015 of attempt 2 as a temporary ban."""
+    credential = sim_credential(exchange, "flaky", fail_first=1, fail_with=first, then="revoked")
+    result = check_one(exchange_simulator.urls, exchange, credential)
+    assert (result.status, result.error_code, result.attempts) == (Status.INVALID, "auth_rejected", 2)
