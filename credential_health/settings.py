@@ -159,6 +159,12 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "An endpoint must also have been failing this long before it is disabled."),
     ("WEBHOOK_ALLOW_PRIVATE_URLS", "webhook_allow_private_urls", _bool, "false",
      "Allow http:// and loopback/private webhook targets (demo and tests only)."),
+    ("WEBHOOK_MAX_DELIVERY_RUNS", "webhook_max_delivery_runs", _int(1), "12",
+     "Delivery runs an undelivered event gets (each up to 1 + WEBHOOK_RETRY_ATTEMPTS attempts) before it is failed."),
+    ("WEBHOOK_REDELIVERY_DELAY_SECONDS", "webhook_redelivery_delay_seconds", _float(1), "60",
+     "Wait before an undelivered event's next delivery run; doubles each run, at most 6 hours."),
+    ("WEBHOOK_LEASE_SECONDS", "webhook_lease_seconds", _float(1), "60",
+     "A delivery worker's claim on an event; renewed while it works, claimable by another worker once expired."),
 ]
 
 
@@ -198,6 +204,9 @@ class Settings:
     webhook_breaker_failures: int
     webhook_breaker_min_failing_hours: float
     webhook_allow_private_urls: bool
+    webhook_max_delivery_runs: int
+    webhook_redelivery_delay_seconds: float
+    webhook_lease_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

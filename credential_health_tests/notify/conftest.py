@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 
+from credential_health.notify.outbox import event_rows
 from credential_health.settings import Settings
 from credential_health.storage.database import make_engine
-from credential_health.storage.schema import credential_status
+from credential_health.storage.schema import credential_status, webhook_events
 
 
 @pytest.fixture
@@ -57,3 +59,21 @@ def put_status(engine, tenant_id: str, streak: int, last_status: str = "invalid"
             *(credential_status.c[k] == v for k, v in key.items())).values(**values)).rowcount
         if not updated:
             connection.execute(credential_status.insert().values(**key, **values))
+
+
+def put_event(engine, tenant_id: str, endpoints: list[str], *, event_type: str = "credential.failed",
+              episode: str = "2026-11-21T06:00:00Z", exchange: str = "binance", credential_type: str = "trading",
+              created_at: datetime | None = None, next_attempt_at: datetime | None = None) -> list[str]:
+    """Outbox rows for one event, as the rollup writes them (through `event_rows`); returns their event ids."""
+    now = created_at or datetime.now(timezone.utc)
+    status = SimpleNamespace(
+        tenant_id=tenant_id, exchange=exchange, credential_type=credential_type,
+        last_status="invalid" if event_type == "credential.failed" else "valid",
+        consecutive_failures=3 if event_type == "credential.failed" else 0,
+        failing_since=datetime(2026, 11, 21, 6, tzinfo=timezone.utc), last_checked_at=now, last_success_at=None,
+        last_error_code="auth_rejected", last_error_message="Invalid API-key, IP, or permissions for action.",
+    )
+    rows = event_rows(event_type, episode, status, tenant_id, 3, now, next_attempt_at or now, endpoints)
+    with engine.begin() as connection:
+        connection.execute(webhook_events.insert(), rows)
+    return [row["event_id"] for row in rows]
