@@ -156,3 +156,13 @@ def release(connection: sa.Connection, owner: str) -> int:
     c = webhook_events.c
     return connection.execute(webhook_events.update().where(c.lease_owner == owner)
                               .values(lease_owner=None, lease_expires_at=None)).rowcount
+
+
+def due_count(connection: sa.Connection, now: datetime) -> int:
+    """Events a delivery run would claim now: pending, due, on an active endpoint, not leased (or lease expired)."""
+    c = webhook_events.c
+    query = (sa.select(sa.func.count()).select_from(webhook_events)
+             .join(tenant_webhooks, tenant_webhooks.c.endpoint_id == c.endpoint_id)
+             .where(c.state == "pending", c.next_attempt_at <= now, _not_leased(now),
+                    tenant_webhooks.c.active.is_(True)))
+    return connection.execute(query).scalar_one()
