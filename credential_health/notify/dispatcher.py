@@ -103,30 +103,42 @@ class Dispatcher:
         self._secrets: dict[str, asyncio.Future] = {}
         self._gone: set[str] = set()
         self._unwritten: list[Settled] = []
+        self._stopping = asyncio.Event()
         self._now = datetime.now(timezone.utc)
         self.report = DispatchReport()
 
-    def _claim(self, limit: int, event_ids: list[str] | None) -> list[tuple[sa.Row, str]]:
-        clock = datetime.now(timezone.utc)
+    def _supersede(self) -> None:
         with self.engine.begin() as connection:
+            clock = datetime.now(timezone.utc)
             self.report.superseded += len(leases.supersede_overtaken(connection, now=self._now, clock=clock))
-            rows = leases.claim(connection, self.owner, now=self._now, clock=clock, lease_until=clock + self.lease,
-                                limit=limit, event_ids=event_ids)
-            urls = leases.endpoint_urls(connection, {r.endpoint_id for r in rows}) if rows else {}
+
+    def _claim(self, limit: int, event_ids: list[str] | None) -> list[tuple[sa.Row, str]]:
+        for _ in range(5):  # every candidate taken by other workers at the same instant: look again
+            with self.engine.begin() as connection:
+                clock = datetime.now(timezone.utc)
+                rows, candidates = leases.claim(connection, self.owner, now=self._now, clock=clock,
+                                                lease_until=clock + self.lease, limit=limit, event_ids=event_ids)
+                urls = leases.endpoint_urls(connection, {r.endpoint_id for r in rows}) if rows else {}
+            if rows or not candidates:
+                break
         return [(row, urls[row.endpoint_id]) for row in rows]
 
     async def run(self, now: datetime | None = None, event_ids: list[str] | None = None) -> DispatchReport:
         """Claim and deliver due events (all, or just `event_ids`) until none is left for this run."""
         self._now = now or datetime.now(timezone.utc)
-        batch = max(2 * self.concurrency, 10)
+        await asyncio.to_thread(self._supersede)
+        batch = max(4 * self.concurrency, 10)
         in_flight: set[asyncio.Task] = set()
-        background = [asyncio.create_task(self._flush_periodically()), asyncio.create_task(self._renew_periodically())]
+        self._stopping = asyncio.Event()
+        flusher, renewer = asyncio.create_task(self._flush_periodically()), asyncio.create_task(self._renew_periodically())
         try:
             while True:
                 claimed = await asyncio.to_thread(self._claim, batch, event_ids)
                 in_flight |= {asyncio.create_task(self._deliver(row, url)) for row, url in claimed}
                 if len(claimed) == batch:  # more may be due: keep the transport busy, claim again soon
-                    while len(in_flight) > self.concurrency:
+                    # The transport bounds requests in flight; deliveries sleeping through a retry's backoff
+                    # hold none, so allow several batches of them before waiting.
+                    while len(in_flight) > 4 * batch:
                         _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 if not claimed and not in_flight and not self._unwritten:
@@ -136,9 +148,12 @@ class Dispatcher:
                 in_flight = set()
                 await self._flush()
         finally:
-            for task in background:
-                task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+            # Stopped, never cancelled: a write cut short would leave its events leased, and then released
+            # below, so another worker would send them again.
+            self._stopping.set()
+            await flusher
+            renewer.cancel()
             await self._flush()
             await asyncio.to_thread(self._release)
         return self.report
@@ -171,8 +186,11 @@ class Dispatcher:
                   run_id=self.run_id)
 
     async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), FLUSH_SECONDS)
+            except asyncio.TimeoutError:
+                pass
             await self._flush()
 
     async def _renew_periodically(self) -> None:

@@ -103,30 +103,38 @@ def _overtaken(events: list[sa.Row], clock: datetime) -> tuple[dict[str, str], d
 
 
 def claim(connection: sa.Connection, owner: str, *, now: datetime, clock: datetime, lease_until: datetime,
-          limit: int, event_ids: Sequence[str] | None = None) -> list[sa.Row]:
-    """Lease up to `limit` due events (each the oldest pending one of its group) to `owner`; returns them."""
+          limit: int, event_ids: Sequence[str] | None = None) -> tuple[list[sa.Row], int]:
+    """Lease up to `limit` due events (each the oldest pending one of its group) to `owner`.
+
+    Returns the claimed rows and how many candidates there were (fewer claimed: other workers took them).
+    """
     c = webhook_events.c
-    earlier = webhook_events.alias("earlier")
-    e = earlier.c
-    has_earlier = sa.exists().where(
-        e.state == "pending", *(e[k] == c[k] for k in _GROUP),
-        sa.or_(e.created_at < c.created_at, sa.and_(e.created_at == c.created_at, e.event_id < c.event_id)))
-    due = (
-        sa.select(c.event_id)
-        .join(tenant_webhooks, tenant_webhooks.c.endpoint_id == c.endpoint_id)
-        .where(c.state == "pending", c.next_attempt_at <= now, _not_leased(clock),
-               tenant_webhooks.c.active.is_(True), ~has_earlier)
-        .order_by(c.next_attempt_at, c.created_at, c.event_id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=webhook_events)
+    take_write_lock(connection)
+    # Each group's oldest pending event in one sorted pass, then a lock by primary key: a correlated
+    # subquery is quadratic when the planner's statistics are stale (right after a window's events).
+    ranked = sa.select(c.event_id, c.endpoint_id, c.next_attempt_at, c.created_at, c.lease_expires_at,
+                       sa.func.row_number().over(partition_by=[c[k] for k in _GROUP],
+                                                 order_by=[c.created_at, c.event_id]).label("position"),
+                       ).where(c.state == "pending", c.endpoint_id.is_not(None)).subquery("ranked")
+    r = ranked.c
+    candidates = (
+        sa.select(r.event_id).join(tenant_webhooks, tenant_webhooks.c.endpoint_id == r.endpoint_id)
+        .where(r.position == 1, r.next_attempt_at <= now, tenant_webhooks.c.active.is_(True),
+               sa.or_(r.lease_expires_at.is_(None), r.lease_expires_at <= clock))
+        .order_by(r.next_attempt_at, r.created_at, r.event_id).limit(limit)
     )
     if event_ids is not None:
-        due = due.where(c.event_id.in_(list(event_ids)))
-    take_write_lock(connection)
+        candidates = candidates.where(r.event_id.in_(list(event_ids)))
+    ids = list(connection.execute(candidates).scalars())
+    if not ids:
+        return [], 0
+    # Checked again under the row lock: another worker may have claimed or settled one meanwhile.
+    free = (sa.select(c.event_id).where(c.event_id.in_(ids), c.state == "pending", _not_leased(clock))
+            .with_for_update(skip_locked=True, of=webhook_events))
     claimed = connection.execute(
-        webhook_events.update().where(c.event_id.in_(due)).values(lease_owner=owner, lease_expires_at=lease_until)
+        webhook_events.update().where(c.event_id.in_(free)).values(lease_owner=owner, lease_expires_at=lease_until)
         .returning(*webhook_events.c)).all()
-    return sorted(claimed, key=lambda r: (r.next_attempt_at, r.created_at, r.event_id))
+    return sorted(claimed, key=lambda row: (row.next_attempt_at, row.created_at, row.event_id)), len(ids)
 
 
 def endpoint_urls(connection: sa.Connection, endpoint_ids: set[str]) -> dict[str, str]:
