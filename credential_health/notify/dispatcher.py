@@ -22,10 +22,10 @@ from credential_health.notify import leases
 from credential_health.notify.endpoints import Breaker, record_deliveries
 from credential_health.notify.secrets import MissingWebhookSecret, WebhookSecretStore
 from credential_health.notify.transport import DeliveryOutcome, WebhookTransport
-from credential_health.storage.schema import webhook_delivery_log, webhook_events
+from credential_health.storage.schema import webhook_delivery_log
 
 log = logging.getLogger(__name__)
-FLUSH_SECONDS = 0.25
+FLUSH_SECONDS = 0.5
 REDELIVERY_CAP = timedelta(hours=6)
 
 
@@ -233,13 +233,7 @@ class Dispatcher:
             if attempts:
                 connection.execute(webhook_delivery_log.insert(), attempts)
             settled = [settle(item, self._now, self.redelivery) for item in batch]
-            c = webhook_events.c
-            connection.execute(
-                webhook_events.update().where(c.event_id == sa.bindparam("id"), c.lease_owner == self.owner).values(
-                    state=sa.bindparam("state"), attempts=sa.bindparam("attempts"), last_error=sa.bindparam("error"),
-                    delivered_at=sa.bindparam("delivered"), next_attempt_at=sa.bindparam("next"),
-                    delivery_runs=sa.bindparam("runs"), lease_owner=None, lease_expires_at=None),
-                settled)
+            leases.settle(connection, self.owner, settled)
             for values in settled:
                 if values["state"] == "delivered":
                     self.report.delivered += 1

@@ -21,6 +21,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from credential_health.notify.bulk import update_by_key
 from credential_health.storage.schema import tenant_webhooks, webhook_events
 
 CREDENTIAL_EVENTS = ("credential.failed", "credential.recovered")
@@ -174,3 +175,14 @@ def due_count(connection: sa.Connection, now: datetime) -> int:
              .where(c.state == "pending", c.next_attempt_at <= now, _not_leased(now),
                     tenant_webhooks.c.active.is_(True)))
     return connection.execute(query).scalar_one()
+
+
+def settle(connection: sa.Connection, owner: str, outcomes: list[dict]) -> None:
+    """Write each event's new delivery state and give its lease back, only where `owner` still holds it.
+
+    `outcomes`: dicts of id, state, attempts, error, delivered, next, runs.
+    """
+    update_by_key(connection, webhook_events, "event_id", outcomes,
+                  {"state": "state", "attempts": "attempts", "last_error": "error", "delivered_at": "delivered",
+                   "next_attempt_at": "next", "delivery_runs": "runs"},
+                  webhook_events.c.lease_owner == owner, lease_owner=None, lease_expires_at=None)
