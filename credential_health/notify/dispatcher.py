@@ -137,8 +137,8 @@ class Dispatcher:
                 in_flight |= {asyncio.create_task(self._deliver(row, url)) for row, url in claimed}
                 if len(claimed) == batch:  # more may be due: keep the transport busy, claim again soon
                     # The transport bounds requests in flight; deliveries sleeping through a retry's backoff
-                    # hold none, so allow several batches of them before waiting.
-                    while len(in_flight) > 4 * batch:
+                    # hold none, so allow another batch of them before waiting.
+                    while len(in_flight) > 2 * batch:
                         _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 if not claimed and not in_flight and not self._unwritten:

@@ -20,7 +20,7 @@ REJECTING = {f"tenant-{t:02d}" for t in range(5)}  # these receivers answer 400:
 
 def test_four_workers_send_each_event_exactly_once_in_order(settings, engine, webhook_receiver, notify_env, tmp_path):
     store = WebhookSecretStore.from_settings(settings)
-    webhook_receiver.set_latency(0.02)
+    webhook_receiver.set_latency(0.2)  # long enough for every worker to start while work is left
     start = datetime.now(timezone.utc) - timedelta(minutes=5)
     expected = {}
     for t in range(TENANTS):
