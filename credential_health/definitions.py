@@ -8,13 +8,13 @@ from credential_health.jobs import JOBS
 from credential_health.ops.notify_tenants import notify_tenants_job
 from credential_health.resources import default_resources
 from credential_health.schedules import SCHEDULES
-from credential_health.sensors import credential_failure_sensor
+from credential_health.sensors import credential_failure_sensor, webhook_delivery_sensor
 
 defs = Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     jobs=[*JOBS, notify_tenants_job],
     schedules=SCHEDULES,
-    sensors=[credential_failure_sensor],
+    sensors=[credential_failure_sensor, webhook_delivery_sensor],
     resources=default_resources(),
 )

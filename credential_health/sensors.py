@@ -1,10 +1,32 @@
-"""credential_failure_sensor: each new rollup materialisation launches one notify_tenants_job run."""
+"""Sensors launching notify_tenants_job (a delivery run): after each rollup (the fast path) and whenever the
+outbox holds a due event (retries, held slots, a killed worker's expired lease)."""
 
 from __future__ import annotations
 
-from dagster import AssetKey, DefaultSensorStatus, EventLogEntry, RunRequest, SensorEvaluationContext, asset_sensor
+from datetime import datetime, timezone
 
+import sqlalchemy as sa
+from dagster import (
+    AssetKey,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    EventLogEntry,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SkipReason,
+    asset_sensor,
+    sensor,
+)
+
+from credential_health.notify.leases import due_count
 from credential_health.ops.notify_tenants import notify_tenants_job
+from credential_health.settings import Settings
+from credential_health.storage.database import make_engine, upgrade
+
+ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+          DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+_engines: dict[str, sa.Engine] = {}
 
 
 @asset_sensor(
@@ -19,4 +41,36 @@ def credential_failure_sensor(context: SensorEvaluationContext, asset_event: Eve
     # replayed tick asks for the same run and Dagster launches it only once.
     partition = asset_event.dagster_event.partition if asset_event.dagster_event else None
     run_key = f"rollup:{asset_event.run_id}:{partition or 'unpartitioned'}"
+    return RunRequest(run_key=run_key, tags={"credential_health/trigger": run_key})
+
+
+def _results_engine() -> sa.Engine:
+    """One engine per results database for the sensor's process (ticks come every few seconds)."""
+    url = Settings.from_env().database_url
+    if url not in _engines:
+        engine = make_engine(url)
+        upgrade(engine)
+        _engines[url] = engine
+    return _engines[url]
+
+
+@sensor(
+    job=notify_tenants_job,
+    minimum_interval_seconds=15,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Launches notify_tenants_job when a webhook event is due and no delivery run is queued or running.",
+)
+def webhook_delivery_sensor(context: SensorEvaluationContext):
+    job = notify_tenants_job.name
+    active = context.instance.get_run_records(RunsFilter(job_name=job, statuses=ACTIVE), limit=1)
+    if active:
+        return SkipReason(f"delivery run {active[0].dagster_run.run_id} is queued or in progress")
+    with _results_engine().connect() as connection:
+        due = due_count(connection, datetime.now(timezone.utc))
+    if not due:
+        return SkipReason("no webhook event is due")
+    # One run per finished delivery run while events are due: a repeated tick asks for the same key.
+    latest = context.instance.get_run_records(RunsFilter(job_name=job), limit=1)
+    run_key = f"delivery:after:{latest[0].dagster_run.run_id if latest else 'none'}"
+    context.log.info(f"{due} webhook event(s) due: requesting {run_key}")
     return RunRequest(run_key=run_key, tags={"credential_health/trigger": run_key})

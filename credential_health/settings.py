@@ -167,6 +167,12 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
     ("CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS", "late_after_windows", _int(1), "1",
      "A scheduled check made more than this many windows after its window ended is late (a backfill): "
      "stored and shown, but it never extends a streak."),
+    ("WEBHOOK_MAX_DELIVERY_RUNS", "webhook_max_delivery_runs", _int(1), "12",
+     "Delivery runs an undelivered event gets (each up to 1 + WEBHOOK_RETRY_ATTEMPTS attempts) before it is failed."),
+    ("WEBHOOK_REDELIVERY_DELAY_SECONDS", "webhook_redelivery_delay_seconds", _float(1), "60",
+     "Wait before an undelivered event's next delivery run; doubles each run, at most 6 hours."),
+    ("WEBHOOK_LEASE_SECONDS", "webhook_lease_seconds", _float(1), "60",
+     "A delivery worker's claim on an event; renewed while it works, claimable by another worker once expired."),
 ]
 
 
@@ -209,6 +215,9 @@ class Settings:
     webhook_breaker_min_failing_hours: float
     webhook_allow_private_urls: bool
     late_after_windows: int
+    webhook_max_delivery_runs: int
+    webhook_redelivery_delay_seconds: float
+    webhook_lease_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

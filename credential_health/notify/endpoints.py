@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from credential_health.notify.bulk import update_by_key
 from credential_health.notify.ssrf import check_url
 from credential_health.storage.schema import tenant_webhooks
 
@@ -92,12 +93,10 @@ def record_deliveries(connection, outcomes: list[tuple[str, bool, bool, datetime
             elif breaker.trips(counter[0], counter[1], when):
                 counter[4] = (f"circuit breaker: {counter[0]} consecutive failed deliveries since "
                               f"{counter[1]:%Y-%m-%d %H:%M} UTC")
-    now = datetime.now(timezone.utc)
-    connection.execute(
-        tenant_webhooks.update().where(tenant_webhooks.c.endpoint_id == sa.bindparam("id")).values(
-            consecutive_failures=sa.bindparam("failures"), failing_since=sa.bindparam("since"),
-            last_success_at=sa.bindparam("success"), last_failure_at=sa.bindparam("failure"), updated_at=now),
-        [dict(id=i, failures=c[0], since=c[1], success=c[2], failure=c[3]) for i, c in counters.items()])
+    update_by_key(connection, tenant_webhooks, "endpoint_id",
+                  [dict(id=i, failures=c[0], since=c[1], success=c[2], failure=c[3]) for i, c in counters.items()],
+                  {"consecutive_failures": "failures", "failing_since": "since", "last_success_at": "success",
+                   "last_failure_at": "failure"}, updated_at=datetime.now(timezone.utc))
     disabled = [i for i, c in counters.items() if c[4]]
     for endpoint_id in disabled:
         set_active(connection, endpoint_id, False, counters[endpoint_id][4])

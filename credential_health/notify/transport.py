@@ -61,7 +61,7 @@ class AttemptRecord:
     started_at: datetime  # tz-aware UTC
     duration_ms: float
     status_code: int | None
-    error: str | None  # None when delivered; "timeout", "connect_error", "http_500", "unsafe_url", ...
+    error: str | None  # None when delivered; "timeout", "connect_error", "http_500", "unsafe_url: <reason>", ...
     response_excerpt: str  # first 4 KB of the response body, decoded leniently
 
 
@@ -227,8 +227,8 @@ class WebhookTransport:
                 status, excerpt, retry_after_header = await asyncio.wait_for(send, self.policy.timeout_seconds)
             except UnresolvableWebhookHost:
                 error, retryable = "dns_error", True
-            except UnsafeWebhookURL:
-                error = "unsafe_url"
+            except UnsafeWebhookURL as exc:  # refused at send time (SSRF guard, malformed URL): not sent
+                error = f"unsafe_url: {exc.reason}"
             except (asyncio.TimeoutError, httpx.TimeoutException):
                 error, retryable = "timeout", True
             except httpx.ConnectError as exc:
@@ -236,10 +236,12 @@ class WebhookTransport:
                 error, retryable = ("tls_error", False) if _is_certificate_error(exc) else ("connect_error", True)
             except (httpx.NetworkError, httpx.RemoteProtocolError):
                 error, retryable = "network_error", True
-            except httpx.HTTPError:
-                error = "request_error"
+            except httpx.HTTPError as exc:
+                error = f"request_error: {type(exc).__name__}"
             else:
-                if not 200 <= status < 300:
+                if 300 <= status < 400:  # redirects are never followed (the target was checked, its Location not)
+                    error = f"http_{status}: redirect not followed"
+                elif not 200 <= status < 300:
                     error = f"http_{status}"
                     retryable = status in (408, 429) or status >= 500
                     retry_after = parse_retry_after(retry_after_header) if retryable else None

@@ -131,8 +131,13 @@ webhook_events = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime()),
-    CheckConstraint("state IN ('pending', 'delivered', 'failed', 'undeliverable')", name="ck_events_state"),
+    Column("lease_owner", String(128)),  # the delivery worker holding the event; outcomes need it (compare-and-set)
+    Column("lease_expires_at", UTCDateTime()),  # a killed worker's events are claimable again after this
+    Column("delivery_runs", Integer, nullable=False, default=0, server_default="0"),  # failed after the limit
+    CheckConstraint("state IN ('pending', 'delivered', 'failed', 'undeliverable', 'superseded')",
+                    name="ck_events_state"),
     Index("ix_events_state_next", "state", "next_attempt_at"),
+    Index("ix_events_lease", "lease_owner"),
     Index("ix_events_credential", "tenant_id", "exchange", "credential_type", "created_at"),
 )
 

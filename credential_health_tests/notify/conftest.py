@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
+from credential_health.notify.outbox import event_rows
 from credential_health.settings import Settings
 from credential_health.storage.database import make_engine
 from credential_health import rollup
 from credential_health.storage import results
+from credential_health.storage.schema import webhook_events
 
 
 @pytest.fixture
@@ -67,3 +70,22 @@ def put_status(engine, tenant_id: str, streak: int, last_status: str = "invalid"
             results.insert_rows(connection, [row])
             rollup.apply_window(connection, start, now, {key} if present else set())
         start += WINDOW
+
+
+def put_event(engine, tenant_id: str, endpoints: list[str], *, event_type: str = "credential.failed",
+              episode: str = "2026-11-21T06:00:00Z", exchange: str = "binance", credential_type: str = "trading",
+              created_at: datetime | None = None, next_attempt_at: datetime | None = None) -> list[str]:
+    """Outbox rows for one event, as the rollup writes them (through `event_rows`); returns their event ids."""
+    now = created_at or datetime.now(timezone.utc)
+    status = SimpleNamespace(
+        tenant_id=tenant_id, exchange=exchange, credential_type=credential_type,
+        last_status="invalid" if event_type == "credential.failed" else "valid",
+        consecutive_failures=3 if event_type == "credential.failed" else 0,
+        failing_since=datetime(2026, 11, 21, 6, tzinfo=timezone.utc), last_checked_at=now, last_success_at=None,
+        last_error_code="auth_rejected", last_error_message="Invalid API-key, IP, or permissions for action.",
+    )
+    episode_id = f"{tenant_id}/{exchange}/{credential_type}@{episode}"  # episode ids name their credential
+    rows = event_rows(event_type, episode_id, status, tenant_id, 3, now, next_attempt_at or now, endpoints)
+    with engine.begin() as connection:
+        connection.execute(webhook_events.insert(), rows)
+    return [row["event_id"] for row in rows]

@@ -1,4 +1,4 @@
-"""Outbox rows written by the real rollup, and their delivery, against a real receiver, real OpenBao and both databases."""
+"""Outbox delivery against a real receiver, real OpenBao and both databases."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ import sqlalchemy as sa
 from credential_health.cli import main
 from credential_health.notify.endpoints import Breaker, add_endpoint, record_deliveries
 from credential_health.notify.secrets import WebhookSecretStore
-from credential_health.notify.service import notify_tenants
+from credential_health.notify.service import dispatch
 from credential_health.storage.schema import (
-    credential_status,
     tenant_webhooks,
     webhook_delivery_log,
     webhook_events,
 )
-from credential_health_tests.notify.conftest import put_status
+from credential_health_tests.notify.conftest import put_event
 
 
 def register(settings, engine, receiver, tenant_id: str) -> tuple[str, str]:
@@ -34,59 +33,45 @@ def rows(engine, table, *where):
         return list(connection.execute(sa.select(table).where(*where)))
 
 
-def events_of(engine, event_type: str) -> int:
-    return len(rows(engine, webhook_events, webhook_events.c.event_type == event_type))
+def send(settings, engine, **kwargs):
+    return dispatch(settings, engine, WebhookSecretStore.from_settings(settings), **kwargs)
 
 
-def test_failed_once_per_episode_then_recovered(settings, engine, webhook_receiver):
-    register(settings, engine, webhook_receiver, "acme")
-    put_status(engine, "acme", 2)
-    notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
-    assert events_of(engine, "credential.failed") == 0
-    put_status(engine, "acme", 3)
-    first = notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
-    assert events_of(engine, "credential.failed") == 1 and first.dispatch.delivered == 1
-    put_status(engine, "acme", 4)  # same episode: no second alert, whatever re-runs happen
-    for _ in range(2):
-        notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
-        assert events_of(engine, "credential.failed") == 1 and events_of(engine, "credential.recovered") == 0
+def test_failed_then_recovered_in_order_and_each_once(settings, engine, webhook_receiver):
+    endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
+    start = datetime.now(timezone.utc)
+    put_event(engine, "acme", [endpoint_id], created_at=start)
+    put_event(engine, "acme", [endpoint_id], event_type="credential.recovered", created_at=start + timedelta(seconds=1),
+              next_attempt_at=start)  # both due: the recovery still waits for the failure to be settled
+    report = send(settings, engine)
+    assert report.delivered == 2
+    for _ in range(2):  # more runs send nothing again
+        assert send(settings, engine).delivered == 0
     accepted = webhook_receiver.accepted("/acme")
-    assert len(accepted) == 1
+    assert [r.json()["type"] for r in accepted] == ["credential.failed", "credential.recovered"]
     body = accepted[0].json()
-    assert body["type"] == "credential.failed"
     assert body["data"]["consecutive_failures"] == 3 and body["data"]["failing_since"] == "2026-11-21T06:00:00Z"
-    assert body["data"]["last_error"]["code"] == "auth_rejected"
     assert accepted[0].headers["webhook-id"] == body["data"]["event_id"]
-
-    put_status(engine, "acme", 0, "valid")
-    later = datetime.now(timezone.utc) + timedelta(hours=1, seconds=1)  # the one-per-hour slot has passed
-    recovered = notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings), now=later)
-    assert events_of(engine, "credential.recovered") == 1 and recovered.dispatch.delivered == 1
-    assert [r.json()["type"] for r in webhook_receiver.accepted("/acme")] == ["credential.failed", "credential.recovered"]
-    assert rows(engine, credential_status)[0].alerted_at is None
+    assert {r.state for r in rows(engine, webhook_events)} == {"delivered"}
+    assert {r.lease_owner for r in rows(engine, webhook_events)} == {None}
 
 
-def test_at_most_one_webhook_per_credential_per_hour(settings, engine, webhook_receiver):
-    register(settings, engine, webhook_receiver, "acme")
-    secrets = WebhookSecretStore.from_settings(settings)
-    put_status(engine, "acme", 3)
-    notify_tenants(settings, engine, secrets)
-    put_status(engine, "acme", 0, "valid")
-    soon = notify_tenants(settings, engine, secrets)
-    assert events_of(engine, "credential.recovered") == 1 and soon.dispatch.delivered == 0
-    assert len(webhook_receiver.accepted("/acme")) == 1
-    (event,) = rows(engine, webhook_events, webhook_events.c.event_type == "credential.recovered")
-    assert event.state == "pending" and event.next_attempt_at > datetime.now(timezone.utc) + timedelta(minutes=59)
-    notify_tenants(settings, engine, secrets, now=datetime.now(timezone.utc) + timedelta(hours=1, seconds=1))
-    assert len(webhook_receiver.accepted("/acme")) == 2
+def test_a_held_event_waits_for_its_slot(settings, engine, webhook_receiver):
+    endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
+    slot = datetime.now(timezone.utc) + timedelta(hours=1)
+    (event_id,) = put_event(engine, "acme", [endpoint_id], event_type="credential.recovered", next_attempt_at=slot)
+    assert send(settings, engine).delivered == 0 and not webhook_receiver.received("/acme")
+    (event,) = rows(engine, webhook_events)
+    assert event.state == "pending" and event.lease_owner is None
+    assert send(settings, engine, now=slot + timedelta(seconds=1)).delivered == 1
+    assert webhook_receiver.accepted("/acme")[0].headers["webhook-id"] == event_id
 
 
 def test_retries_then_delivers_logging_every_attempt(settings, engine, webhook_receiver):
-    register(settings, engine, webhook_receiver, "acme")
+    endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     webhook_receiver.script("/acme", [500, 500, 200])
-    put_status(engine, "acme", 3)
-    report = notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
-    assert report.dispatch.delivered == 1
+    put_event(engine, "acme", [endpoint_id])
+    assert send(settings, engine).delivered == 1
     log = rows(engine, webhook_delivery_log)
     assert [(r.attempt_no, r.status_code) for r in sorted(log, key=lambda r: r.attempt_no)] == [(1, 500), (2, 500), (3, 200)]
     received = webhook_receiver.received("/acme")
@@ -99,16 +84,20 @@ def test_receiver_down_keeps_the_event_pending_until_the_next_run(settings, engi
         endpoint_id = add_endpoint(connection, "acme", f"http://127.0.0.1:{closed_port}/acme", ["credential.failed"],
                                    allow_private=True)
     secret = WebhookSecretStore.from_settings(settings).create(endpoint_id)
-    put_status(engine, "acme", 3)
-    report = notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
-    assert report.dispatch.deferred == 1
+    put_event(engine, "acme", [endpoint_id])
+    report = send(settings, engine)
+    assert report.deferred == 1
     (event,) = rows(engine, webhook_events)
     assert event.state == "pending" and event.attempts == settings.webhook_retry_attempts + 1
+    assert event.delivery_runs == 1 and event.lease_owner is None
+    wait = event.next_attempt_at - datetime.now(timezone.utc)
+    assert timedelta(seconds=50) < wait <= timedelta(seconds=settings.webhook_redelivery_delay_seconds)
+    assert send(settings, engine).delivered == 0  # not before its redelivery time
     # The receiver comes back (the endpoint is moved to it); the next run delivers the same event id.
     webhook_receiver.set_secrets("/acme", [secret])
     with engine.begin() as connection:
         connection.execute(tenant_webhooks.update().values(url=webhook_receiver.url_for("/acme")))
-    notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
+    send(settings, engine, now=event.next_attempt_at)
     (delivered,) = webhook_receiver.accepted("/acme")
     assert delivered.headers["webhook-id"] == event.event_id
     assert rows(engine, webhook_events)[0].state == "delivered"
@@ -119,10 +108,10 @@ def test_client_errors_are_not_retried_and_gone_disables(settings, engine, webho
     globex, _ = register(settings, engine, webhook_receiver, "globex")
     webhook_receiver.script("/acme", [400])
     webhook_receiver.script("/globex", [410])
-    put_status(engine, "acme", 3)
-    put_status(engine, "globex", 3)
-    report = notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
-    assert report.dispatch.failed == 1 and report.dispatch.disabled_endpoints == [globex]
+    put_event(engine, "acme", [acme])
+    put_event(engine, "globex", [globex])
+    report = send(settings, engine)
+    assert report.failed == 1 and report.disabled_endpoints == [globex]
     assert len(webhook_receiver.received("/acme")) == 1 and len(webhook_receiver.received("/globex")) == 1
     states = {r.tenant_id: r.state for r in rows(engine, webhook_events)}
     assert states == {"acme": "failed", "globex": "pending"}  # kept, not lost, while the endpoint is disabled
@@ -151,14 +140,9 @@ def test_breaker_needs_both_the_count_and_the_period(engine, settings):
     assert not row.active and row.disabled_reason.startswith("circuit breaker: 5 consecutive failed deliveries")
 
 
-def test_removed_credentials_are_never_alerted(engine):
-    put_status(engine, "gone", 5, present=False)
-    assert events_of(engine, "credential.failed") == 0
-
-
 def test_no_endpoint_records_an_undeliverable_event(settings, engine):
-    put_status(engine, "lonely", 3)
-    notify_tenants(settings, engine, WebhookSecretStore.from_settings(settings))
+    put_event(engine, "lonely", [])
+    assert send(settings, engine).delivered == 0
     (event,) = rows(engine, webhook_events)
     assert event.state == "undeliverable" and "no active webhook endpoint" in event.last_error
 

@@ -102,7 +102,7 @@ def test_redirect_to_a_private_address_is_not_followed(webhook_receiver: Webhook
     internal = webhook_receiver.url_for("/internal/admin")
     webhook_receiver.script("/h", [{"status": 302, "headers": {"Location": internal}}])
     outcome = deliver(webhook_receiver.url_for("/h"), webhook_secret)
-    assert not outcome.delivered and outcome.error == "http_302" and len(outcome.attempts) == 1
+    assert not outcome.delivered and outcome.error == "http_302: redirect not followed" and len(outcome.attempts) == 1
     assert webhook_receiver.received("/internal/admin") == []
 
 
@@ -115,7 +115,7 @@ def test_receiver_down_uses_every_attempt(closed_port: int, webhook_secret: str)
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_unsafe_url_at_send_time_sends_nothing(webhook_receiver: WebhookReceiver, webhook_secret: str, scheme: str) -> None:
     outcome = deliver(f"{scheme}://127.0.0.1:{webhook_receiver.port}/h", webhook_secret, allow_private=False)
-    assert not outcome.delivered and outcome.error == "unsafe_url" and len(outcome.attempts) == 1
+    assert not outcome.delivered and outcome.error.startswith("unsafe_url: ") and len(outcome.attempts) == 1
     assert outcome.attempts[0].status_code is None
     assert webhook_receiver.received() == []
 

@@ -63,7 +63,7 @@ def test_upgrade_with_data(engine_at_0002):
                  last_error_code="auth_rejected", consecutive_failures=1, windows_seen=2, present_in_inventory=True,
                  failing_since=W0 + timedelta(hours=6), alerted_at=None, updated_at=later),
         ])
-    assert upgrade(engine) == "0003"
+    assert upgrade(engine, "0003") == "0003"
 
     checks = schema.credential_health_checks
     with engine.connect() as connection:
@@ -121,4 +121,4 @@ def test_downgrade_to_0002_and_back(engine_at_0002):
         config.attributes["connection"] = connection
         command.downgrade(config, "0002")
     assert "credential_failure_episodes" not in sa.inspect(engine).get_table_names()
-    assert upgrade(engine) == "0003"
+    assert upgrade(engine, "0003") == "0003"

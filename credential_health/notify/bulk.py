@@ -1,0 +1,27 @@
+"""One UPDATE for many rows with different values (a CASE per column), instead of a round trip per row."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+CHUNK = 200
+
+
+def update_by_key(connection: sa.Connection, table: sa.Table, key: str, rows: list[dict], columns: dict[str, str],
+                  *where, **fixed) -> None:
+    """For each row, set table column `name` to row[columns[name]] where table.key == row["id"]; also `fixed`.
+
+    `where` adds conditions (a compare-and-set). PostgreSQL types a CASE of NULLs as text, so it is cast;
+    SQLite must not cast (CAST AS DATETIME gives a number).
+    """
+    cast = connection.dialect.name == "postgresql"
+    key_column = table.c[key]
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        values = {}
+        for name, field in columns.items():
+            column = table.c[name]
+            expression = sa.case({row["id"]: sa.literal(row[field], column.type) for row in chunk}, value=key_column)
+            values[name] = sa.cast(expression, column.type) if cast else expression
+        connection.execute(table.update().where(key_column.in_([row["id"] for row in chunk]), *where)
+                           .values(**values, **fixed))
