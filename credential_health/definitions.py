@@ -9,6 +9,11 @@ from credential_health.ops.notify_tenants import notify_tenants_job
 from credential_health.resources import default_resources
 from credential_health.schedules import SCHEDULES
 from credential_health.sensors import credential_failure_sensor
+from credential_health.settings import Settings
+
+# Refuse settings that cannot work when the code location loads (`dagster dev`, `dagster job execute`, run
+# workers), with a message naming the variable, rather than in the middle of a run.
+Settings.from_env()
 
 defs = Definitions(
     assets=ASSETS,
