@@ -31,7 +31,7 @@ DEFAULT_INT_MAXIMUM = 1_000_000
 DEFAULT_FLOAT_MAXIMUM = 1_000_000.0
 
 
-def _shown(number: float) -> str:
+def shown_number(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
@@ -56,7 +56,7 @@ def _int(minimum: int, maximum: int = DEFAULT_INT_MAXIMUM) -> Parser:
 
 
 def _float(minimum: float, maximum: float = DEFAULT_FLOAT_MAXIMUM) -> Parser:
-    allowed = f"a number from {_shown(minimum)} to {_shown(maximum)}"
+    allowed = f"a number from {shown_number(minimum)} to {shown_number(maximum)}"
 
     def parse(name: str, raw: str) -> float:
         try:

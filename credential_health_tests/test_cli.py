@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from credential_health_tests.test_settings import UNWORKABLE
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DOCS = [ROOT / "README.md"]
@@ -148,3 +150,196 @@ def test_window_on_a_postgres_dagster_instance(pipeline, dagster_pg_database, py
     assert {json.loads(k)[0] for k in materialized} == {
         "credential_inventory", "credential_validation_results", "credential_failure_rollup"}
     assert not (Path(env["DAGSTER_HOME"]) / "history").exists()
+
+
+# --- `credential-health`: help, exit codes and one-line errors -------------------------------------------------
+
+SETTING_PREFIXES = ("CREDENTIAL_HEALTH_", "CREDENTIAL_CONSECUTIVE_", "VAULT_", "WEBHOOK_")
+
+
+def operator_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The caller's environment without any of our settings (so the machine's own cannot leak in)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
+    env.update(DAGSTER_HOME=str(tmp_path), PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **settings)
+    return env
+
+
+def credential_health(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """The installed console script, as an operator runs it."""
+    return subprocess.run([str(BIN / "credential-health"), *args], env=env, cwd=cwd, text=True,
+                          capture_output=True, timeout=120)
+
+
+def one_line_error(result, exit_code: int, *fragments: str) -> str:
+    """The documented failure shape: the exit code, and the message on stderr without a traceback."""
+    code = result.exit_code if hasattr(result, "exit_code") else result.returncode
+    assert code == exit_code, (code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    for fragment in fragments:
+        assert fragment in error, error
+    return error
+
+
+def test_bare_command_help_version_and_simulator_help(tmp_path):
+    env = operator_env(tmp_path)
+    bare = credential_health(env=env, cwd=tmp_path)
+    assert bare.returncode == 0 and bare.stderr == ""
+    assert bare.stdout.startswith("Usage: credential-health") and "Exit codes:" in bare.stdout
+    for code in ("1  runtime failure", "2  usage error", "3  configuration error"):
+        assert code in bare.stdout
+    version = credential_health("--version", env=env, cwd=tmp_path)
+    assert (version.returncode, version.stdout.strip()) == (0, "credential-health, version 0.1.0")
+    simulator = credential_health("simulator", "--help", env=env, cwd=tmp_path)
+    assert simulator.returncode == 0 and "--latency-ms" in simulator.stdout and "Environment: none" in simulator.stdout
+    unknown = credential_health("db", "downgrade", env=env, cwd=tmp_path)
+    one_line_error(unknown, 2, "No such command 'downgrade'")
+    assert not (tmp_path / ".credential_health").exists()
+
+
+def test_alembic_is_quiet_unless_asked(tmp_path):
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    env = operator_env(tmp_path, CREDENTIAL_HEALTH_DATABASE_URL=url)
+    quiet = credential_health("db", "upgrade", env=env, cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout.startswith("database at revision")
+    fresh = operator_env(tmp_path, CREDENTIAL_HEALTH_DATABASE_URL=f"sqlite:///{tmp_path / 'other.db'}")
+    verbose = credential_health("-v", "db", "upgrade", env=fresh, cwd=tmp_path)
+    assert verbose.returncode == 0 and "Running upgrade" in verbose.stderr
+
+
+def test_bad_settings_and_database_urls_are_one_line_with_an_exit_code(tmp_path, closed_port):
+    """The key error paths through the real console script (the rest run in-process below)."""
+    missing = tmp_path / "typo" / "results.db"
+    cases = [
+        ({"CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "inf"}, [], 3,
+         ["CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS must be a number from 0.1 to 300"]),
+        ({"CREDENTIAL_HEALTH_EXCHANGE_URLS": '{"binanse": "http://127.0.0.1:1"}'}, [], 3, ["did you mean 'binance'"]),
+        ({"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{missing}"}, [], 3, [f"the folder {missing.parent} does not"]),
+        ({}, ["--url", "mysql://analyst:hunter2@db/results"], 3, ["--url must be a SQLite or PostgreSQL URL"]),
+        ({}, ["--url", "::not a url::"], 3, ["--url is not a database URL"]),
+        ({}, ["--url", f"postgresql+psycopg2://analyst:hunter2@127.0.0.1:{closed_port}/results"], 1,
+         ["cannot connect to the database", f"analyst:***@127.0.0.1:{closed_port}", "Connection refused"]),
+    ]
+    for settings, options, exit_code, fragments in cases:
+        result = credential_health("db", "upgrade", *options, env=operator_env(tmp_path, **settings), cwd=tmp_path)
+        assert "hunter2" not in one_line_error(result, exit_code, *fragments)
+        assert result.stdout == ""
+    assert not missing.parent.exists() and not (tmp_path / ".credential_health").exists()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    """The same command in-process (click's runner keeps stdout and stderr apart)."""
+    from click.testing import CliRunner
+
+    from credential_health.cli import cli
+
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_every_command_and_option_has_help_and_names_its_environment():
+    import click
+
+    from credential_health.cli import cli
+    from credential_health.settings import SETTINGS
+
+    def walk(command: click.Command, path: tuple[str, ...]):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+
+    leaves = 0
+    for path, command in walk(cli, ()):
+        assert command.help, path
+        for param in command.params:
+            assert isinstance(param, click.Argument) or param.help, (path, param.name)
+        if isinstance(command, click.Group):
+            continue
+        leaves += 1
+        text = invoke(*path, "--help").stdout
+        assert "Environment" in text, path
+        if path != ("simulator",):
+            assert "CREDENTIAL_HEALTH_DATABASE_URL" in text, path
+    assert leaves == 12  # db 2, metrics 2, simulator, webhooks 7
+    delivery = invoke("webhooks", "test", "--help").stdout
+    for name, _, _, default, _ in SETTINGS:
+        if name.startswith(("VAULT_", "WEBHOOK_")):
+            assert name in delivery
+    assert "Range 0.1 to 300. Default 10." in delivery
+
+
+@pytest.mark.parametrize("name, value", UNWORKABLE)
+def test_every_unworkable_setting_is_refused_by_the_cli(name, value, tmp_path):
+    result = invoke("webhooks", "list", env={"DAGSTER_HOME": str(tmp_path), name: value})
+    one_line_error(result, 3, name)
+    assert result.stdout == "" and not list(tmp_path.iterdir())  # refused before any database was opened
+
+
+def test_usage_errors_exit_2(tmp_path):
+    env = {"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{tmp_path / 'results.db'}"}
+    one_line_error(invoke("webhooks", "replay", env=env), 2, "exactly one of --event and --since")
+    one_line_error(invoke("webhooks", "replay", "--until", "2026-11-22", env=env), 2, "exactly one of")
+    one_line_error(invoke("webhooks", "replay", "--since", "last week", env=env), 2, "not an ISO 8601 time")
+    one_line_error(invoke("webhooks", "replay", "--event", "msg_nothing", env=env), 2, "no matching event")
+    one_line_error(invoke("webhooks", "disable", "nobody", env=env), 2, "no webhook endpoint or tenant 'nobody'")
+    one_line_error(invoke("webhooks", "test", "nobody", env=env), 2, "tenant 'nobody' has no active endpoint")
+    one_line_error(invoke("webhooks", "add", "acme", "http://x", "--event", "credential.exploded", env=env), 2,
+                   "'credential.exploded' is not one of")
+    one_line_error(invoke("metrics", "serve", "--port", "99999", env=env), 2, "99999 is not in the range")
+
+
+@pytest.fixture
+def webhook_env(openbao, database_url, tmp_path) -> dict[str, str]:
+    return {"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token, "CREDENTIAL_HEALTH_DATABASE_URL": database_url,
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true", "WEBHOOK_RETRY_ATTEMPTS": "0", "WEBHOOK_TIMEOUT_SECONDS": "2",
+            "VAULT_WEBHOOK_SECRETS_PATH": f"cli-tests/{secrets.token_hex(4)}", "DAGSTER_HOME": str(tmp_path)}
+
+
+def events(database_url: str) -> list[sa.Row]:
+    from credential_health.storage.schema import webhook_events
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(webhook_events.c.event_type, webhook_events.c.state)).all()
+    engine.dispose()
+    return rows
+
+
+def test_webhooks_test_without_a_signing_secret_writes_nothing(webhook_env, openbao, webhook_receiver):
+    added = invoke("webhooks", "add", "acme", webhook_receiver.url_for("/acme"), env=webhook_env)
+    assert added.exit_code == 0, added.stderr
+    endpoint_id = added.stdout.split()[1]
+    openbao.root().secrets.kv.v2.delete_metadata_and_all_versions(
+        path=f"{webhook_env['VAULT_WEBHOOK_SECRETS_PATH']}/{endpoint_id}", mount_point="secret")
+
+    result = invoke("webhooks", "test", "acme", env=webhook_env)
+    one_line_error(result, 1, f"endpoint {endpoint_id} has no signing secret in Vault", "nothing was sent",
+                   f"webhooks rotate-secret {endpoint_id}")
+    assert events(webhook_env["CREDENTIAL_HEALTH_DATABASE_URL"]) == [] and webhook_receiver.received() == []
+
+    rotated = invoke("webhooks", "rotate-secret", endpoint_id, env=webhook_env)  # re-creates the lost secret
+    assert rotated.exit_code == 0 and "there was no old one" in rotated.stdout
+    webhook_receiver.set_secrets("/acme", [rotated.stdout.strip().rsplit(": ", 1)[1]])
+    sent = invoke("webhooks", "test", "acme", env=webhook_env)
+    assert (sent.exit_code, sent.stdout.strip()) == (0, "delivered 1, failed 0, pending 0")
+    assert len(webhook_receiver.accepted("/acme")) == 1
+
+
+def test_webhooks_test_reports_what_the_outbox_recorded(webhook_env, webhook_receiver):
+    added = invoke("webhooks", "add", "acme", webhook_receiver.url_for("/acme"), env=webhook_env)
+    webhook_receiver.set_secrets("/acme", [added.stdout.strip().rsplit(": ", 1)[1]])
+    webhook_receiver.script("/acme", [503])
+    result = invoke("webhooks", "test", "acme", env=webhook_env)
+    one_line_error(result, 1, "1 of 1 events not delivered")
+    assert result.stdout.strip() == "delivered 0, failed 0, pending 1"
+    assert events(webhook_env["CREDENTIAL_HEALTH_DATABASE_URL"]) == [("webhook.test", "pending")]
+
+
+@SQLITE_ONLY
+def test_vault_errors_are_one_line(webhook_env, closed_port):
+    wrong_token = {**webhook_env, "VAULT_TOKEN": "not-a-token"}
+    one_line_error(invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=wrong_token), 3, "Vault")
+    unreachable = {**webhook_env, "VAULT_ADDR": f"http://127.0.0.1:{closed_port}"}
+    one_line_error(invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=unreachable), 1,
+                   f"cannot connect to Vault at http://127.0.0.1:{closed_port}")
+    assert "not-a-token" not in invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=wrong_token).stderr
+    assert invoke("webhooks", "list", env=webhook_env).stdout == ""  # both refusals rolled their endpoint back

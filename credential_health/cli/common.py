@@ -12,7 +12,7 @@ import click
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from credential_health.settings import SETTINGS, Settings, check_database_url
+from credential_health.settings import SETTINGS, Settings, check_database_url, shown_number
 from credential_health.storage.database import make_engine, upgrade
 
 # Exit codes (documented in the top-level help and the README). 2 is also click's own for usage errors.
@@ -48,7 +48,7 @@ def environment_help(*patterns: str) -> str:
         if not any(fnmatch(name, pattern) for pattern in patterns):
             continue
         bounds = getattr(parse, "bounds", None)
-        extra = f" Range {bounds[0]} to {bounds[1]}." if bounds else ""
+        extra = f" Range {shown_number(bounds[0])} to {shown_number(bounds[1])}." if bounds else ""
         extra += f" Default {default}." if default else ""
         lines += [f"  {name}", f"      {description}{extra}"]
     return "\n".join(lines)
