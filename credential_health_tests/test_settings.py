@@ -158,7 +158,7 @@ def test_secrets_are_not_in_the_repr():
 
 
 def test_the_readme_configuration_table_is_the_settings_table():
-    rows = re.findall(r"^\| `([A-Z0-9_]+)` \| (.*?) \|", README.read_text(), flags=re.MULTILINE)
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \| (.*?) \|", README.read_text(), flags=re.MULTILINE)
     documented = dict(rows)
     assert set(documented) == {name for name, *_ in SETTINGS}
     for name, _, _, default, _ in SETTINGS:

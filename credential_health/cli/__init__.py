@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import click
 import sqlalchemy as sa
 
-from credential_health.cli import db, metrics, simulator, webhooks
+from credential_health.cli import config, db, metrics, simulator, webhooks
 from credential_health.cli.common import EXIT_CODES_HELP, ConfigurationError, RuntimeFailure, first_line
 from credential_health.notify.secrets import MissingWebhookSecret
 from credential_health.settings import SettingsError
@@ -70,7 +70,7 @@ def _configure_logging(verbose: int) -> None:
     logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-for group in (db.group, metrics.group, simulator.command, webhooks.group):
+for group in (config.command, db.group, metrics.group, simulator.command, webhooks.group):
     cli.add_command(group)
 
 
