@@ -7,6 +7,7 @@ import os
 import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -305,6 +306,20 @@ def test_usage_errors_exit_2(tmp_path):
     one_line_error(invoke("webhooks", "add", "acme", "http://x", "--event", "credential.exploded", env=env), 2,
                    "'credential.exploded' is not one of")
     one_line_error(invoke("metrics", "serve", "--port", "99999", env=env), 2, "99999 is not in the range")
+    one_line_error(invoke("db", "upgrade", "--revision", "9999", env=env), 2, "Can't locate revision")
+
+
+def test_runtime_failures_exit_1(tmp_path):
+    not_a_database = tmp_path / "results.db"
+    not_a_database.write_text("this is a text file, not a SQLite database " * 8)
+    env = {"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{not_a_database}"}
+    one_line_error(invoke("webhooks", "list", env=env), 1, "cannot connect to the database", "file is not a database")
+    with socket.socket() as taken:  # a port something else already listens on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = {"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{tmp_path / 'metrics.db'}"}
+        one_line_error(invoke("metrics", "serve", "--port", port, env=env), 1, "Address already in use")
 
 
 @pytest.fixture
