@@ -1,4 +1,7 @@
-"""The documented command lines, run as an operator would: subprocesses with a temporary DAGSTER_HOME."""
+"""The documented command lines, run as an operator would: subprocesses with a temporary DAGSTER_HOME.
+
+The Dagster commands of the README first; then `credential-health`'s error paths (exit code, one line on stderr,
+no traceback), the key ones through the real console script. Its help and `webhooks` paths: credential_health_tests/cli/."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from credential_health.cli.common import EXIT_CODES_HELP
+from credential_health_tests.fixtures.cli import invoke, one_line_error
 from credential_health_tests.test_settings import UNWORKABLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,17 +175,6 @@ def credential_health(*args: str, env: dict[str, str], cwd: Path) -> subprocess.
                           capture_output=True, timeout=120)
 
 
-def one_line_error(result, exit_code: int, *fragments: str) -> str:
-    """The documented failure shape: the exit code, and the message on stderr without a traceback."""
-    code = result.exit_code if hasattr(result, "exit_code") else result.returncode
-    assert code == exit_code, (code, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
-    [error] = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    for fragment in fragments:
-        assert fragment in error, error
-    return error
-
-
 def test_bare_command_help_version_and_simulator_help(tmp_path):
     env = operator_env(tmp_path)
     bare = credential_health(env=env, cwd=tmp_path)
@@ -229,70 +221,11 @@ def test_bad_settings_and_database_urls_are_one_line_with_an_exit_code(tmp_path,
     assert not missing.parent.exists() and not (tmp_path / ".credential_health").exists()
 
 
-def invoke(*args: str, env: dict[str, str] | None = None):
-    """The same command in-process (click's runner keeps stdout and stderr apart)."""
-    from click.testing import CliRunner
-
-    from credential_health.cli import cli
-
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
-def test_every_command_and_option_has_help_and_names_its_environment():
-    import click
-
-    from credential_health.cli import cli
-    from credential_health.settings import SETTINGS
-
-    def walk(command: click.Command, path: tuple[str, ...]):
-        yield path, command
-        for name, sub in getattr(command, "commands", {}).items():
-            yield from walk(sub, (*path, name))
-
-    leaves = []
-    for path, command in walk(cli, ()):
-        assert command.help, path
-        for param in command.params:
-            assert isinstance(param, click.Argument) or param.help, (path, param.name)
-        if isinstance(command, click.Group):
-            continue
-        leaves.append(" ".join(path))
-        text = invoke(*path, "--help").stdout
-        assert "Environment" in text, path
-        if path != ("simulator",):
-            assert "CREDENTIAL_HEALTH_DATABASE_URL" in text, path
-    assert len(leaves) == 13  # config, db 2, metrics 2, simulator, webhooks 7
-    readme = (ROOT / "README.md").read_text()
-    for leaf in leaves:  # the README's command table names each one
-        assert f"| `{leaf}" in readme or f"/ `{leaf.split()[-1]} " in readme, leaf
-    for line in EXIT_CODES_HELP.splitlines()[2:]:
-        code, meaning = line.split(None, 1)
-        assert f"| `{code}` | {meaning.split(':')[0]}" in readme, line
-    delivery = invoke("webhooks", "test", "--help").stdout
-    for name, _, _, default, _ in SETTINGS:
-        if name.startswith(("VAULT_", "WEBHOOK_")):
-            assert name in delivery
-    assert "Range 0.1 to 300. Default 10." in delivery
-
-
 @pytest.mark.parametrize("name, value", UNWORKABLE)
 def test_every_unworkable_setting_is_refused_by_the_cli(name, value, tmp_path):
     result = invoke("webhooks", "list", env={"DAGSTER_HOME": str(tmp_path), name: value})
     one_line_error(result, 3, name)
     assert result.stdout == "" and not list(tmp_path.iterdir())  # refused before any database was opened
-
-
-def test_config_shows_the_values_in_effect_without_secrets(tmp_path):
-    result = invoke("config", env={"VAULT_TOKEN": "hvs.not-for-your-eyes", "DAGSTER_HOME": str(tmp_path),
-                                   "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql+psycopg2://analyst:hunter2@db/r",
-                                   "CREDENTIAL_HEALTH_EXCHANGE_URLS": '{"kraken": "http://proxy:pw@127.0.0.1:9/k"}'})
-    assert result.exit_code == 0 and result.stderr == ""
-    shown = dict(line.split("=", 1) for line in result.stdout.splitlines())
-    assert shown["VAULT_TOKEN"] == "(set)" and shown["VAULT_SECRET_ID"] == "(unset)"
-    assert shown["CREDENTIAL_HEALTH_DATABASE_URL"] == "postgresql+psycopg2://analyst:***@db/r"
-    assert shown["CREDENTIAL_HEALTH_EXCHANGE_URLS"] == '{"kraken": "http://***@127.0.0.1:9/k"}'
-    assert shown["WEBHOOK_TIMEOUT_SECONDS"] == "10.0"
-    assert "hvs.not-for-your-eyes" not in result.stdout and "hunter2" not in result.stdout
 
 
 def test_usage_errors_exit_2(tmp_path):
@@ -320,61 +253,3 @@ def test_runtime_failures_exit_1(tmp_path):
         port = str(taken.getsockname()[1])
         env = {"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{tmp_path / 'metrics.db'}"}
         one_line_error(invoke("metrics", "serve", "--port", port, env=env), 1, "Address already in use")
-
-
-@pytest.fixture
-def webhook_env(openbao, database_url, tmp_path) -> dict[str, str]:
-    return {"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token, "CREDENTIAL_HEALTH_DATABASE_URL": database_url,
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "true", "WEBHOOK_RETRY_ATTEMPTS": "0", "WEBHOOK_TIMEOUT_SECONDS": "2",
-            "VAULT_WEBHOOK_SECRETS_PATH": f"cli-tests/{secrets.token_hex(4)}", "DAGSTER_HOME": str(tmp_path)}
-
-
-def events(database_url: str) -> list[sa.Row]:
-    from credential_health.storage.schema import webhook_events
-
-    engine = sa.create_engine(database_url)
-    with engine.connect() as connection:
-        rows = connection.execute(sa.select(webhook_events.c.event_type, webhook_events.c.state)).all()
-    engine.dispose()
-    return rows
-
-
-def test_webhooks_test_without_a_signing_secret_writes_nothing(webhook_env, openbao, webhook_receiver):
-    added = invoke("webhooks", "add", "acme", webhook_receiver.url_for("/acme"), env=webhook_env)
-    assert added.exit_code == 0, added.stderr
-    endpoint_id = added.stdout.split()[1]
-    openbao.root().secrets.kv.v2.delete_metadata_and_all_versions(
-        path=f"{webhook_env['VAULT_WEBHOOK_SECRETS_PATH']}/{endpoint_id}", mount_point="secret")
-
-    result = invoke("webhooks", "test", "acme", env=webhook_env)
-    one_line_error(result, 1, f"endpoint {endpoint_id} has no signing secret in Vault", "nothing was sent",
-                   f"webhooks rotate-secret {endpoint_id}")
-    assert events(webhook_env["CREDENTIAL_HEALTH_DATABASE_URL"]) == [] and webhook_receiver.received() == []
-
-    rotated = invoke("webhooks", "rotate-secret", endpoint_id, env=webhook_env)  # re-creates the lost secret
-    assert rotated.exit_code == 0 and "there was no old one" in rotated.stdout
-    webhook_receiver.set_secrets("/acme", [rotated.stdout.strip().rsplit(": ", 1)[1]])
-    sent = invoke("webhooks", "test", "acme", env=webhook_env)
-    assert (sent.exit_code, sent.stdout.strip()) == (0, "delivered 1, failed 0, pending 0")
-    assert len(webhook_receiver.accepted("/acme")) == 1
-
-
-def test_webhooks_test_reports_what_the_outbox_recorded(webhook_env, webhook_receiver):
-    added = invoke("webhooks", "add", "acme", webhook_receiver.url_for("/acme"), env=webhook_env)
-    webhook_receiver.set_secrets("/acme", [added.stdout.strip().rsplit(": ", 1)[1]])
-    webhook_receiver.script("/acme", [503])
-    result = invoke("webhooks", "test", "acme", env=webhook_env)
-    one_line_error(result, 1, "1 of 1 events not delivered")
-    assert result.stdout.strip() == "delivered 0, failed 0, pending 1"
-    assert events(webhook_env["CREDENTIAL_HEALTH_DATABASE_URL"]) == [("webhook.test", "pending")]
-
-
-@SQLITE_ONLY
-def test_vault_errors_are_one_line(webhook_env, closed_port):
-    wrong_token = {**webhook_env, "VAULT_TOKEN": "not-a-token"}
-    one_line_error(invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=wrong_token), 3, "Vault")
-    unreachable = {**webhook_env, "VAULT_ADDR": f"http://127.0.0.1:{closed_port}"}
-    one_line_error(invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=unreachable), 1,
-                   f"cannot connect to Vault at http://127.0.0.1:{closed_port}")
-    assert "not-a-token" not in invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=wrong_token).stderr
-    assert invoke("webhooks", "list", env=webhook_env).stdout == ""  # both refusals rolled their endpoint back
