@@ -253,3 +253,15 @@ def test_runtime_failures_exit_1(tmp_path):
         port = str(taken.getsockname()[1])
         env = {"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{tmp_path / 'metrics.db'}"}
         one_line_error(invoke("metrics", "serve", "--port", port, env=env), 1, "Address already in use")
+
+
+def test_only_the_default_database_folder_is_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDENTIAL_HEALTH_DATABASE_URL", raising=False)
+    missing_home = tmp_path / "dagster-home-typo"
+    one_line_error(invoke("db", "current", env={"DAGSTER_HOME": str(missing_home)}), 3,
+                   f"DAGSTER_HOME: the folder {missing_home} does not exist")
+    assert not missing_home.exists()
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert invoke("db", "current").stdout == "empty\n"  # no setting at all: ./.credential_health/ is ours to create
+    assert (tmp_path / ".credential_health" / "credential_health.db").is_file()

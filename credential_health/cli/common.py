@@ -88,13 +88,12 @@ def open_database(settings: Settings, url: str | None = None, *, migrate: bool =
     """The result database, checked before anything is written: a URL that cannot work is a configuration
     error; a server that does not answer is a runtime failure. No folder is created for a mistyped SQLite
     path (only the default location is created on first use)."""
-    source = "--url" if url else DATABASE_VARIABLE
+    source = _named_by(url)
     url = check_database_url(source, url) if url else settings.database_url
     parsed = make_url(url)
-    chosen = bool(source == "--url" or _configured_database_url())
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        folder = Path(parsed.database).parent
-        if chosen and not folder.is_dir():
+    if parsed.get_backend_name() == "sqlite":
+        folder = Path(parsed.database or ".").parent
+        if source and parsed.database not in (None, "", ":memory:") and not folder.is_dir():
             raise ConfigurationError(f"{source}: the folder {folder} does not exist; create it or fix the path "
                                      f"(no database was created)")
         engine = make_engine(url)
@@ -112,8 +111,13 @@ def open_database(settings: Settings, url: str | None = None, *, migrate: bool =
     return engine
 
 
-def _configured_database_url() -> str:
-    return os.environ.get(DATABASE_VARIABLE, "").strip()
+def _named_by(url: str | None) -> str | None:
+    """What chose the database (named in messages); None for the built-in default under ./.credential_health."""
+    if url:
+        return "--url"
+    if os.environ.get(DATABASE_VARIABLE, "").strip():
+        return DATABASE_VARIABLE
+    return "DAGSTER_HOME" if os.environ.get("DAGSTER_HOME") else None
 
 
 def first_line(error: BaseException | None) -> str:
