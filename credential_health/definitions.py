@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from credential_health import settings
 from credential_health.assets import ASSETS
 from credential_health.checks import CHECKS
 from credential_health.jobs import JOBS
@@ -9,11 +10,6 @@ from credential_health.ops.notify_tenants import notify_tenants_job
 from credential_health.resources import default_resources
 from credential_health.schedules import SCHEDULES
 from credential_health.sensors import credential_failure_sensor
-from credential_health.settings import Settings
-
-# Refuse settings that cannot work when the code location loads (`dagster dev`, `dagster job execute`, run
-# workers), with a message naming the variable, rather than in the middle of a run.
-Settings.from_env()
 
 defs = Definitions(
     assets=ASSETS,
@@ -23,3 +19,7 @@ defs = Definitions(
     sensors=[credential_failure_sensor],
     resources=default_resources(),
 )
+
+# Refuse settings that cannot work when the code location loads (`dagster dev`, `dagster job execute`, each run
+# worker), with a message naming the variable, rather than in the middle of a run.
+settings.Settings.from_env()

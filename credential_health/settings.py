@@ -5,20 +5,21 @@ The README's configuration table documents the same list; `SETTINGS` below is it
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from credential_health.setting_checks import (  # noqa: F401 (SettingsError and the checks are re-exported)
-    SettingsError,
-    check_database_url,
-    checked_http_url,
-    parse_exchange_urls,
-    without_userinfo,
-)
+from credential_health.setting_checks import database_url_problem, unknown_exchange, without_userinfo
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
 
 Parser = Callable[[str, str], Any]
 # Ceilings for entries that name none: finite, and small enough that no timedelta or sleep overflows.
@@ -96,18 +97,56 @@ def _interval_hours(name: str, raw: str) -> int:
 _interval_hours.bounds = (1, 24)
 
 
+def checked_http_url(name: str, raw: str) -> str:
+    """An http(s) URL with a host and, if given, a port from 1 to 65535; trailing slashes dropped."""
+    value = raw.strip().rstrip("/")
+    shown = without_userinfo(raw.strip())
+    if any(character.isspace() for character in value):
+        raise SettingsError(f"{name} must be an http(s) URL without spaces, got {shown!r}")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(f"{name} must be an http(s) URL with a host, got {shown!r}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise SettingsError(f"{name} has an invalid port (1 to 65535 allowed): {shown!r}")
+    return value
+
+
 def _http_url(name: str, raw: str) -> str:
     """An http(s) URL, or empty for "not configured"."""
     return checked_http_url(name, raw) if raw.strip() else ""
 
 
-def _required_http_url(name: str, raw: str) -> str:
+def _exchange_urls(name: str, raw: str) -> dict[str, str]:
     if not raw.strip():
-        raise SettingsError(f"{name} must not be empty")
-    return checked_http_url(name, raw)
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} must be a JSON object of exchange id to base URL: {exc}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object of exchange id to base URL")
+    urls = {}
+    for exchange, url in value.items():
+        if unknown_exchange(exchange):
+            raise SettingsError(f"{name}: {unknown_exchange(exchange)}")
+        if not isinstance(url, str):
+            raise SettingsError(f"{name}: the URL for {exchange!r} must be a string")
+        if not url.strip():  # an empty override would silently mean the real exchange
+            raise SettingsError(f"{name}: the URL for {exchange!r} is empty (leave the exchange out to use "
+                                f"its real API)")
+        urls[exchange] = checked_http_url(f"{name}[{exchange}]", url)
+    return urls
 
 
-_exchange_urls = parse_exchange_urls
+def check_database_url(name: str, raw: str) -> str:
+    problem = database_url_problem(raw)
+    if problem:
+        raise SettingsError(f"{name} {problem}")
+    return raw
 
 
 def _database_url(name: str, raw: str) -> str:
@@ -136,7 +175,7 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Timeout of one exchange request."),
     ("CREDENTIAL_HEALTH_CHECK_CONCURRENCY", "check_concurrency", _int(1, 1000), "64",
      "Checks in flight at once, across all exchanges."),
-    ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _float(0, 10_000), "10",
+    ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _float(0), "10",
      "Requests per second per exchange, shared by all checks (0 = unlimited)."),
     ("CREDENTIAL_HEALTH_EXCHANGE_URLS", "exchange_urls", _exchange_urls, "",
      "JSON map of exchange id to API base URL (sandboxes, proxies, the simulator)."),
@@ -148,7 +187,7 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Webhook delivery-log rows older than this are deleted by the retention job."),
     ("CREDENTIAL_HEALTH_PUSHGATEWAY_URL", "pushgateway_url", _http_url, "",
      "When set, runs push their metrics to this Prometheus Pushgateway."),
-    ("VAULT_ADDR", "vault_addr", _required_http_url, "http://127.0.0.1:8200", "Vault (or OpenBao) address."),
+    ("VAULT_ADDR", "vault_addr", _http_url, "http://127.0.0.1:8200", "Vault (or OpenBao) address."),
     ("VAULT_TOKEN", "vault_token", _text, "", "Token auth (one of three auth methods)."),
     ("VAULT_ROLE_ID", "vault_role_id", _text, "", "AppRole auth: role id (with VAULT_SECRET_ID)."),
     ("VAULT_SECRET_ID", "vault_secret_id", _text, "", "AppRole auth: secret id."),
@@ -225,6 +264,8 @@ class Settings:
         values = {attr: parse(name, env.get(name, default)) for name, attr, parse, default, _ in SETTINGS}
         if not values["database_url"]:
             values["database_url"] = default_database_url(env)
+        if not values["vault_addr"]:
+            raise SettingsError("VAULT_ADDR must not be empty")
         if values["vault_role_id"] and not values["vault_secret_id"]:
             raise SettingsError("VAULT_ROLE_ID is set but VAULT_SECRET_ID is not (AppRole needs both)")
         return cls(**values)

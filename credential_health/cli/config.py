@@ -8,7 +8,8 @@ from dataclasses import fields
 import click
 
 from credential_health.cli.common import environment_help, shown_url, with_settings
-from credential_health.settings import SETTINGS, Settings, without_userinfo
+from credential_health.setting_checks import without_userinfo
+from credential_health.settings import SETTINGS, Settings
 
 
 def _shown(settings: Settings, attribute: str, secret: bool) -> str:
