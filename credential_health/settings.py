@@ -22,9 +22,9 @@ class SettingsError(ValueError):
 
 
 Parser = Callable[[str, str], Any]
-# Ceilings for entries that name none: finite, and small enough that no timedelta or sleep overflows.
-DEFAULT_INT_MAXIMUM = 1_000_000
-DEFAULT_FLOAT_MAXIMUM = 1_000_000.0
+# Ceilings for entries that name none: finite, and small enough that no date overflows even read as days.
+DEFAULT_INT_MAXIMUM = 100_000
+DEFAULT_FLOAT_MAXIMUM = 100_000.0
 
 
 def shown_number(number: float) -> str:
