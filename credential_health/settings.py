@@ -120,6 +120,17 @@ def _http_url(name: str, raw: str) -> str:
     return checked_http_url(name, raw) if raw.strip() else ""
 
 
+def check_database_url(name: str, raw: str) -> str:
+    problem = database_url_problem(raw)
+    if problem:
+        raise SettingsError(f"{name} {problem}")
+    return raw
+
+
+def _database_url(name: str, raw: str) -> str:
+    return check_database_url(name, raw.strip()) if raw.strip() else ""
+
+
 def _exchange_urls(name: str, raw: str) -> dict[str, str]:
     if not raw.strip():
         return {}
@@ -140,17 +151,6 @@ def _exchange_urls(name: str, raw: str) -> dict[str, str]:
                                 f"its real API)")
         urls[exchange] = checked_http_url(f"{name}[{exchange}]", url)
     return urls
-
-
-def check_database_url(name: str, raw: str) -> str:
-    problem = database_url_problem(raw)
-    if problem:
-        raise SettingsError(f"{name} {problem}")
-    return raw
-
-
-def _database_url(name: str, raw: str) -> str:
-    return check_database_url(name, raw.strip()) if raw.strip() else ""
 
 
 def default_database_url(env: Mapping[str, str]) -> str:
