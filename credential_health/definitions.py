@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from credential_health import settings
 from credential_health.assets import ASSETS
 from credential_health.checks import CHECKS
 from credential_health.jobs import JOBS
@@ -18,3 +19,7 @@ defs = Definitions(
     sensors=[credential_failure_sensor, webhook_delivery_sensor],
     resources=default_resources(),
 )
+
+# Refuse settings that cannot work when the code location loads (`dagster dev`, `dagster job execute`, each run
+# worker), with a message naming the variable, rather than in the middle of a run.
+settings.Settings.from_env()

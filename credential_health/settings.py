@@ -6,6 +6,7 @@ The README's configuration table documents the same list; `SETTINGS` below is it
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -13,35 +14,57 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from credential_health.setting_checks import database_url_problem, unknown_exchange, without_userinfo
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
 
-def _int(minimum: int) -> Callable[[str, str], int]:
+Parser = Callable[[str, str], Any]
+# Ceilings for entries that name none: finite, and small enough that no date overflows even read as days.
+DEFAULT_INT_MAXIMUM = 100_000
+DEFAULT_FLOAT_MAXIMUM = 100_000.0
+
+
+def shown_number(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _bounded(parse: Parser, minimum: float, maximum: float) -> Parser:
+    parse.bounds = (minimum, maximum)  # read by the tests and the CLI's help
+    return parse
+
+
+def _int(minimum: int, maximum: int = DEFAULT_INT_MAXIMUM) -> Parser:
+    allowed = f"a whole number from {minimum} to {maximum}"
+
     def parse(name: str, raw: str) -> int:
         try:
-            value = int(raw)
+            value = int(raw.strip())
         except ValueError:
-            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-        if value < minimum:
-            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+            raise SettingsError(f"{name} must be {allowed}, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise SettingsError(f"{name} must be {allowed}, got {value}")
         return value
 
-    return parse
+    return _bounded(parse, minimum, maximum)
 
 
-def _float(minimum: float) -> Callable[[str, str], float]:
+def _float(minimum: float, maximum: float = DEFAULT_FLOAT_MAXIMUM) -> Parser:
+    allowed = f"a number from {shown_number(minimum)} to {shown_number(maximum)}"
+
     def parse(name: str, raw: str) -> float:
         try:
-            value = float(raw)
+            value = float(raw.strip())
         except ValueError:
-            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-        if not value >= minimum:  # also rejects NaN
-            raise SettingsError(f"{name} must be at least {minimum}, got {raw}")
+            raise SettingsError(f"{name} must be {allowed}, got {raw!r}") from None
+        # inf, nan and 1e999 (which float() turns into inf) fail this test too
+        if not (math.isfinite(value) and minimum <= value <= maximum):
+            raise SettingsError(f"{name} must be {allowed}, got {raw.strip()!r}")
         return value
 
-    return parse
+    return _bounded(parse, minimum, maximum)
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -65,17 +88,47 @@ def _path_segment(name: str, raw: str) -> str:
 
 
 def _interval_hours(name: str, raw: str) -> int:
-    value = _int(1)(name, raw)
+    value = _int(1, 24)(name, raw)
     if 24 % value:
         raise SettingsError(f"{name} must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24), got {value}")
     return value
 
 
-def _http_url(name: str, raw: str) -> str:
+_interval_hours.bounds = (1, 24)
+
+
+def checked_http_url(name: str, raw: str) -> str:
+    """An http(s) URL with a host and, if given, a port from 1 to 65535; trailing slashes dropped."""
     value = raw.strip().rstrip("/")
-    if value and urlparse(value).scheme not in ("http", "https"):
-        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    shown = without_userinfo(raw.strip())
+    if any(character.isspace() for character in value):
+        raise SettingsError(f"{name} must be an http(s) URL without spaces, got {shown!r}")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(f"{name} must be an http(s) URL with a host, got {shown!r}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise SettingsError(f"{name} has an invalid port (1 to 65535 allowed): {shown!r}")
     return value
+
+
+def _http_url(name: str, raw: str) -> str:
+    """An http(s) URL, or empty for "not configured"."""
+    return checked_http_url(name, raw) if raw.strip() else ""
+
+
+def check_database_url(name: str, raw: str) -> str:
+    problem = database_url_problem(raw)
+    if problem:
+        raise SettingsError(f"{name} {problem}")
+    return raw
+
+
+def _database_url(name: str, raw: str) -> str:
+    return check_database_url(name, raw.strip()) if raw.strip() else ""
 
 
 def _exchange_urls(name: str, raw: str) -> dict[str, str]:
@@ -89,9 +142,14 @@ def _exchange_urls(name: str, raw: str) -> dict[str, str]:
         raise SettingsError(f"{name} must be a JSON object of exchange id to base URL")
     urls = {}
     for exchange, url in value.items():
+        if unknown_exchange(exchange):
+            raise SettingsError(f"{name}: {unknown_exchange(exchange)}")
         if not isinstance(url, str):
             raise SettingsError(f"{name}: the URL for {exchange!r} must be a string")
-        urls[str(exchange)] = _http_url(f"{name}[{exchange}]", url)
+        if not url.strip():  # an empty override would silently mean the real exchange
+            raise SettingsError(f"{name}: the URL for {exchange!r} is empty (leave the exchange out to use "
+                                f"its real API)")
+        urls[exchange] = checked_http_url(f"{name}[{exchange}]", url)
     return urls
 
 
@@ -103,28 +161,29 @@ def default_database_url(env: Mapping[str, str]) -> str:
 
 
 # (variable, attribute, parser, default, description). Defaults are the raw text the variable would hold.
+# Numbers have a finite range (minimum, maximum): a timeout of inf or a retention of 1e9 days cannot work.
 SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
     ("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "check_interval_hours", _interval_hours, "6",
      "Length of one validation window (partition), in hours; must divide 24."),
-    ("CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT", "consecutive_failures_before_alert", _int(1), "3",
+    ("CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT", "consecutive_failures_before_alert", _int(1, 1000), "3",
      "Consecutive `invalid` windows before `credential.failed` is sent."),
-    ("CREDENTIAL_HEALTH_CHECK_RETRIES", "check_attempts", _int(1), "3",
+    ("CREDENTIAL_HEALTH_CHECK_RETRIES", "check_attempts", _int(1, 10), "3",
      "Attempts per check for transient exchange errors (1 = no retry)."),
-    ("CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS", "check_retry_delay_seconds", _float(0), "1",
+    ("CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS", "check_retry_delay_seconds", _float(0, 60), "1",
      "Base delay of the in-check exponential backoff (with jitter)."),
-    ("CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS", "check_timeout_seconds", _float(0.1), "10",
+    ("CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS", "check_timeout_seconds", _float(0.1, 300), "10",
      "Timeout of one exchange request."),
-    ("CREDENTIAL_HEALTH_CHECK_CONCURRENCY", "check_concurrency", _int(1), "64",
+    ("CREDENTIAL_HEALTH_CHECK_CONCURRENCY", "check_concurrency", _int(1, 1000), "64",
      "Checks in flight at once, across all exchanges."),
     ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _float(0), "10",
      "Requests per second per exchange, shared by all checks (0 = unlimited)."),
     ("CREDENTIAL_HEALTH_EXCHANGE_URLS", "exchange_urls", _exchange_urls, "",
      "JSON map of exchange id to API base URL (sandboxes, proxies, the simulator)."),
-    ("CREDENTIAL_HEALTH_DATABASE_URL", "database_url", _text, "",
+    ("CREDENTIAL_HEALTH_DATABASE_URL", "database_url", _database_url, "",
      "SQLAlchemy URL of the result tables; default a SQLite file under $DAGSTER_HOME or ./.credential_health/."),
-    ("CREDENTIAL_HEALTH_CHECKS_RETENTION_DAYS", "checks_retention_days", _int(1), "90",
+    ("CREDENTIAL_HEALTH_CHECKS_RETENTION_DAYS", "checks_retention_days", _int(1, 36_500), "90",
      "Checks older than this are deleted by the retention job."),
-    ("CREDENTIAL_HEALTH_DELIVERY_LOG_RETENTION_DAYS", "delivery_log_retention_days", _int(1), "30",
+    ("CREDENTIAL_HEALTH_DELIVERY_LOG_RETENTION_DAYS", "delivery_log_retention_days", _int(1, 36_500), "30",
      "Webhook delivery-log rows older than this are deleted by the retention job."),
     ("CREDENTIAL_HEALTH_PUSHGATEWAY_URL", "pushgateway_url", _http_url, "",
      "When set, runs push their metrics to this Prometheus Pushgateway."),
@@ -148,19 +207,19 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Folder holding {tenant_id}/{exchange}/{credential_type} secrets."),
     ("VAULT_WEBHOOK_SECRETS_PATH", "vault_webhook_secrets_path", _path_segment, "credential-health/webhooks",
      "Folder (outside the tenants tree) holding webhook signing secrets."),
-    ("VAULT_TIMEOUT_SECONDS", "vault_timeout_seconds", _float(0.1), "10", "Timeout of one Vault request."),
-    ("WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _float(0.1), "10", "Timeout of one webhook attempt."),
-    ("WEBHOOK_RETRY_ATTEMPTS", "webhook_retry_attempts", _int(0), "3", "Retries after the first webhook attempt."),
-    ("WEBHOOK_RETRY_BACKOFF_BASE", "webhook_retry_backoff_base", _float(0), "1",
+    ("VAULT_TIMEOUT_SECONDS", "vault_timeout_seconds", _float(0.1, 300), "10", "Timeout of one Vault request."),
+    ("WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _float(0.1, 300), "10", "Timeout of one webhook attempt."),
+    ("WEBHOOK_RETRY_ATTEMPTS", "webhook_retry_attempts", _int(0, 10), "3", "Retries after the first webhook attempt."),
+    ("WEBHOOK_RETRY_BACKOFF_BASE", "webhook_retry_backoff_base", _float(0, 60), "1",
      "Webhook backoff: base x 2^n seconds, with jitter."),
-    ("WEBHOOK_RETRY_AFTER_CAP_SECONDS", "webhook_retry_after_cap_seconds", _float(0), "60",
+    ("WEBHOOK_RETRY_AFTER_CAP_SECONDS", "webhook_retry_after_cap_seconds", _float(0, 3600), "60",
      "Longest Retry-After honoured within one delivery; longer defers the event to a later run."),
-    ("WEBHOOK_CONCURRENCY", "webhook_concurrency", _int(1), "20", "Webhook deliveries in flight at once."),
-    ("WEBHOOK_MIN_INTERVAL_SECONDS", "webhook_min_interval_seconds", _float(0), "3600",
+    ("WEBHOOK_CONCURRENCY", "webhook_concurrency", _int(1, 1000), "20", "Webhook deliveries in flight at once."),
+    ("WEBHOOK_MIN_INTERVAL_SECONDS", "webhook_min_interval_seconds", _float(0, 604_800), "3600",
      "At most one webhook per credential within this many seconds."),
-    ("WEBHOOK_BREAKER_FAILURES", "webhook_breaker_failures", _int(1), "10",
+    ("WEBHOOK_BREAKER_FAILURES", "webhook_breaker_failures", _int(1, 10_000), "10",
      "Consecutive failed deliveries before an endpoint is disabled (with the period below)."),
-    ("WEBHOOK_BREAKER_MIN_FAILING_HOURS", "webhook_breaker_min_failing_hours", _float(0), "24",
+    ("WEBHOOK_BREAKER_MIN_FAILING_HOURS", "webhook_breaker_min_failing_hours", _float(0, 8760), "24",
      "An endpoint must also have been failing this long before it is disabled."),
     ("WEBHOOK_ALLOW_PRIVATE_URLS", "webhook_allow_private_urls", _bool, "false",
      "Allow http:// and loopback/private webhook targets (demo and tests only)."),
@@ -225,6 +284,8 @@ class Settings:
         values = {attr: parse(name, env.get(name, default)) for name, attr, parse, default, _ in SETTINGS}
         if not values["database_url"]:
             values["database_url"] = default_database_url(env)
+        if not values["vault_addr"]:
+            raise SettingsError("VAULT_ADDR must not be empty")
         if values["vault_role_id"] and not values["vault_secret_id"]:
             raise SettingsError("VAULT_ROLE_ID is set but VAULT_SECRET_ID is not (AppRole needs both)")
         return cls(**values)

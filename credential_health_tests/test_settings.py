@@ -1,15 +1,50 @@
-"""Settings: defaults, validation with a message naming the variable, and no secret in a repr."""
+"""Settings: defaults, finite ranges, checked URLs, a message naming the variable, and no secret in a repr.
+
+The refusal tests are parametrized over the SETTINGS table, so a new numeric entry is covered automatically."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from credential_health.settings import SETTINGS, Settings, SettingsError
+from credential_health.settings import SETTINGS, Settings, SettingsError, shown_number
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+NUMERIC = [entry for entry in SETTINGS if _is_number(entry[3])]
+UNWORKABLE_NUMBERS = ["inf", "nan", "1e999", "-1", "-inf", "twelve", ""]
+# (value of CREDENTIAL_HEALTH_EXCHANGE_URLS, what the message says)
+MALFORMED_EXCHANGE_URLS = [
+    ('{"binance": "http://"}', "with a host"),
+    ('{"binance": ""}', "is empty"),
+    ('{"binance": "   "}', "is empty"),
+    ('{"binance": "http://api binance.com"}', "without spaces"),
+    ('{"binance": "https://127.0.0.1:99999"}', "invalid port"),
+    ('{"binance": "http://127.0.0.1:0/binance"}', "invalid port"),
+    ('{"binance": "ftp://127.0.0.1/binance"}', "http(s) URL"),
+    ('{"binance": "127.0.0.1:9000"}', "http(s) URL"),
+    ('{"binanse": "http://127.0.0.1:9000/binance"}', "did you mean 'binance'"),
+    ('{"binance": 3}', "must be a string"),
+    ("{not json", "JSON object"),
+    ('["http://127.0.0.1:9000"]', "JSON object"),
+]
+EXCHANGE_URLS = "CREDENTIAL_HEALTH_EXCHANGE_URLS"
+# Every (variable, value) that must be refused at start-up: used here, by test_cli.py and by the Dagster load test.
+UNWORKABLE = [(entry[0], value) for entry in NUMERIC for value in UNWORKABLE_NUMBERS] + [
+    (EXCHANGE_URLS, value) for value, _ in MALFORMED_EXCHANGE_URLS]
 
 
 def test_defaults_match_the_design():
@@ -31,40 +66,91 @@ def test_database_defaults_under_the_dagster_home(tmp_path):
     assert settings.database_url == f"sqlite:///{tmp_path}/credential_health.db"
 
 
+def bounds(name: str) -> tuple[float, float] | None:
+    """(minimum, maximum) of the table's own number parsers; a custom parser may carry none."""
+    return getattr(next(entry[2] for entry in NUMERIC if entry[0] == name), "bounds", None)
+
+
+def test_every_numeric_setting_has_a_finite_range_that_cannot_overflow():
+    assert len(NUMERIC) >= 18
+    now = datetime.now(timezone.utc)
+    for name, _, parse, default, _ in NUMERIC:
+        with pytest.raises(SettingsError):
+            parse(name, "1e12")
+        if bounds(name) is None:
+            continue
+        minimum, maximum = bounds(name)
+        assert 0 <= minimum <= parse(name, default) <= maximum < 1e7, name
+        # the largest value, read as days (the coarsest unit any setting uses), still makes a valid date
+        assert now - timedelta(days=maximum) < now + timedelta(days=maximum)
+        assert parse(name, shown_number(minimum)) == minimum and parse(name, shown_number(maximum)) == maximum
+
+
+@pytest.mark.parametrize("name, value", [pair for pair in UNWORKABLE if pair[0] != EXCHANGE_URLS])
+def test_unworkable_numbers_are_refused_with_the_variable_and_its_range(name, value):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({name: value})
+    assert str(error.value).startswith(name)
+    if bounds(name):
+        minimum, maximum = bounds(name)
+        assert f"from {shown_number(minimum)} to {shown_number(maximum)}" in str(error.value)
+
+
+@pytest.mark.parametrize("name", [entry[0] for entry in NUMERIC if hasattr(entry[2], "bounds")])
+def test_values_past_the_maximum_are_refused(name):
+    with pytest.raises(SettingsError, match=re.escape(name)):
+        Settings.from_env({name: str(bounds(name)[1] * 10 + 1)})
+
+
+@pytest.mark.parametrize("value, message", MALFORMED_EXCHANGE_URLS)
+def test_malformed_exchange_urls_are_refused(value, message):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({EXCHANGE_URLS: value})
+    assert EXCHANGE_URLS in str(error.value) and message in str(error.value)
+
+
 @pytest.mark.parametrize(
     "name, value, message",
     [
         ("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "5", "must divide 24"),
-        ("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "six", "whole number"),
-        ("CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT", "0", "at least 1"),
-        ("CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS", "-1", "at least 0"),
-        ("WEBHOOK_TIMEOUT_SECONDS", "nan", "at least"),
         ("WEBHOOK_ALLOW_PRIVATE_URLS", "maybe", "true or false"),
-        ("CREDENTIAL_HEALTH_EXCHANGE_URLS", "{not json", "JSON object"),
-        ("CREDENTIAL_HEALTH_EXCHANGE_URLS", '["x"]', "JSON object"),
-        ("CREDENTIAL_HEALTH_EXCHANGE_URLS", '{"binance": "ftp://x"}', "http(s) URL"),
-        ("CREDENTIAL_HEALTH_EXCHANGE_URLS", '{"binance": 3}', "must be a string"),
         ("VAULT_ADDR", "vault.internal:8200", "http(s) URL"),
+        ("VAULT_ADDR", "", "must not be empty"),
+        ("CREDENTIAL_HEALTH_PUSHGATEWAY_URL", "http://gateway:70000", "invalid port"),
         ("VAULT_KV_MOUNT", "/", "must not be empty"),
+        ("CREDENTIAL_HEALTH_DATABASE_URL", "mysql://analyst:hunter2@db/results", "SQLite or PostgreSQL"),
+        ("CREDENTIAL_HEALTH_DATABASE_URL", "postgresql+nosuchdriver://analyst:hunter2@db/r", "unknown database driver"),
+        ("CREDENTIAL_HEALTH_DATABASE_URL", "hunter2 is not a url", "is not a database URL"),
     ],
 )
-def test_bad_values_name_the_variable(name, value, message):
+def test_other_bad_values_name_the_variable_and_never_echo_a_password(name, value, message):
     with pytest.raises(SettingsError) as error:
         Settings.from_env({name: value})
     assert name in str(error.value) and message in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_a_password_in_an_exchange_url_is_not_echoed():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({EXCHANGE_URLS: '{"kraken": "http://proxy:hunter2@127.0.0.1:99999"}'})
+    assert "invalid port" in str(error.value) and "hunter2" not in str(error.value)
 
 
 def test_parsed_values():
     settings = Settings.from_env({
         "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS": "12",
-        "CREDENTIAL_HEALTH_EXCHANGE_URLS": '{"binance": "http://127.0.0.1:9000/binance/"}',
+        EXCHANGE_URLS: json.dumps({"binance": "http://127.0.0.1:9000/binance/", "kraken": " https://k.example "}),
         "WEBHOOK_ALLOW_PRIVATE_URLS": "yes",
         "VAULT_TENANTS_PATH": "/platform/tenants/",
+        "WEBHOOK_TIMEOUT_SECONDS": " 2.5 ",
+        "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql+psycopg2://u@db:5432/results",
     })
     assert settings.check_interval_hours == 12
-    assert settings.exchange_urls == {"binance": "http://127.0.0.1:9000/binance"}
+    assert settings.exchange_urls == {"binance": "http://127.0.0.1:9000/binance", "kraken": "https://k.example"}
     assert settings.webhook_allow_private_urls is True
     assert settings.vault_tenants_path == "platform/tenants"
+    assert settings.webhook_timeout_seconds == 2.5
+    assert settings.database_url == "postgresql+psycopg2://u@db:5432/results"
 
 
 def test_approle_needs_both_ids():
@@ -79,6 +165,9 @@ def test_secrets_are_not_in_the_repr():
     assert settings.vault_auth_method == "token"
 
 
-def test_every_setting_is_documented_in_the_readme():
-    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", README.read_text(), flags=re.MULTILINE))
-    assert {name for name, *_ in SETTINGS} <= documented
+def test_the_readme_configuration_table_is_the_settings_table():
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \| (.*?) \|", README.read_text(), flags=re.MULTILINE)
+    documented = dict(rows)
+    assert set(documented) == {name for name, *_ in SETTINGS}
+    for name, _, _, default, _ in SETTINGS:
+        assert documented[name] == (f"`{default}`" if default else "—"), name

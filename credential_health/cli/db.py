@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from credential_health.settings import Settings
-from credential_health.storage.database import current_revision, head_revision, make_engine, upgrade
+import click
+from alembic.util.exc import CommandError
+
+from credential_health.cli.common import (
+    DATABASE_ENV, InputError, command_group, open_database, shown_url, with_settings,
+)
+from credential_health.storage.database import current_revision, head_revision, upgrade
+
+group = command_group("db", "Result-table migrations (Alembic).")
+URL_HELP = "Database URL (default: CREDENTIAL_HEALTH_DATABASE_URL)."
 
 
-def register(groups) -> None:
-    parser = groups.add_parser("db", help="result-table migrations")
-    commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("upgrade", help="apply migrations (idempotent)")
-    up.add_argument("--revision", default="head", help="target revision (default: head)")
-    up.add_argument("--url", help="database URL (default: CREDENTIAL_HEALTH_DATABASE_URL)")
-    up.set_defaults(handler=_upgrade)
-    show = commands.add_parser("current", help="print the applied revision")
-    show.add_argument("--url", help="database URL (default: CREDENTIAL_HEALTH_DATABASE_URL)")
-    show.set_defaults(handler=_current)
+@group.command("upgrade", epilog=DATABASE_ENV)
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option("--url", help=URL_HELP)
+@with_settings
+def upgrade_command(settings, revision: str, url: str | None) -> None:
+    """Apply migrations (idempotent; runs also apply them on start)."""
+    engine = open_database(settings, url, migrate=False)
+    try:
+        applied = upgrade(engine, revision)
+    except CommandError as exc:  # Alembic's word for a revision it does not know
+        raise InputError(f"--revision {revision!r}: {exc}") from None
+    click.echo(f"database at revision {applied} (head {head_revision()}): {shown_url(str(engine.url))}")
 
 
-def _engine(args):
-    return make_engine(args.url or Settings.from_env().database_url)
-
-
-def _upgrade(args) -> int:
-    engine = _engine(args)
-    revision = upgrade(engine, args.revision)
-    print(f"database at revision {revision} (head {head_revision()}): {engine.url.render_as_string(hide_password=True)}")
-    return 0
-
-
-def _current(args) -> int:
-    print(current_revision(_engine(args)) or "empty")
-    return 0
+@group.command("current", epilog=DATABASE_ENV)
+@click.option("--url", help=URL_HELP)
+@with_settings
+def current_command(settings, url: str | None) -> None:
+    """Print the applied revision ("empty" for a new database)."""
+    click.echo(current_revision(open_database(settings, url, migrate=False)) or "empty")

@@ -4,33 +4,36 @@ from __future__ import annotations
 
 import threading
 
+import click
 from prometheus_client import generate_latest, start_http_server
 
+from credential_health.cli.common import command_group, environment_help, open_database, with_settings
 from credential_health.metrics import registry_for
-from credential_health.settings import Settings
+
+group = command_group("metrics", "Prometheus metrics from the result tables.")
+METRICS_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS",
+                               "CREDENTIAL_HEALTH_METRICS_*")
 
 
-def register(groups) -> None:
-    parser = groups.add_parser("metrics", help="Prometheus metrics from the result tables")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve /metrics over HTTP until stopped")
-    serve.add_argument("--port", type=int, default=9464)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    serve.set_defaults(handler=_serve)
-    show = commands.add_parser("show", help="print the exposition once")
-    show.set_defaults(handler=_show)
-
-
-def _serve(args) -> int:
-    server, thread = start_http_server(args.port, addr=args.host, registry=registry_for(Settings.from_env()))
-    print(f"serving metrics on http://{args.host}:{server.server_port}/metrics", flush=True)
+@group.command("serve", epilog=METRICS_ENV)
+@click.option("--port", type=click.IntRange(0, 65535), default=9464, show_default=True,
+              help="Port to listen on (0 picks a free one, printed at start).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only by default).")
+@with_settings
+def serve(settings, port: int, host: str) -> None:
+    """Serve /metrics over HTTP until stopped (Ctrl-C)."""
+    open_database(settings, migrate=False).dispose()  # a bad URL or a server that is down fails now, not at the first scrape
+    server, _ = start_http_server(port, addr=host, registry=registry_for(settings))
+    click.echo(f"serving metrics on http://{host}:{server.server_port}/metrics")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         server.shutdown()
-    return 0
 
 
-def _show(args) -> int:
-    print(generate_latest(registry_for(Settings.from_env())).decode(), end="")
-    return 0
+@group.command("show", epilog=METRICS_ENV)
+@with_settings
+def show(settings) -> None:
+    """Print the exposition once."""
+    open_database(settings, migrate=False).dispose()
+    click.echo(generate_latest(registry_for(settings)).decode(), nl=False)

@@ -5,151 +5,188 @@ from __future__ import annotations
 import secrets as random_tokens
 from datetime import datetime, timedelta, timezone
 
+import click
 import sqlalchemy as sa
 
+from credential_health.cli.common import (
+    DATABASE_ENV, InputError, RuntimeFailure, command_group, environment_help, open_database, with_settings,
+)
 from credential_health.notify.endpoints import EVENT_TYPES, add_endpoint, find_endpoints, set_active
 from credential_health.notify.outbox import event_rows, requeue
-from credential_health.notify.secrets import WebhookSecretStore
+from credential_health.notify.secrets import MissingWebhookSecret, WebhookSecretStore
 from credential_health.notify.service import dispatch
 from credential_health.notify.ssrf import UnsafeWebhookURL
 from credential_health.settings import Settings
-from credential_health.storage.database import make_engine, upgrade
 from credential_health.storage.schema import webhook_events
+from credential_health.vault.client import NotFound
+
+group = command_group("webhooks", "Tenant webhooks: add, list, enable, rotate, test, replay.")
+VAULT_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "VAULT_*", "WEBHOOK_ALLOW_PRIVATE_URLS")
+DELIVERY_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "VAULT_*", "WEBHOOK_*",
+                                "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT")
+TARGET_HELP = "An endpoint id, or a tenant id for all of its endpoints."
 
 
-def register(groups) -> None:
-    parser = groups.add_parser("webhooks", help="tenant webhook endpoints")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add = commands.add_parser("add", help="register an endpoint; prints its signing secret once")
-    add.add_argument("tenant_id")
-    add.add_argument("url")
-    add.add_argument("--event", action="append", choices=EVENT_TYPES, help="event type (repeatable; default all)")
-    add.set_defaults(handler=_add)
-    commands.add_parser("list", help="list endpoints (never secrets)").set_defaults(handler=_list)
-    for name, handler in (("disable", _disable), ("enable", _enable)):
-        sub = commands.add_parser(name, help=f"{name} an endpoint (id) or all of a tenant's endpoints")
-        sub.add_argument("target", help="endpoint id or tenant id")
-        sub.add_argument("--reason", default="disabled by an operator")
-        sub.set_defaults(handler=handler)
-    rotate = commands.add_parser("rotate-secret", help="new signing secret; the old one also signs for a grace period")
-    rotate.add_argument("target", help="endpoint id or tenant id")
-    rotate.add_argument("--grace-hours", type=float, default=24.0)
-    rotate.set_defaults(handler=_rotate)
-    test = commands.add_parser("test", help="send a signed webhook.test event to the tenant's active endpoints")
-    test.add_argument("tenant_id")
-    test.set_defaults(handler=_test)
-    replay = commands.add_parser("replay", help="send events again with their original webhook-id")
-    which = replay.add_mutually_exclusive_group(required=True)
-    which.add_argument("--event", dest="event_id")
-    which.add_argument("--since", type=_timestamp)
-    replay.add_argument("--until", type=_timestamp)
-    replay.set_defaults(handler=_replay)
+class Timestamp(click.ParamType):
+    """ISO 8601; a time without a zone is UTC."""
+
+    name = "TIMESTAMP"
+
+    def convert(self, value, param, ctx) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time such as 2026-11-21T00:00", param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _timestamp(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _context():
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return settings, engine
-
-
-def _targets(engine, target: str) -> list[sa.Row]:
+def _targets(engine: sa.Engine, target: str) -> list[sa.Row]:
     with engine.connect() as connection:
         rows = find_endpoints(connection, target)
     if not rows:
-        raise SystemExit(f"credential-health: no webhook endpoint or tenant {target!r}")
+        raise InputError(f"no webhook endpoint or tenant {target!r}")
     return rows
 
 
-def _add(args) -> int:
-    settings, engine = _context()
+@group.command("add", epilog=VAULT_ENV)
+@click.argument("tenant_id")
+@click.argument("url")
+@click.option("--event", "events", multiple=True, type=click.Choice(EVENT_TYPES),
+              help="Event type to send (repeatable; default: all).")
+@with_settings
+def add(settings: Settings, tenant_id: str, url: str, events: tuple[str, ...]) -> None:
+    """Register URL for TENANT_ID; prints its signing secret once."""
+    engine = open_database(settings)
+    store = WebhookSecretStore.from_settings(settings)
     try:
         with engine.begin() as connection:
-            endpoint_id = add_endpoint(connection, args.tenant_id, args.url, args.event or list(EVENT_TYPES),
+            endpoint_id = add_endpoint(connection, tenant_id, url, list(events or EVENT_TYPES),
                                        allow_private=settings.webhook_allow_private_urls)
-            secret = WebhookSecretStore.from_settings(settings).create(endpoint_id)  # rolls back the row if Vault fails
+            secret = store.create(endpoint_id)  # a Vault failure rolls the row back
     except (UnsafeWebhookURL, ValueError) as exc:
-        print(f"credential-health: {exc}")
-        return 2
-    print(f"endpoint {endpoint_id} registered for tenant {args.tenant_id}")
-    print(f"signing secret (shown once; verify with the standardwebhooks library): {secret}")
-    return 0
+        raise InputError(str(exc)) from None
+    click.echo(f"endpoint {endpoint_id} registered for tenant {tenant_id}")
+    click.echo(f"signing secret (shown once; verify with the standardwebhooks library): {secret}")
 
 
-def _list(args) -> int:
-    _, engine = _context()
-    with engine.connect() as connection:
+@group.command("list", epilog=DATABASE_ENV)
+@with_settings
+def list_endpoints(settings: Settings) -> None:
+    """List every endpoint with its state (never a secret)."""
+    with open_database(settings).connect() as connection:
         rows = list(connection.execute(sa.text(
             "SELECT endpoint_id, tenant_id, url, event_types, active, disabled_reason, consecutive_failures "
             "FROM tenant_webhooks ORDER BY tenant_id, created_at")))
     for row in rows:
         state = "active" if row.active else f"DISABLED ({row.disabled_reason})"
-        print(f"{row.endpoint_id}  {row.tenant_id}  {row.url}  [{row.event_types}]  {state}  "
-              f"failures={row.consecutive_failures}")
-    return 0
+        click.echo(f"{row.endpoint_id}  {row.tenant_id}  {row.url}  [{row.event_types}]  {state}  "
+                   f"failures={row.consecutive_failures}")
 
 
-def _set_active(args, active: bool) -> int:
-    _, engine = _context()
+def _set_active(settings: Settings, target: str, active: bool, reason: str | None) -> None:
+    engine = open_database(settings)
+    rows = _targets(engine, target)
     with engine.begin() as connection:
-        for row in _targets(engine, args.target):
-            set_active(connection, row.endpoint_id, active, None if active else args.reason)
-            print(f"{row.endpoint_id} {'enabled' if active else 'disabled'}")
-    return 0
+        for row in rows:
+            set_active(connection, row.endpoint_id, active, reason)
+    for row in rows:
+        click.echo(f"{row.endpoint_id} {'enabled' if active else 'disabled'}")
 
 
-def _disable(args) -> int:
-    return _set_active(args, False)
+@group.command("disable", epilog=DATABASE_ENV)
+@click.argument("target")
+@click.option("--reason", default="disabled by an operator", show_default=True, help="Shown by `webhooks list`.")
+@with_settings
+def disable(settings: Settings, target: str, reason: str) -> None:
+    """Stop sending to TARGET; its events stay recorded. TARGET: endpoint id or tenant id."""
+    _set_active(settings, target, False, reason)
 
 
-def _enable(args) -> int:
-    return _set_active(args, True)
+@group.command("enable", epilog=DATABASE_ENV)
+@click.argument("target")
+@with_settings
+def enable(settings: Settings, target: str) -> None:
+    """Send to TARGET again (clears the breaker). TARGET: endpoint id or tenant id."""
+    _set_active(settings, target, True, None)
 
 
-def _rotate(args) -> int:
-    settings, engine = _context()
+@group.command("rotate-secret", epilog=VAULT_ENV)
+@click.argument("target")
+@click.option("--grace-hours", type=click.FloatRange(0, 24 * 30), default=24.0, show_default=True,
+              help="How long the old secret keeps signing too.")
+@with_settings
+def rotate_secret(settings: Settings, target: str, grace_hours: float) -> None:
+    """New signing secret for TARGET (endpoint id or tenant id); the old one also signs for a grace period."""
+    engine = open_database(settings)
     store = WebhookSecretStore.from_settings(settings)
-    for row in _targets(engine, args.target):
-        secret = store.rotate(row.endpoint_id, timedelta(hours=args.grace_hours))
+    for row in _targets(engine, target):
+        try:
+            secret = store.rotate(row.endpoint_id, timedelta(hours=grace_hours))
+            note = f"the old one signs too for {grace_hours:g} h"
+        except NotFound:  # the stored secret was lost: this is how it is re-created
+            secret, note = store.create(row.endpoint_id), "there was no old one"
         with engine.begin() as connection:
             connection.execute(sa.text("UPDATE tenant_webhooks SET secret_rotated_at = :now WHERE endpoint_id = :id"),
                                {"now": datetime.now(timezone.utc), "id": row.endpoint_id})
-        print(f"{row.endpoint_id}: new signing secret (shown once; the old one signs too for "
-              f"{args.grace_hours:g} h): {secret}")
-    return 0
+        click.echo(f"{row.endpoint_id}: new signing secret (shown once; {note}): {secret}")
 
 
-def _test(args) -> int:
-    settings, engine = _context()
+@group.command("test", epilog=DELIVERY_ENV)
+@click.argument("tenant_id")
+@with_settings
+def test(settings: Settings, tenant_id: str) -> None:
+    """Send a signed webhook.test event to TENANT_ID's active endpoints now."""
+    engine = open_database(settings)
+    with engine.connect() as connection:
+        endpoints = [row.endpoint_id for row in find_endpoints(connection, tenant_id)
+                     if row.active and row.tenant_id == tenant_id]
+    if not endpoints:
+        raise InputError(f"tenant {tenant_id!r} has no active endpoint")
+    store = WebhookSecretStore.from_settings(settings)
+    for endpoint_id in endpoints:  # before anything is written: an event that cannot be signed stays unsent
+        try:
+            store.signing_secrets(endpoint_id)
+        except MissingWebhookSecret:
+            raise RuntimeFailure(f"endpoint {endpoint_id} has no signing secret in Vault, so nothing was sent; "
+                                 f"create one with `credential-health webhooks rotate-secret {endpoint_id}`") from None
     now = datetime.now(timezone.utc)
+    rows = event_rows("webhook.test", random_tokens.token_hex(8), None, tenant_id,
+                      settings.consecutive_failures_before_alert, now, now, endpoints, {"tenant_id": tenant_id})
     with engine.begin() as connection:
-        endpoints = [row.endpoint_id for row in find_endpoints(connection, args.tenant_id)
-                     if row.active and row.tenant_id == args.tenant_id]
-        if not endpoints:
-            print(f"credential-health: tenant {args.tenant_id!r} has no active endpoint")
-            return 2
-        rows = event_rows("webhook.test", random_tokens.token_hex(8), None, args.tenant_id,
-                          settings.consecutive_failures_before_alert, now, now, endpoints, {"tenant_id": args.tenant_id})
         connection.execute(webhook_events.insert(), rows)
-    return _send(settings, engine, [row["event_id"] for row in rows])
+    _send(settings, engine, store, [row["event_id"] for row in rows])
 
 
-def _replay(args) -> int:
-    settings, engine = _context()
+@group.command("replay", epilog=DELIVERY_ENV)
+@click.option("--event", "event_id", help="The webhook-id (msg_...) of one event.")
+@click.option("--since", type=Timestamp(), help="Every event created at or after this time (UTC unless given).")
+@click.option("--until", type=Timestamp(), help="With --since: only events created before this time.")
+@with_settings
+def replay(settings: Settings, event_id: str | None, since: datetime | None, until: datetime | None) -> None:
+    """Send events again with their original webhook-id and body (give --event or --since)."""
+    if bool(event_id) == bool(since):
+        raise click.UsageError("give exactly one of --event and --since")
+    if until and not since:
+        raise click.UsageError("--until needs --since")
+    engine = open_database(settings)
     with engine.begin() as connection:
-        ids = requeue(connection, event_id=args.event_id, since=args.since, until=args.until)
+        ids = requeue(connection, event_id=event_id, since=since, until=until)
     if not ids:
-        print("credential-health: no matching event")
-        return 2
-    return _send(settings, engine, ids)
+        raise InputError("no matching event")
+    _send(settings, engine, WebhookSecretStore.from_settings(settings), ids)
 
 
-def _send(settings: Settings, engine, event_ids: list[str]) -> int:
-    report = dispatch(settings, engine, WebhookSecretStore.from_settings(settings), event_ids=event_ids)
-    print(f"delivered {report.delivered}, failed {report.failed}, pending {report.deferred}")
-    return 0 if report.delivered == len(event_ids) else 1
+def _send(settings: Settings, engine: sa.Engine, store: WebhookSecretStore, event_ids: list[str]) -> None:
+    dispatch(settings, engine, store, event_ids=event_ids)
+    with engine.connect() as connection:  # the outcome as recorded, whatever the dispatcher counted
+        states = connection.execute(sa.select(webhook_events.c.state, sa.func.count()).where(
+            webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).all()
+    counts = dict(states)
+    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in ("delivered", "failed", "pending"))
+               + "".join(f", {state} {count}" for state, count in sorted(counts.items())))
+    missing = len(event_ids) - sum(count for state, count in states if state == "delivered")
+    if missing:
+        raise RuntimeFailure(f"{missing} of {len(event_ids)} events not delivered (see `credential-health "
+                             f"webhooks list` and the delivery log)")

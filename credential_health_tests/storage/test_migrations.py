@@ -84,5 +84,5 @@ def test_cli_db_upgrade_and_current(empty_database_url, capsys, monkeypatch):
 
 def test_cli_names_a_bad_setting(monkeypatch, capsys):
     monkeypatch.setenv("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "7")
-    assert main(["db", "current"]) == 2
+    assert main(["db", "current"]) == 3  # configuration error
     assert "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS must divide 24" in capsys.readouterr().err
