@@ -16,6 +16,7 @@ from dagster import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from credential_health.assets.metadata import unknown_metadata, worst_tenants_markdown
 from credential_health.audit import audit_check
 from credential_health.checks import no_secret_material_result, no_secret_material_spec
 from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Status
@@ -24,7 +25,6 @@ from credential_health.resources import CredentialSource, CredentialValidator, R
 from credential_health.vault.errors import VaultError
 
 GROUP = "credential_health"
-WORST_TENANTS = 10
 
 # Vault or the database failing is worth another try of the whole window; credential failures never raise.
 INFRASTRUCTURE_RETRY = RetryPolicy(max_retries=3, delay=15, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
@@ -43,15 +43,6 @@ def results_metadata(checks: list[CheckResult]) -> dict:
     total = len(checks)
     statuses = Counter(c.status for c in checks)
     durations = sorted(c.duration_ms for c in checks)
-    per_tenant: dict[str, Counter] = {}
-    for c in checks:
-        per_tenant.setdefault(c.ref.tenant_id, Counter())[c.status] += 1
-    worst = sorted(
-        ((t, n) for t, n in per_tenant.items() if n[Status.INVALID] or n[Status.UNKNOWN]),
-        key=lambda item: (-item[1][Status.INVALID], -item[1][Status.UNKNOWN], item[0]),
-    )[:WORST_TENANTS]
-    table = ["| tenant | invalid | unknown | credentials |", "|---|---:|---:|---:|"]
-    table += [f"| {t} | {n[Status.INVALID]} | {n[Status.UNKNOWN]} | {sum(n.values())} |" for t, n in worst]
     return {
         "total": total,
         "valid": statuses[Status.VALID],
@@ -62,7 +53,8 @@ def results_metadata(checks: list[CheckResult]) -> dict:
         "p50_duration_ms": percentile(durations, 0.50),
         "p95_duration_ms": percentile(durations, 0.95),
         "error_codes": MetadataValue.json(dict(sorted(Counter(c.error_code for c in checks).items()))),
-        "worst_tenants": MetadataValue.md("\n".join(table) if worst else "No failing tenant in this window."),
+        "worst_tenants": MetadataValue.md(worst_tenants_markdown(checks)),
+        **unknown_metadata(checks),
     }
 
 
