@@ -32,5 +32,5 @@ def credential_failure_rollup(
     window_start = as_utc(context.partition_time_window.start)
     summary = results_db.rollup_window(window_start, {ref.key for ref in credential_inventory})
     context.log.info(f"rollup {context.partition_key}: {summary}")
-    return MaterializeResult(metadata={"window_start": window_start.isoformat(), **asdict(summary),
-                                           **failing_credentials_metadata(results_db.engine)})
+    return MaterializeResult(metadata={**failing_credentials_metadata(results_db.engine),  # first: the UI's top row
+                                       "window_start": window_start.isoformat(), **asdict(summary)})

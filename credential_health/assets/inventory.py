@@ -27,6 +27,8 @@ NOT_SHRUNK = "inventory_not_shrunk"
 # The count later runs compare with: it stays at the last accepted size while the check keeps failing.
 BASELINE = "shrink_baseline"
 ACCEPT_SHRINK_TAG = "credential_health/accept_inventory_shrink"
+# Below this many lost credentials a share is noise (2 -> 1 is 50%), unless the inventory emptied completely.
+MIN_LOST = 10
 
 # A sealed, restarting or unreachable Vault is worth waiting for (~15 s, 30 s, 60 s); a login or policy error
 # is not: the same token gets the same answer, so those fail at once.
@@ -39,8 +41,8 @@ inventory_not_shrunk_spec = AssetCheckSpec(
     NOT_SHRUNK,
     asset=INVENTORY,
     blocking=True,
-    description="The inventory did not shrink by more than CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK since the "
-                "last accepted materialisation.",
+    description="Since the last accepted materialisation the inventory did not empty, nor lose more than "
+                "CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK of its credentials (at least 10).",
 )
 
 
@@ -55,8 +57,10 @@ def previous_baseline(context: AssetExecutionContext) -> int | None:
 
 
 def shrink_result(baseline: int | None, count: int, max_shrink: float, accepted: bool) -> AssetCheckResult:
-    shrink = (baseline - count) / baseline if baseline else 0.0
-    passed = accepted or shrink <= max_shrink
+    lost = (baseline or 0) - count
+    shrink = lost / baseline if baseline else 0.0
+    emptied = bool(baseline) and count == 0
+    passed = accepted or not (emptied or (lost >= MIN_LOST and shrink > max_shrink))
     return AssetCheckResult(
         check_name=NOT_SHRUNK,
         asset_key=INVENTORY,
@@ -65,6 +69,7 @@ def shrink_result(baseline: int | None, count: int, max_shrink: float, accepted:
         metadata={
             "previous_credentials": baseline if baseline is not None else "none (first materialisation)",
             "credentials": count,
+            "lost": max(lost, 0),
             "shrink_share": round(max(shrink, 0.0), 4),
             "max_shrink_share": max_shrink,
             "accepted_by_tag": accepted,

@@ -20,7 +20,7 @@ from credential_health.storage.schema import credential_status
 # Rows shown per table; the rest are counted in the last row. Enough to read, small enough to render.
 TABLE_ROWS = 50
 MARKDOWN_ROWS = 20
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
@@ -44,8 +44,9 @@ def capped_table(columns: list[TableColumn], records: list[dict], total: int, no
     """A typed table of the given records; when cut off, a last row names how many were left out."""
     rows = [TableRecord(data=record) for record in records]
     if total > len(records):
-        first = columns[0].name
-        rows.append(TableRecord(data={first: f"… and {total - len(records)} more {noun}"}))
+        remainder = {column.name: None for column in columns}  # every record must have every field
+        remainder[columns[0].name] = f"… and {total - len(records)} more {noun}"
+        rows.append(TableRecord(data=remainder))
     return MetadataValue.table(rows, schema=TableSchema(columns=columns))
 
 
