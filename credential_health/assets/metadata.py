@@ -74,7 +74,7 @@ def inventory_metadata(refs: list[CredentialRef], top_tenants: int = 10) -> dict
 # --- credential_validation_results -----------------------------------------------------------------------
 
 UNKNOWN_COLUMNS = [
-    TableColumn("tenant", "string"), TableColumn("exchange", "string"), TableColumn("credential_type", "string"),
+    TableColumn("tenant", "string"), TableColumn("exchange", "string"), TableColumn("type", "string"),
     TableColumn("error_code", "string", description="why the check could not tell (after in-check retries)"),
 ]
 
@@ -82,7 +82,7 @@ UNKNOWN_COLUMNS = [
 def unknown_metadata(checks: list[CheckResult], rows: int = TABLE_ROWS) -> dict:
     """Which credentials ended `unknown` in the window, and why (by error code)."""
     unknown = sorted((c for c in checks if c.status == Status.UNKNOWN), key=lambda c: (c.error_code, c.ref.key))
-    records = [{"tenant": c.ref.tenant_id, "exchange": c.ref.exchange, "credential_type": c.ref.credential_type,
+    records = [{"tenant": c.ref.tenant_id, "exchange": c.ref.exchange, "type": c.ref.credential_type,
                 "error_code": c.error_code} for c in unknown[:rows]]
     return {
         "unknown_by_code": MetadataValue.json(dict(sorted(Counter(c.error_code for c in unknown).items()))),
@@ -114,11 +114,12 @@ def worst_tenants_markdown(checks: list[CheckResult], rows: int = MARKDOWN_ROWS)
 
 # --- credential_failure_rollup ---------------------------------------------------------------------------
 
+# Short names and values: the UI shows this table inside the metadata column, about 600 pixels wide.
 FAILING_COLUMNS = [
-    TableColumn("tenant", "string"), TableColumn("exchange", "string"), TableColumn("credential_type", "string"),
+    TableColumn("tenant", "string"), TableColumn("exchange", "string"), TableColumn("type", "string"),
     TableColumn("streak", "int", description="consecutive invalid windows"),
     TableColumn("failing_since", "string", description="start (UTC) of the first invalid window of the streak"),
-    TableColumn("last_error_code", "string"),
+    TableColumn("error_code", "string", description="last error code"),
     TableColumn("alerted", "bool", description="credential.failed was sent for this episode"),
 ]
 
@@ -133,8 +134,8 @@ def failing_credentials_metadata(engine: Engine, rows: int = TABLE_ROWS) -> dict
     with engine.connect() as connection:
         found = connection.execute(query.limit(rows)).all()
         total = connection.execute(select(func.count()).select_from(credential_status).where(failing)).scalar_one()
-    records = [{"tenant": t, "exchange": e, "credential_type": c, "streak": streak,
-                "failing_since": since.strftime("%Y-%m-%d %H:%M UTC") if since else None,
-                "last_error_code": code, "alerted": alerted_at is not None}
+    records = [{"tenant": t, "exchange": e, "type": c, "streak": streak,
+                "failing_since": since.strftime("%Y-%m-%d %H:%M") if since else None,
+                "error_code": code, "alerted": alerted_at is not None}
                for t, e, c, streak, since, code, alerted_at in found]
     return {"failing_credentials": capped_table(FAILING_COLUMNS, records, total, "failing credentials")}
