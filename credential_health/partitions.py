@@ -57,14 +57,20 @@ def first_start(home: str | None, now: datetime) -> datetime:
     marker = Path(home) / FIRST_START_MARKER
     if not marker.exists():
         draft = marker.with_name(f"{marker.name}.{os.getpid()}")
-        draft.write_text(as_utc(now).isoformat())
         try:
+            draft.write_text(as_utc(now).isoformat())
             os.link(draft, marker)  # atomic: of two processes starting at once, one record wins
         except FileExistsError:
             pass
+        except OSError:  # a read-only home: nothing to agree on across restarts, so count back from now
+            return now
         finally:
-            draft.unlink()
-    return datetime.fromisoformat(marker.read_text().strip())
+            draft.unlink(missing_ok=True)
+    try:
+        return datetime.fromisoformat(marker.read_text().strip())
+    except ValueError:
+        raise SettingsError(f"{marker} must hold an ISO date-time (the first start); fix or delete it, or set "
+                            f"{FIRST_WINDOW_VARIABLE}") from None
 
 
 def first_window_from_env(hours: int, env: Mapping[str, str] | None = None, now: datetime | None = None) -> datetime:

@@ -47,9 +47,19 @@ def test_the_default_counts_back_from_the_first_start_recorded_in_dagster_home(t
     assert list(tmp_path.iterdir()) == [tmp_path / partitions.FIRST_START_MARKER]  # no draft file left
 
 
-def test_without_a_dagster_home_the_windows_count_back_from_now():
+def test_without_a_dagster_home_the_windows_count_back_from_now(tmp_path):
     now = datetime(2026, 11, 23, 13, 5, tzinfo=UTC)
     assert partitions.first_window_from_env(6, {}, now=now) == datetime(2026, 11, 22, 12, tzinfo=UTC)
+    missing = tmp_path / "not-created"  # Dagster itself refuses such a home; nothing is written there
+    assert partitions.first_window_from_env(6, {"DAGSTER_HOME": str(missing)}, now=now) == \
+        datetime(2026, 11, 22, 12, tzinfo=UTC)
+    assert not missing.exists()
+
+
+def test_a_damaged_record_is_named_in_the_error(tmp_path):
+    (tmp_path / partitions.FIRST_START_MARKER).write_text("not a date")
+    with pytest.raises(SettingsError, match="credential_health_first_start must hold an ISO date-time"):
+        partitions.first_window_from_env(6, {"DAGSTER_HOME": str(tmp_path)})
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -28,9 +28,9 @@ STOP_GRACE_SECONDS = 30
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m credential_health.demo.ui", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("UI_PORT") or 0),
+    parser.add_argument("--port", type=int, default=os.environ.get("UI_PORT") or "0",
                         help="webserver port (default: $UI_PORT, else a free port)")
-    parser.add_argument("--windows", type=int, default=int(os.environ.get("UI_WINDOWS") or 0),
+    parser.add_argument("--windows", type=int, default=os.environ.get("UI_WINDOWS") or "0",
                         help="windows to run before the UI opens, all before the newest complete one, which is "
                              "left to launch from the UI (default: $UI_WINDOWS, else 0)")
     return parser.parse_args(argv)
@@ -66,11 +66,22 @@ def wait_for_webserver(url: str, process: subprocess.Popen, log: Path, timeout: 
 
 
 def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether a live (not zombie) process remains in the group; orphaned zombies wait for init to reap them."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def stop_dagster(process: subprocess.Popen) -> None:
