@@ -114,13 +114,13 @@ def worst_tenants_markdown(checks: list[CheckResult], rows: int = MARKDOWN_ROWS)
 
 # --- credential_failure_rollup ---------------------------------------------------------------------------
 
-# Short names and values: the UI shows this table inside the metadata column, about 600 pixels wide.
+# Short names, the widest column last: the UI shows this table inside the metadata column (~600 px on a laptop).
 FAILING_COLUMNS = [
     TableColumn("tenant", "string"), TableColumn("exchange", "string"), TableColumn("type", "string"),
     TableColumn("streak", "int", description="consecutive invalid windows"),
-    TableColumn("failing_since", "string", description="start (UTC) of the first invalid window of the streak"),
     TableColumn("error_code", "string", description="last error code"),
     TableColumn("alerted", "bool", description="credential.failed was sent for this episode"),
+    TableColumn("failing_since", "string", description="start (UTC) of the first invalid window of the streak"),
 ]
 
 

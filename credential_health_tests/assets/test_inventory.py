@@ -33,7 +33,7 @@ def add_credentials(pipeline, count: int) -> list[str]:
     return tenants
 
 
-def test_a_mass_removal_fails_the_blocking_check_until_accepted(pipeline, monkeypatch):
+def test_a_mass_removal_fails_the_blocking_check_until_accepted(pipeline):
     tenants = add_credentials(pipeline, 14)
     first = materialize_inventory(pipeline)
     assert first.success and shrink_check(first)[0]

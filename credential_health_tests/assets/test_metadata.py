@@ -38,7 +38,7 @@ def test_the_rollup_names_every_failing_credential_and_the_results_name_the_unkn
     rollup = _metadata(result, "credential_failure_rollup")
     table = rollup["failing_credentials"]
     assert [c.name for c in table.schema.columns] == [
-        "tenant", "exchange", "type", "streak", "failing_since", "error_code", "alerted"]
+        "tenant", "exchange", "type", "streak", "error_code", "alerted", "failing_since"]
     assert _rows(table) == [
         {"tenant": "acme|corp", "exchange": "binance", "type": "trading", "streak": 2,
          "failing_since": "2026-06-01 00:00", "error_code": "auth_rejected", "alerted": False},
