@@ -114,7 +114,9 @@ def test_ui_names_failing_credentials_and_materializes_the_next_window(ui_stack,
             page.screenshot(path=ARTIFACTS / "1-rollup-failing-credentials.png", full_page=True)
 
             page.goto(f"{url}/assets/credential_validation_results", wait_until="networkidle")
-            expect(page.get_by_text("worst_tenants")).to_be_visible()
+            worst = page.get_by_text("worst_tenants", exact=True)
+            expect(worst).to_be_visible()
+            worst.scroll_into_view_if_needed()
             page.screenshot(path=ARTIFACTS / "2-results-worst-tenants-and-unknowns.png", full_page=True)
             page.get_by_role("button", name="Materialize…").first.click()
             dialog = page.locator(".bp5-dialog").last
