@@ -191,7 +191,10 @@ def _interrupt(*_) -> None:
 
 def main() -> int:
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo as cleanly as Ctrl-C
+    # `kill` stops the demo as cleanly as Ctrl-C. SIGINT too: started in the background it would be ignored,
+    # and Dagster's in-process runs hand SIGTERM whatever SIGINT had.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     home = prepare_home()
     credentials = demo_credentials(os.environ.get("CREDENTIAL_HEALTH_DEMO_SEED"))
     say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})", started)
