@@ -29,10 +29,10 @@ INSTALLED := $(if $(SKIP_INSTALL),,$(STAMP))
 demo: $(INSTALLED)
 	$(BIN)/python -m credential_health.demo
 
-## Opens the Dagster UI on the demo's instance.
-ui: $(STAMP)
-	mkdir -p $(DAGSTER_HOME) && cp -n deploy/embedded/dagster.yaml $(DAGSTER_HOME)/ || true
-	$(BIN)/dagster dev -w workspace.yaml
+## The Dagster UI (webserver + daemon) on the demo's living stack: OpenBao, simulator, receiver.
+## UI_PORT picks the port (default: a free one); UI_WINDOWS=N runs N windows first. Ctrl-C stops it all.
+ui: $(INSTALLED)
+	$(BIN)/python -m credential_health.demo.ui
 
 bench: $(STAMP)
 	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

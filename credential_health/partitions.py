@@ -1,27 +1,93 @@
-"""The validation windows: one UTC time-window partition per check interval. The only place they are defined."""
+"""The validation windows: one UTC time-window partition per check interval. The only place they are defined.
+
+The partitions definition is built when the code location is imported, so its first window must be the same
+in every process of one deployment: it is CREDENTIAL_HEALTH_FIRST_WINDOW when set, else a few windows before
+the moment the code location first loaded in this DAGSTER_HOME (recorded there in a small file). A new install
+therefore shows a handful of windows, not every window since some fixed date.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from dagster import Failure, TimeWindow, TimeWindowPartitionsDefinition
 
-from credential_health.settings import SETTINGS
+from credential_health.settings import SETTINGS, SettingsError
 
 WINDOW_FORMAT = "%Y-%m-%d-%H:%M"
 WINDOW_FORMAT_TEXT = "YYYY-MM-DD-HH:MM"
 PARTITION_TAG = "dagster/partition"  # how `dagster job execute --tags` names a run's window
-# Fixed, so partition keys never shift when the code location reloads.
-WINDOWS_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 INTERVAL_VARIABLE = "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS"
+FIRST_WINDOW_VARIABLE = "CREDENTIAL_HEALTH_FIRST_WINDOW"
+# Written once into DAGSTER_HOME by the first process that loads the code location there; every later
+# process (webserver, daemon, run workers, `dagster job execute`) reads it, so they all build the same windows.
+FIRST_START_MARKER = "credential_health_first_start"
+# Windows that exist before the first start: enough for the demo's four windows, few enough to read at a glance.
+WINDOWS_BEFORE_FIRST_START = 4
 
 
-def interval_hours_from_env() -> int:
-    """The window length, parsed by the same rule as Settings (only this variable, so an unrelated bad
-    setting cannot stop the code location from loading)."""
-    _, _, parse, default, _ = next(entry for entry in SETTINGS if entry[0] == INTERVAL_VARIABLE)
-    return parse(INTERVAL_VARIABLE, os.environ.get(INTERVAL_VARIABLE, default))
+def _parsed(variable: str, env: Mapping[str, str]):
+    """One setting, parsed by the same rule as Settings (only this variable, so an unrelated bad setting
+    cannot stop the code location from loading)."""
+    _, _, parse, default, _ = next(entry for entry in SETTINGS if entry[0] == variable)
+    return parse(variable, env.get(variable, default))
+
+
+def interval_hours_from_env(env: Mapping[str, str] | None = None) -> int:
+    """The window length in hours."""
+    return _parsed(INTERVAL_VARIABLE, os.environ if env is None else env)
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
+
+
+def align_down(moment: datetime, interval: timedelta) -> datetime:
+    """Start of the window holding `moment`: windows start every `interval` from midnight UTC."""
+    moment = as_utc(moment)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + ((moment - midnight) // interval) * interval
+
+
+def first_start(home: str | None, now: datetime) -> datetime:
+    """When the code location first loaded in this Dagster home (recorded then); `now` without a home."""
+    if not home or not Path(home).is_dir():
+        return now
+    marker = Path(home) / FIRST_START_MARKER
+    if not marker.exists():
+        draft = marker.with_name(f"{marker.name}.{os.getpid()}")
+        try:
+            draft.write_text(as_utc(now).isoformat())
+            os.link(draft, marker)  # atomic: of two processes starting at once, one record wins
+        except FileExistsError:
+            pass
+        except OSError:  # a read-only home: nothing to agree on across restarts, so count back from now
+            return now
+        finally:
+            draft.unlink(missing_ok=True)
+    try:
+        return datetime.fromisoformat(marker.read_text().strip())
+    except ValueError:
+        raise SettingsError(f"{marker} must hold an ISO date-time (the first start); fix or delete it, or set "
+                            f"{FIRST_WINDOW_VARIABLE}") from None
+
+
+def first_window_from_env(hours: int, env: Mapping[str, str] | None = None, now: datetime | None = None) -> datetime:
+    """Start of the first window: CREDENTIAL_HEALTH_FIRST_WINDOW, else a few windows before the first start."""
+    env = os.environ if env is None else env
+    interval = timedelta(hours=hours)
+    chosen = _parsed(FIRST_WINDOW_VARIABLE, env)
+    if chosen is not None:
+        if align_down(chosen, interval) != chosen:
+            raise SettingsError(
+                f"{FIRST_WINDOW_VARIABLE} must be a window boundary (every {hours} h from midnight UTC), got "
+                f"{chosen.isoformat()}; for example {align_down(chosen, interval).isoformat()}")
+        return chosen
+    started = first_start(env.get("DAGSTER_HOME"), now or datetime.now(timezone.utc))
+    return align_down(started, interval) - WINDOWS_BEFORE_FIRST_START * interval
 
 
 def window_cron(hours: int) -> str:
@@ -29,9 +95,9 @@ def window_cron(hours: int) -> str:
     return "0 0 * * *" if hours == 24 else f"0 */{hours} * * *"
 
 
-def build_windows(hours: int) -> TimeWindowPartitionsDefinition:
+def build_windows(hours: int, first_window: datetime) -> TimeWindowPartitionsDefinition:
     return TimeWindowPartitionsDefinition(
-        start=WINDOWS_START,
+        start=first_window,
         cron_schedule=window_cron(hours),
         fmt=WINDOW_FORMAT,
         timezone="UTC",
@@ -40,11 +106,8 @@ def build_windows(hours: int) -> TimeWindowPartitionsDefinition:
 
 CHECK_INTERVAL_HOURS = interval_hours_from_env()
 CHECK_INTERVAL = timedelta(hours=CHECK_INTERVAL_HOURS)
-check_windows = build_windows(CHECK_INTERVAL_HOURS)
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)
+WINDOWS_START = first_window_from_env(CHECK_INTERVAL_HOURS)
+check_windows = build_windows(CHECK_INTERVAL_HOURS, WINDOWS_START)
 
 
 def window_for_key(partition_key: str) -> TimeWindow:
@@ -93,7 +156,5 @@ def require_closed_window(partition_key: str | None) -> TimeWindow:
 
 def window_containing(moment: datetime) -> TimeWindow:
     """The window (possibly still open) that `moment` falls in."""
-    moment = as_utc(moment)
-    offset = (moment - WINDOWS_START) // CHECK_INTERVAL
-    start = WINDOWS_START + offset * CHECK_INTERVAL
+    start = align_down(moment, CHECK_INTERVAL)
     return TimeWindow(start, start + CHECK_INTERVAL)

@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -153,6 +154,30 @@ def _exchange_urls(name: str, raw: str) -> dict[str, str]:
     return urls
 
 
+def _share(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a share between 0 and 1, got {raw!r}") from None
+    if not 0 <= value <= 1:  # also rejects NaN and infinities
+        raise SettingsError(f"{name} must be a share between 0 and 1, got {raw}")
+    return value
+
+
+def _first_window(name: str, raw: str) -> datetime | None:
+    """An ISO date or date-time (UTC unless it names an offset); empty means "from the install"."""
+    if not raw.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be an ISO date or date-time such as 2026-11-01 or "
+                            f"2026-11-01T06:00Z, got {raw!r}") from None
+    if not 2000 <= value.year <= 2100:
+        raise SettingsError(f"{name} must be a date between the years 2000 and 2100, got {raw!r}")
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def default_database_url(env: Mapping[str, str]) -> str:
     """A SQLite file under the Dagster home when one is set, else under ./.credential_health/."""
     home = env.get("DAGSTER_HOME")
@@ -232,6 +257,10 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Wait before an undelivered event's next delivery run; doubles each run, at most 6 hours."),
     ("WEBHOOK_LEASE_SECONDS", "webhook_lease_seconds", _float(1), "60",
      "A delivery worker's claim on an event; renewed while it works, claimable by another worker once expired."),
+    ("CREDENTIAL_HEALTH_FIRST_WINDOW", "first_window", _first_window, "",
+     "Start (UTC) of the first window, aligned to the interval; default: four windows before the first start."),
+    ("CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK", "inventory_max_shrink", _share, "0.2",
+     "Largest share of credentials the inventory may lose between materialisations before its check fails."),
 ]
 
 
@@ -277,6 +306,8 @@ class Settings:
     webhook_max_delivery_runs: int
     webhook_redelivery_delay_seconds: float
     webhook_lease_seconds: float
+    first_window: datetime | None
+    inventory_max_shrink: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

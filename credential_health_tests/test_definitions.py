@@ -27,6 +27,7 @@ def test_assets_group_kinds_and_checks():
         ("credential_validation_results", "results_cover_inventory"),
         ("credential_validation_results", "no_exchange_wide_failure"),
         ("credential_failure_rollup", "rollup_consistent"),
+        ("credential_inventory", "inventory_not_shrunk"),
     }
     assert graph.get(RESULTS).partitions_def == graph.get(ROLLUP).partitions_def == partitions.check_windows
     assert graph.get(AssetKey("credential_inventory")).partitions_def is None
@@ -62,11 +63,11 @@ def test_retention_schedule_is_weekly_with_a_run_key():
 
 
 def test_windows_follow_the_interval_setting(monkeypatch):
-    windows = partitions.build_windows(4)
+    windows = partitions.build_windows(4, datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert windows.cron_schedule == "0 */4 * * *"
     assert windows.get_partition_keys(datetime(2026, 1, 1, 13, tzinfo=timezone.utc)) == [
         "2026-01-01-00:00", "2026-01-01-04:00", "2026-01-01-08:00"]
-    assert partitions.build_windows(24).cron_schedule == "0 0 * * *"
+    assert partitions.build_windows(24, datetime(2026, 1, 1, tzinfo=timezone.utc)).cron_schedule == "0 0 * * *"
     monkeypatch.setenv("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "8")
     assert partitions.interval_hours_from_env() == 8
     monkeypatch.setenv("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "5")

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from dagster import AssetDep, AssetExecutionContext, FreshnessPolicy, MaterializeResult, asset
 
+from credential_health.assets.metadata import failing_credentials_metadata
 from credential_health.assets.validation_results import credential_validation_results
 from credential_health.models import CredentialRef
 from credential_health.partitions import CHECK_INTERVAL, as_utc, check_windows
@@ -31,4 +32,5 @@ def credential_failure_rollup(
     window_start = as_utc(context.partition_time_window.start)
     summary = results_db.rollup_window(window_start, {ref.key for ref in credential_inventory})
     context.log.info(f"rollup {context.partition_key}: {summary}")
-    return MaterializeResult(metadata={"window_start": window_start.isoformat(), **asdict(summary)})
+    return MaterializeResult(metadata={**failing_credentials_metadata(results_db.engine),  # first: the UI's top row
+                                       "window_start": window_start.isoformat(), **asdict(summary)})

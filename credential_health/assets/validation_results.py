@@ -15,6 +15,7 @@ from dagster import (
     asset,
 )
 
+from credential_health.assets.metadata import unknown_metadata, worst_tenants_markdown
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, no_secret_material_result, no_secret_material_spec
 from credential_health.models import (
@@ -27,7 +28,6 @@ from credential_health.step_errors import step_failure
 from credential_health.validation import guard
 
 GROUP = "credential_health"
-WORST_TENANTS = 10
 
 # Vault or the database connection failing is worth another try (of what is not stored yet); credential
 # failures never raise; a deterministic error is a Failure without retries (credential_health.step_errors).
@@ -46,15 +46,6 @@ def results_metadata(checks: list[CheckResult]) -> dict:
     total = len(checks)
     statuses = Counter(c.status for c in checks)
     durations = sorted(c.duration_ms for c in checks)
-    per_tenant: dict[str, Counter] = {}
-    for c in checks:
-        per_tenant.setdefault(c.ref.tenant_id, Counter())[c.status] += 1
-    worst = sorted(
-        ((t, n) for t, n in per_tenant.items() if n[Status.INVALID] or n[Status.UNKNOWN]),
-        key=lambda item: (-item[1][Status.INVALID], -item[1][Status.UNKNOWN], item[0]),
-    )[:WORST_TENANTS]
-    table = ["| tenant | invalid | unknown | credentials |", "|---|---:|---:|---:|"]
-    table += [f"| {t} | {n[Status.INVALID]} | {n[Status.UNKNOWN]} | {sum(n.values())} |" for t, n in worst]
     return {
         "total": total,
         "valid": statuses[Status.VALID],
@@ -65,7 +56,8 @@ def results_metadata(checks: list[CheckResult]) -> dict:
         "p50_duration_ms": percentile(durations, 0.50),
         "p95_duration_ms": percentile(durations, 0.95),
         "error_codes": MetadataValue.json(dict(sorted(Counter(c.error_code for c in checks).items()))),
-        "worst_tenants": MetadataValue.md("\n".join(table) if worst else "No failing tenant in this window."),
+        "worst_tenants": MetadataValue.md(worst_tenants_markdown(checks)),
+        **unknown_metadata(checks),
     }
 
 

@@ -27,8 +27,8 @@ def say(message: str, started: float) -> None:
     print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
 
-def prepare_home() -> Path:
-    """A persistent SQLite Dagster home, so `make ui` later shows the same runs."""
+def prepare_home(fresh_results: bool = True) -> Path:
+    """A persistent SQLite Dagster home, so `make ui` later shows the same runs (and results)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(ROOT / ".dagster_home"))).resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def prepare_home() -> Path:
     if not config.exists():
         shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", config)
     results = home / "credential_health.db"
-    for stale in home.glob("credential_health.db*"):  # every demo run starts with fresh result tables
+    for stale in home.glob("credential_health.db*") if fresh_results else ():  # each demo starts afresh
         stale.unlink()
     os.environ["CREDENTIAL_HEALTH_DATABASE_URL"] = f"sqlite:///{results}"
     return home
@@ -59,10 +59,13 @@ def configure(services: Services) -> None:
 
 def seed(services: Services, credentials) -> dict[str, str]:
     """Vault secrets, simulator keys, and one webhook endpoint per tenant (secrets go to the receiver)."""
-    from credential_health.notify.endpoints import add_endpoint
-    from credential_health.notify.secrets import WebhookSecretStore
+    seed_credentials(services, credentials)
+    return seed_endpoints(services, sorted({c.tenant_id for c in credentials}))
+
+
+def seed_credentials(services: Services, credentials) -> None:
+    """The tenants' exchange keys, in Vault and as the simulated exchanges know them."""
     from credential_health.settings import Settings
-    from credential_health.storage.database import make_engine, upgrade
     from credential_health.vault.client import VaultClient
 
     settings = Settings.from_env()
@@ -70,22 +73,41 @@ def seed(services: Services, credentials) -> dict[str, str]:
     for credential in credentials:
         vault.write(settings.vault_kv_mount, f"{settings.vault_tenants_path}/{credential.path}", credential.vault_data())
     requests.post(f"{services.simulator_url}/__sim/keys", json=simulator_keys(credentials), timeout=30).raise_for_status()
+
+
+def seed_endpoints(services: Services, tenants: list[str]) -> dict[str, str]:
+    """One receiver endpoint per tenant; an endpoint a tenant already has is moved to this run's receiver."""
+    from credential_health.notify.endpoints import add_endpoint
+    from credential_health.notify.secrets import WebhookSecretStore
+    from credential_health.settings import Settings
+    from credential_health.storage.database import make_engine, upgrade
+    from credential_health.storage.schema import tenant_webhooks
+    from credential_health.vault.client import VaultClient
+
+    settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    store = WebhookSecretStore(vault, settings.vault_kv_mount, settings.vault_webhook_secrets_path)
-    endpoints = {}
-    for tenant_id in sorted({c.tenant_id for c in credentials}):
+    store = WebhookSecretStore(VaultClient.from_settings(settings), settings.vault_kv_mount,
+                               settings.vault_webhook_secrets_path)
+    with engine.connect() as connection:
+        endpoints = dict(connection.execute(sa.select(tenant_webhooks.c.tenant_id, tenant_webhooks.c.endpoint_id)).all())
+    for tenant_id in tenants:
+        url = f"{services.receiver_url}/{tenant_id}"
         with engine.begin() as connection:
-            endpoints[tenant_id] = add_endpoint(connection, tenant_id, f"{services.receiver_url}/{tenant_id}",
-                                                ["credential.failed", "credential.recovered"], allow_private=True)
-        secret = store.create(endpoints[tenant_id])
+            if tenant_id in endpoints:  # a kept results database (make ui): same endpoint, new receiver port
+                connection.execute(tenant_webhooks.update().where(
+                    tenant_webhooks.c.endpoint_id == endpoints[tenant_id]).values(url=url))
+            else:
+                endpoints[tenant_id] = add_endpoint(connection, tenant_id, url,
+                                                    ["credential.failed", "credential.recovered"], allow_private=True)
+        secret = store.create(endpoints[tenant_id])  # OpenBao's dev server forgets everything when it stops
         requests.post(f"{services.receiver_url}/__receiver/secrets",
                       json={"path": f"/{tenant_id}", "secrets": [secret]}, timeout=10).raise_for_status()
     engine.dispose()
     return endpoints
 
 
-def run_windows(started: float) -> tuple[list[str], list[str]]:
+def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> tuple[list[str], list[str]]:
     """The real credential_health_job per window, then the real sensor and notify_tenants_job."""
     from dagster import DagsterInstance, RunsFilter, build_sensor_context
 
@@ -96,10 +118,11 @@ def run_windows(started: float) -> tuple[list[str], list[str]]:
     job = defs.resolve_job_def("credential_health_job")
     notify = defs.resolve_job_def("notify_tenants_job")
     sensor = defs.resolve_sensor_def("credential_failure_sensor")
-    windows = check_windows.get_partition_keys(current_time=datetime.now(timezone.utc))[-WINDOWS:]
+    complete = check_windows.get_partition_keys(current_time=datetime.now(timezone.utc))
+    windows = complete[:len(complete) - leave_newest][-count:]
     cursor, notify_runs = None, []
     for number, window in enumerate(windows, start=1):
-        say(f"window {number}/{WINDOWS} {window}: credential_health_job (inventory -> results -> rollup) ...", started)
+        say(f"window {number}/{count} {window}: credential_health_job (inventory -> results -> rollup) ...", started)
         result = job.execute_in_process(instance=instance, partition_key=window, raise_on_error=False, run_config=QUIET)
         if not result.success:
             raise RuntimeError(f"credential_health_job failed for {window} (run {result.run_id}); see the Dagster UI")
@@ -109,7 +132,7 @@ def run_windows(started: float) -> tuple[list[str], list[str]]:
         for request in tick.run_requests:
             if instance.get_runs(RunsFilter(tags={"dagster/run_key": request.run_key})):
                 continue  # the same rollup event already launched its run
-            say(f"window {number}/{WINDOWS} {window}: credential_failure_sensor -> notify_tenants_job", started)
+            say(f"window {number}/{count} {window}: credential_failure_sensor -> notify_tenants_job", started)
             run = notify.execute_in_process(instance=instance, run_config=QUIET,
                                             tags={**request.tags, "dagster/run_key": request.run_key})
             notify_runs.append(run.run_id)
@@ -170,7 +193,10 @@ def _interrupt(*_) -> None:
 
 def main() -> int:
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo as cleanly as Ctrl-C
+    # `kill` stops the demo as cleanly as Ctrl-C. SIGINT too: started in the background it would be ignored,
+    # and Dagster's in-process runs hand SIGTERM whatever SIGINT had.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     home = prepare_home()
     credentials = demo_credentials(os.environ.get("CREDENTIAL_HEALTH_DEMO_SEED"))
     say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})", started)

@@ -28,9 +28,8 @@ def run_window(pipeline, **resources):
                        resources={**default_resources(), **resources})
 
 
-def step_events(result, event_type: DagsterEventType) -> list:
-    return [e for e in result.all_events if e.event_type == event_type
-            and e.step_key == "credential_validation_results"]
+def step_events(result, event_type: DagsterEventType, step: str = "credential_validation_results") -> list:
+    return [e for e in result.all_events if e.event_type == event_type and e.step_key == step]
 
 
 def exchange_calls(pipeline) -> Counter:
@@ -118,8 +117,9 @@ def test_a_deterministic_database_error_is_not_retried(pipeline, monkeypatch):
 
 @pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("database_url_setting", "said"), [
-    ("postgresql+nosuchdriver://nobody@127.0.0.1/none", "results database error (not retried"),
-    ("not a database url", "ArgumentError"),
+    # URLs that cannot work are refused with the settings, at the run's first step
+    ("postgresql+nosuchdriver://nobody@127.0.0.1/none", "configuration error: CREDENTIAL_HEALTH_DATABASE_URL names"),
+    ("not a database url", "configuration error: CREDENTIAL_HEALTH_DATABASE_URL is not a database URL"),
     ("sqlite:///{tmp}/a-file/results.db", "results database setup failed: FileExistsError"),
 ])
 def test_a_misconfigured_database_fails_before_any_exchange_call(pipeline, monkeypatch, tmp_path,
@@ -129,7 +129,9 @@ def test_a_misconfigured_database_fails_before_any_exchange_call(pipeline, monke
     pipeline.add("acme", "binance")
     result = run_window(pipeline)
     assert not result.success
-    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == []
-    [failure] = step_events(result, DagsterEventType.STEP_FAILURE)
+    # A URL that cannot work stops the first step (the inventory); a reachable-looking one, the results step.
+    step = "credential_inventory" if said.startswith("configuration error") else "credential_validation_results"
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY, step) == []
+    [failure] = step_events(result, DagsterEventType.STEP_FAILURE, step)
     assert said in failure.step_failure_data.user_failure_data.description  # a Failure, said plainly
     assert exchange_calls(pipeline) == Counter()

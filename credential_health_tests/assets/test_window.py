@@ -69,7 +69,8 @@ def test_materialize_window_records_every_scripted_behaviour(pipeline):
     rollup = _metadata(result, "credential_failure_rollup")
     assert (rollup["credentials"], rollup["failing"], rollup["removed"]) == (7, 3, 0)
     assert _checks(result) == {"no_secret_material": True, "results_cover_inventory": True,
-                               "rollup_consistent": True, "no_exchange_wide_failure": True}
+                               "rollup_consistent": True, "no_exchange_wide_failure": True,
+                               "inventory_not_shrunk": True}
 
     status = pipeline.status()
     assert status[("acme", "kraken", "trading")]["consecutive_failures"] == 1
