@@ -128,6 +128,10 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Webhook delivery-log rows older than this are deleted by the retention job."),
     ("CREDENTIAL_HEALTH_PUSHGATEWAY_URL", "pushgateway_url", _http_url, "",
      "When set, runs push their metrics to this Prometheus Pushgateway."),
+    ("CREDENTIAL_HEALTH_METRICS_CACHE_SECONDS", "metrics_cache_seconds", _float(0), "30",
+     "The metrics exporter re-reads the tables at most this often (0 = on every scrape)."),
+    ("CREDENTIAL_HEALTH_METRICS_TENANT_LABEL", "metrics_tenant_label", _bool, "false",
+     "Add a `tenant_id` label to the per-credential metrics (one series per tenant: mind the cardinality)."),
     ("VAULT_ADDR", "vault_addr", _http_url, "http://127.0.0.1:8200", "Vault (or OpenBao) address."),
     ("VAULT_TOKEN", "vault_token", _text, "", "Token auth (one of three auth methods)."),
     ("VAULT_ROLE_ID", "vault_role_id", _text, "", "AppRole auth: role id (with VAULT_SECRET_ID)."),
@@ -176,6 +180,8 @@ class Settings:
     checks_retention_days: int
     delivery_log_retention_days: int
     pushgateway_url: str
+    metrics_cache_seconds: float
+    metrics_tenant_label: bool
     vault_addr: str
     vault_token: str = field(repr=False)
     vault_role_id: str
