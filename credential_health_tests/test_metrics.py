@@ -27,10 +27,13 @@ OLD_WINDOW = WINDOW - timedelta(days=200)
 
 
 def check(tenant, exchange, status, duration_ms, window=WINDOW, error_code=None):
-    return dict(tenant_id=tenant, exchange=exchange, credential_type="trading", window_start=window,
-                source="scheduled", checked_at=window + timedelta(hours=6), status=status,
-                error_code=error_code or ("ok" if status == "valid" else "auth_rejected"),
-                duration_ms=duration_ms, attempts=1)
+    row = dict(tenant_id=tenant, exchange=exchange, credential_type="trading", window_start=window,
+               source="scheduled", checked_at=window + timedelta(hours=6), status=status,
+               error_code=error_code or ("ok" if status == "valid" else "auth_rejected"),
+               duration_ms=duration_ms, attempts=1)
+    if "window_end" in schema.credential_health_checks.c:  # added by migration 0003
+        row["window_end"] = window + timedelta(hours=6)
+    return row
 
 
 def status_row(tenant, exchange, last_status, streak, present=True, error_code=None):
@@ -46,7 +49,7 @@ def filled(database_url):
     with engine.begin() as connection:
         connection.execute(schema.credential_health_checks.insert(), [
             check("acme", "binance", "valid", 40), check("initech", "binance", "valid", 300),
-            check("acme", "binance", "invalid", 20), check("globex", "kraken", "unknown", 12000, error_code="timeout"),
+            check("hooli", "binance", "invalid", 20), check("globex", "kraken", "unknown", 12000, error_code="timeout"),
             # an old window the retention job removes, and a manual check: neither is in the newest window
             check("acme", "binance", "invalid", 5, window=OLD_WINDOW),
             {**check("acme", "binance", "invalid", 5), "source": "manual"},
