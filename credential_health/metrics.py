@@ -80,10 +80,11 @@ class TableGauges:
             labels=self._labels("exchange"))
         status = credential_status.c
         keys = ([status.tenant_id] if self.tenant_label else []) + [status.exchange]
-        query = sa.select(*keys, status.last_status, status.last_error_code, sa.func.count(),
+        grouping = (*keys, status.last_status, status.last_error_code)
+        query = sa.select(*grouping, sa.func.count(),
                           sa.func.sum(sa.case((status.consecutive_failures >= threshold, 1), else_=0)),
                           sa.func.max(status.last_window_start),
-                          ).where(status.present_in_inventory).group_by(*keys, status.last_status, status.last_error_code)
+                          ).where(status.present_in_inventory).group_by(*grouping)
         streaks: Tally = Tally()
         newest_window = None
         for *key, last_status, error_code, count, at_threshold, window in connection.execute(query):

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 
 from credential_health import analysis

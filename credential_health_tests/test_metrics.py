@@ -182,7 +182,8 @@ def test_a_failed_read_serves_the_last_one_and_is_counted(filled, caplog):
 
 
 def test_a_retention_run_lowers_no_counter_and_changes_no_current_state(filled, monkeypatch):
-    settings = Settings.from_env({"CREDENTIAL_HEALTH_DATABASE_URL": filled, "CREDENTIAL_HEALTH_METRICS_CACHE_SECONDS": "0"})
+    settings = Settings.from_env({"CREDENTIAL_HEALTH_DATABASE_URL": filled,
+                                  "CREDENTIAL_HEALTH_METRICS_CACHE_SECONDS": "0"})
     engine = make_engine(filled)
     registry = registry_for(settings, engine)
     before_text = generate_latest(registry).decode()
@@ -206,7 +207,8 @@ def test_empty_tables_give_no_series_and_nan_age(database_url):
     values = samples(scrape(database_url))
     assert not [key for key in values if key[0] == "credential_health_credentials"]
     assert math.isnan(values[("credential_health_last_window_age_seconds", ())])
-    assert values[("webhook_events_pending", ())] == 0 and values[("webhook_events_oldest_pending_age_seconds", ())] == 0
+    assert values[("webhook_events_pending", ())] == 0
+    assert values[("webhook_events_oldest_pending_age_seconds", ())] == 0
 
 
 class _Pushgateway(http.server.BaseHTTPRequestHandler):

@@ -106,5 +106,6 @@ def test_a_real_scrape_after_a_pipeline_run_passes_promtool_check_metrics(promto
     assert states == {
         (("error_code", "ok"), ("exchange", "binance"), ("status", "valid"), ("tenant_id", "acme")): 1,
         (("error_code", "auth_rejected"), ("exchange", "kraken"), ("status", "invalid"), ("tenant_id", "acme")): 1,
-        (("error_code", "permission_denied"), ("exchange", "binance"), ("status", "invalid"), ("tenant_id", "globex")): 1,
+        (("error_code", "permission_denied"), ("exchange", "binance"), ("status", "invalid"),
+         ("tenant_id", "globex")): 1,
     }
