@@ -63,6 +63,7 @@ class TableGauges:
         with self.engine.connect() as connection:
             families, newest_window = self._credentials(connection)
             families.extend(self._window_checks(connection, newest_window))
+            families.append(self._previous_window(connection, newest_window))
             families.extend(self._webhooks(connection))
         interval = GaugeMetricFamily("credential_health_window_interval_seconds",
                                      "Length of one validation window (CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS).",
@@ -121,6 +122,21 @@ class TableGauges:
                 for percent in DURATION_PERCENTILES:
                     durations.add_metric([exchange, str(percent)], _percentile(values, percent))
         return [counts, durations]
+
+    def _previous_window(self, connection, window: datetime | None) -> GaugeMetricFamily:
+        """The window before the newest, so the failure-rate alert needs no `offset` tied to the interval."""
+        family = GaugeMetricFamily("credential_health_previous_window_checks",
+                                   "Scheduled checks in the window before the newest one, by outcome.",
+                                   labels=["exchange", "status"])
+        scheduled = checks.c.source == "scheduled"
+        previous = window and connection.execute(  # a backward scan of the (window_start, source) index
+            sa.select(sa.func.max(checks.c.window_start)).where(scheduled, checks.c.window_start < window)).scalar_one()
+        if previous is not None:
+            query = sa.select(checks.c.exchange, checks.c.status, sa.func.count()).where(
+                scheduled, checks.c.window_start == previous).group_by(checks.c.exchange, checks.c.status)
+            for exchange, status, count in sorted(connection.execute(query)):
+                family.add_metric([exchange, status], count)
+        return family
 
     def _webhooks(self, connection) -> list:
         endpoints = GaugeMetricFamily("webhook_endpoints_disabled", "Tenant webhook endpoints disabled.",

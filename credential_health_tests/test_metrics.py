@@ -23,6 +23,7 @@ from credential_health_tests.fixtures.services import free_port
 
 NOW = datetime.now(timezone.utc)
 WINDOW = datetime(NOW.year, NOW.month, NOW.day, tzinfo=timezone.utc) - timedelta(hours=6)
+PREVIOUS_WINDOW = WINDOW - timedelta(hours=6)
 OLD_WINDOW = WINDOW - timedelta(days=200)
 
 
@@ -50,6 +51,8 @@ def filled(database_url):
         connection.execute(schema.credential_health_checks.insert(), [
             check("acme", "binance", "valid", 40), check("initech", "binance", "valid", 300),
             check("hooli", "binance", "invalid", 20), check("globex", "kraken", "unknown", 12000, error_code="timeout"),
+            check("acme", "binance", "invalid", 10, window=PREVIOUS_WINDOW),
+            check("globex", "kraken", "valid", 10, window=PREVIOUS_WINDOW),
             # an old window the retention job removes, and a manual check: neither is in the newest window
             check("acme", "binance", "invalid", 5, window=OLD_WINDOW),
             {**check("acme", "binance", "invalid", 5), "source": "manual"},
@@ -109,8 +112,12 @@ def test_gauges_match_the_tables(filled):
     assert values[("credential_health_failing_credentials", (("exchange", "binance"),))] == 0
     window = lambda exchange, status, code: values[("credential_health_last_window_checks", (
         ("error_code", code), ("exchange", exchange), ("status", status)))]
-    assert window("binance", "valid", "ok") == 2  # the old window and the manual check are not counted
+    assert window("binance", "valid", "ok") == 2  # older windows and the manual check are not counted
     assert window("binance", "invalid", "auth_rejected") == 1 and window("kraken", "unknown", "timeout") == 1
+    previous = {labels: v for (name, labels), v in values.items()
+                if name == "credential_health_previous_window_checks"}
+    assert previous == {(("exchange", "binance"), ("status", "invalid")): 1,
+                        (("exchange", "kraken"), ("status", "valid")): 1}
     duration = lambda exchange, p: values[("credential_health_last_window_check_duration_seconds", (
         ("exchange", exchange), ("percentile", p)))]
     assert (duration("binance", "50"), duration("binance", "100"), duration("kraken", "99")) == (0.04, 0.3, 12.0)
