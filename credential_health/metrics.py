@@ -1,11 +1,9 @@
-"""Prometheus metrics: the current state read from the result tables, as gauges.
+"""Prometheus metrics: the current state read from the result tables, as gauges (docs/operations.md says why).
 
-Runs are short-lived batch processes, so no process lives long enough to own a counter of checks or deliveries,
-and a counter recomputed from the tables drops when retention deletes rows (Prometheus reads a reset). Every
-table-derived series is therefore a gauge with a gauge name: the credentials by state (`credential_status`, one
-row per credential), the newest window's checks (one row per credential), the last hour's delivery attempts.
-A scrape reads O(credentials) rows at most, and the exporter caches the result between scrapes. The only
-counters are the exporter's own (its reads of the tables), which live as long as its process.
+Runs are short-lived, so no process lives long enough to own a counter of checks, and a counter recomputed from
+the tables drops when retention deletes rows. So every table-derived series is a gauge: credentials by state,
+the newest windows' checks, the last hour's deliveries; a read is O(credentials), cached between scrapes. The
+only counters are the exporter's own reads of the tables.
 """
 
 from __future__ import annotations
@@ -233,27 +231,27 @@ def registry_for(settings: Settings, engine: sa.Engine | None = None) -> Collect
     return registry
 
 
-class _Snapshot(Collector):
-    def __init__(self, gauges: TableGauges):
-        self.gauges = gauges
+class _Families(Collector):
+    def __init__(self, families: list):
+        self.families = families
 
     def collect(self) -> Iterator:
-        families, newest_window = self.gauges.read()
-        yield from families
-        yield window_age_family(newest_window, self.gauges.settings.check_interval_hours)
+        return iter(self.families)
 
 
 def push_if_configured(settings: Settings, engine: sa.Engine | None = None, grouping: dict | None = None) -> bool:
-    """Push the table gauges to CREDENTIAL_HEALTH_PUSHGATEWAY_URL when set; a failed push is logged, never fatal.
+    """Push the table gauges to CREDENTIAL_HEALTH_PUSHGATEWAY_URL when set; a failure is logged, never fatal.
     Only gauges are pushed: the Pushgateway replaces a group on every push, so a pushed counter would not add up."""
     if not settings.pushgateway_url:
         return False
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(TableGauges(engine or make_engine(settings.database_url), settings)))
+    gauges = TableGauges(engine or make_engine(settings.database_url), settings)
     try:
+        families, newest_window = gauges.read()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families([*families, window_age_family(newest_window, settings.check_interval_hours)]))
         push_to_gateway(settings.pushgateway_url, job="credential_health", registry=registry,
                         grouping_key=grouping or {}, timeout=10)
         return True
-    except OSError as exc:
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
         log.warning("could not push metrics to the Pushgateway: %s", type(exc).__name__)
         return False

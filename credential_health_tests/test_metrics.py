@@ -251,4 +251,11 @@ def test_an_unreachable_pushgateway_is_logged_not_fatal(filled, caplog):
     settings = Settings.from_env({"CREDENTIAL_HEALTH_DATABASE_URL": filled,
                                   "CREDENTIAL_HEALTH_PUSHGATEWAY_URL": f"http://127.0.0.1:{free_port()}"})
     assert push_if_configured(settings) is False
-    assert "could not push metrics" in caplog.text
+    assert "could not push metrics to the Pushgateway" in caplog.text
+
+
+def test_an_unreadable_database_does_not_fail_the_run_that_pushes(tmp_path, caplog):
+    settings = Settings.from_env({"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{tmp_path / 'no_tables.db'}",
+                                  "CREDENTIAL_HEALTH_PUSHGATEWAY_URL": f"http://127.0.0.1:{free_port()}"})
+    assert push_if_configured(settings) is False
+    assert "could not push metrics to the Pushgateway: OperationalError" in caplog.text
