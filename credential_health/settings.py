@@ -217,6 +217,10 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "the window's rejections are held as unknown (1 or more disables it)."),
     ("CREDENTIAL_HEALTH_EXCHANGE_WIDE_MIN_CREDENTIALS", "exchange_wide_min_credentials", _int(1), "10",
      "Exchange-wide guard: previously valid credentials an exchange needs before the guard applies."),
+    ("CREDENTIAL_HEALTH_METRICS_CACHE_SECONDS", "metrics_cache_seconds", _float(0, 3600), "30",
+     "The metrics exporter re-reads the tables at most this often (0 = on every scrape)."),
+    ("CREDENTIAL_HEALTH_METRICS_TENANT_LABEL", "metrics_tenant_label", _bool, "false",
+     "Add a `tenant_id` label to the per-credential metrics (one series per tenant: mind the cardinality)."),
     ("VAULT_ADDR", "vault_addr", _http_url, "http://127.0.0.1:8200", "Vault (or OpenBao) address."),
     ("VAULT_TOKEN", "vault_token", _text, "", "Token auth (one of three auth methods)."),
     ("VAULT_ROLE_ID", "vault_role_id", _text, "", "AppRole auth: role id (with VAULT_SECRET_ID)."),
@@ -280,6 +284,8 @@ class Settings:
     pushgateway_url: str
     exchange_wide_share: float
     exchange_wide_min_credentials: int
+    metrics_cache_seconds: float
+    metrics_tenant_label: bool
     vault_addr: str
     vault_token: str = field(repr=False)
     vault_role_id: str
