@@ -5,6 +5,7 @@ The README's configuration table documents the same list; `SETTINGS` below is it
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -95,6 +96,39 @@ def _exchange_urls(name: str, raw: str) -> dict[str, str]:
     return urls
 
 
+def _optional_float(name: str, raw: str) -> float | None:
+    return _float(0)(name, raw) if raw.strip() else None
+
+
+def _exchange_budgets(name: str, raw: str) -> dict[str, float]:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} must be a JSON object of exchange id to cost units per second: {exc}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object of exchange id to cost units per second")
+    return {str(exchange): _float(0)(f"{name}[{exchange}]", str(rate)) for exchange, rate in value.items()}
+
+
+def _redis_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and urlparse(value).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"{name} must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _ip_address(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be an IP address of this host, got {value!r}") from None
+    return value
+
+
 def default_database_url(env: Mapping[str, str]) -> str:
     """A SQLite file under the Dagster home when one is set, else under ./.credential_health/."""
     home = env.get("DAGSTER_HOME")
@@ -116,8 +150,9 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Timeout of one exchange request."),
     ("CREDENTIAL_HEALTH_CHECK_CONCURRENCY", "check_concurrency", _int(1), "64",
      "Checks in flight at once, across all exchanges."),
-    ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _float(0), "10",
-     "Requests per second per exchange, shared by all checks (0 = unlimited)."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _optional_float, "",
+     "Budget of every exchange per egress address, in ccxt cost units per second (Binance: 20 = 6,000 weight a "
+     "minute); empty = each exchange's published limit less 5% (docs/scaling.md); 0 = unlimited."),
     ("CREDENTIAL_HEALTH_EXCHANGE_URLS", "exchange_urls", _exchange_urls, "",
      "JSON map of exchange id to API base URL (sandboxes, proxies, the simulator)."),
     ("CREDENTIAL_HEALTH_DATABASE_URL", "database_url", _text, "",
@@ -159,6 +194,12 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "An endpoint must also have been failing this long before it is disabled."),
     ("WEBHOOK_ALLOW_PRIVATE_URLS", "webhook_allow_private_urls", _bool, "false",
      "Allow http:// and loopback/private webhook targets (demo and tests only)."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "exchange_budgets", _exchange_budgets, "",
+     "JSON map of exchange id to its budget per egress in ccxt cost units per second (beats the two above)."),
+    ("CREDENTIAL_HEALTH_REDIS_URL", "redis_url", _redis_url, "",
+     "When set, the exchange budget is a Redis token bucket shared by every process and machine."),
+    ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress_address", _ip_address, "",
+     "Source IP address exchange connections are bound to; each egress address has its own budget."),
 ]
 
 
@@ -170,7 +211,7 @@ class Settings:
     check_retry_delay_seconds: float
     check_timeout_seconds: float
     check_concurrency: int
-    exchange_rate_limit: float
+    exchange_rate_limit: float | None
     exchange_urls: dict[str, str]
     database_url: str
     checks_retention_days: int
@@ -198,6 +239,9 @@ class Settings:
     webhook_breaker_failures: int
     webhook_breaker_min_failing_hours: float
     webhook_allow_private_urls: bool
+    exchange_budgets: dict[str, float]
+    redis_url: str
+    egress_address: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

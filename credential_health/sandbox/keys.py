@@ -63,58 +63,79 @@ class SignedRequest:
 
 
 class WeightBudget:
-    """Binance-style per-IP request weight over a sliding minute: over budget -> 429, keep going -> 418."""
+    """Binance's per-IP request weight (developers.binance.com/docs/binance-spot-api-docs/rest-api/limits):
+    weight over the limit within the window -> 429 with Retry-After (seconds until enough weight frees to avoid
+    a ban); not backing off (more than `ban_after` over-limit requests in a row) -> 418 with Retry-After until
+    the ban ends. Bans scale for repeat offenders (doubling, capped at the documented 3 days).
 
-    def __init__(self, weight_per_minute: int, ban_after: int = 5, ban_seconds: float = 120.0, window: float = 60.0):
-        self.weight_per_minute = weight_per_minute
+    The window is a minute, as Binance's; benches may shorten it (and the limit with it) to see overruns fast.
+    """
+
+    MAX_BAN_SECONDS = 3 * 24 * 3600.0
+
+    def __init__(self, weight_per_minute: int, ban_after: int = 1, ban_seconds: float = 120.0, window: float = 60.0):
+        self.weight_per_minute = weight_per_minute  # the limit per window (a minute unless a bench shortens it)
         self.ban_after = ban_after
         self.ban_seconds = ban_seconds
         self.window = window
         self._spent: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self._used: dict[tuple[str, str], int] = {}
         self._violations: dict[tuple[str, str], int] = {}
+        self._bans: dict[tuple[str, str], int] = {}
         self._banned_until: dict[tuple[str, str], float] = {}
 
     def charge(self, exchange: str, ip: str, weight: int, now: float) -> tuple[str, int, float]:
-        """Spend weight; return ("ok" | "throttled" | "banned", weight used this window, ban end)."""
+        """Spend weight; return ("ok" | "throttled" | "banned", weight used this window, Retry-After seconds)."""
         key = (exchange, ip)
         spent = self._spent.setdefault(key, deque())
         used = self._used.get(key, 0)
         while spent and spent[0][0] <= now - self.window:
             used -= spent.popleft()[1]
-        spent.append((now, weight))
+        spent.append((now, weight))  # refused requests count too: hammering only makes it worse
         used += weight
         self._used[key] = used
         banned_until = self._banned_until.get(key, 0.0)
         if now < banned_until:
-            return "banned", used, banned_until
+            return "banned", used, banned_until - now
         if used <= self.weight_per_minute:
             self._violations[key] = 0
             return "ok", used, 0.0
         violations = self._violations[key] = self._violations.get(key, 0) + 1
-        if violations > self.ban_after:  # the client ignored ban_after 429s in a row
-            self._banned_until[key] = now + self.ban_seconds
-            return "banned", used, now + self.ban_seconds
-        return "throttled", used, 0.0
+        if violations > self.ban_after:  # the client did not back off after ban_after 429s
+            bans = self._bans[key] = self._bans.get(key, 0) + 1
+            length = min(self.ban_seconds * 2 ** (bans - 1), self.MAX_BAN_SECONDS)
+            self._banned_until[key] = now + length
+            return "banned", used, length
+        return "throttled", used, self._frees_in(spent, used, now)
+
+    def _frees_in(self, spent: deque[tuple[float, int]], used: int, now: float) -> float:
+        """Seconds until the weight still inside the window falls back to the limit."""
+        for at, weight in spent:
+            used -= weight
+            if used <= self.weight_per_minute:
+                return at + self.window - now
+        return self.window
 
     def reset(self) -> None:
         """Forget all spending and bans."""
         self._spent.clear()
         self._used.clear()
         self._violations.clear()
+        self._bans.clear()
         self._banned_until.clear()
 
 
 class SimState:
     """Everything the simulator knows; safe to change from another thread while it serves."""
 
-    def __init__(self, latency_ms: float = 0.0, weight_per_minute: int = 1_000_000, ban_after: int = 5,
-                 ban_seconds: float = 120.0, hang_cap_seconds: float = 30.0, clock_skew_ms: int = 120_000):
+    def __init__(self, latency_ms: float = 0.0, weight_per_minute: int = 6_000, ban_after: int = 1,
+                 ban_seconds: float = 120.0, hang_cap_seconds: float = 30.0, clock_skew_ms: int = 120_000,
+                 window_seconds: float = 60.0):
         self.lock = threading.Lock()
         self.latency_ms = latency_ms
         self.hang_cap_seconds = hang_cap_seconds
         self.clock_skew_ms = clock_skew_ms  # how far off the "clock_skew" behaviour puts the server clock
-        self.budget = WeightBudget(weight_per_minute, ban_after, ban_seconds)
+        self.budget = WeightBudget(weight_per_minute, ban_after, ban_seconds, window_seconds)
         self.keys: dict[tuple[str, str], SimKey] = {}
         self.log: list[SignedRequest] = []
         self.in_flight = 0  # exchange requests being handled now (changed on the server loop only)
@@ -138,7 +159,7 @@ class SimState:
 
     def configure(self, latency_ms: float | None = None, weight_per_minute: int | None = None,
                   ban_after: int | None = None, ban_seconds: float | None = None,
-                  hang_cap_seconds: float | None = None) -> None:
+                  hang_cap_seconds: float | None = None, window_seconds: float | None = None) -> None:
         """Change server-wide settings while running."""
         with self.lock:
             if latency_ms is not None:
@@ -151,6 +172,8 @@ class SimState:
                 self.budget.ban_seconds = float(ban_seconds)
             if hang_cap_seconds is not None:
                 self.hang_cap_seconds = float(hang_cap_seconds)
+            if window_seconds is not None:
+                self.budget.window = float(window_seconds)
 
     async def pause(self, key: SimKey | None) -> None:
         """Sleep for the key's latency, or the server-wide default."""

@@ -18,10 +18,10 @@ from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
 from credential_health.validation.classify import OK, UNSUPPORTED_EXCHANGE, classify, is_transient
+from credential_health.validation.budget import BudgetConfig
 from credential_health.validation.instances import (
-    SUPPORTED, build_exchange, default_ssl_context, missing_credentials,
+    SUPPORTED, build_exchange, default_ssl_context, exchange_session, missing_credentials,
 )
-from credential_health.validation.ratelimit import bucket_for
 from credential_health.validation.redact import redact
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,14 @@ class ExchangeValidator:
 
     def __init__(self, exchange_urls: Mapping[str, str] | None = None, rate_limit_per_second: float = 0.0,
                  attempts: int = 3, retry_delay_seconds: float = 1.0, request_timeout_seconds: float = 10.0,
-                 concurrency: int = 64):
+                 concurrency: int = 64, budget: BudgetConfig | None = None, egress_address: str = ""):
         if attempts < 1 or concurrency < 1:
             raise ValueError("attempts and concurrency must be at least 1")
         self.exchange_urls = dict(exchange_urls or {})
         self.rate_limit_per_second = rate_limit_per_second
+        # the exchange budget (ccxt cost units per second, per exchange and egress); 0 = unlimited
+        self.budget = budget if budget is not None else BudgetConfig(every_exchange=rate_limit_per_second)
+        self.egress_address = egress_address
         self.attempts = attempts
         self.retry_delay_seconds = retry_delay_seconds
         self.request_timeout_seconds = request_timeout_seconds
@@ -51,7 +54,8 @@ class ExchangeValidator:
         """A validator configured from `credential_health.settings.Settings`."""
         return cls(exchange_urls=settings.exchange_urls, rate_limit_per_second=settings.exchange_rate_limit,
                    attempts=settings.check_attempts, retry_delay_seconds=settings.check_retry_delay_seconds,
-                   request_timeout_seconds=settings.check_timeout_seconds, concurrency=settings.check_concurrency)
+                   request_timeout_seconds=settings.check_timeout_seconds, concurrency=settings.check_concurrency,
+                   budget=BudgetConfig.from_settings(settings), egress_address=settings.egress_address)
 
     async def validate_stream(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
                               ) -> AsyncIterator[CheckResult]:
@@ -62,9 +66,8 @@ class ExchangeValidator:
         """
         # One pool, one session and one SSL context for every check: per-instance ones double the cost.
         secrets_pool = concurrent.futures.ThreadPoolExecutor(min(self.concurrency, 32), "credential-secret")
-        connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=self._ssl_context)
-        # DummyCookieJar: no exchange cookie may travel from one tenant's check to another's.
-        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        session = exchange_session(self.concurrency, self._ssl_context, self.egress_address)
+        budgets = self.budget.open()
         pending: set[asyncio.Task[CheckResult]] = set()
         finished: asyncio.Queue[asyncio.Task[CheckResult]] = asyncio.Queue()  # cheaper than asyncio.wait per wake
         ref_iter = iter(refs)
@@ -76,7 +79,7 @@ class ExchangeValidator:
                     if ref is _END:
                         exhausted = True
                     else:
-                        task = asyncio.ensure_future(self._check(ref, fetch_secret, session, secrets_pool))
+                        task = asyncio.ensure_future(self._check(ref, fetch_secret, session, secrets_pool, budgets))
                         task.add_done_callback(finished.put_nowait)
                         pending.add(task)
                 if not pending:
@@ -89,6 +92,7 @@ class ExchangeValidator:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             await session.close()
+            await budgets.aclose()
             secrets_pool.shutdown(wait=False, cancel_futures=True)
 
     def validate_iter(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret) -> Iterator[CheckResult]:
@@ -123,7 +127,7 @@ class ExchangeValidator:
         return results
 
     async def _check(self, ref: CredentialRef, fetch_secret: FetchSecret, session: aiohttp.ClientSession,
-                     secrets_pool: concurrent.futures.Executor) -> CheckResult:
+                     secrets_pool: concurrent.futures.Executor, budgets) -> CheckResult:
         """One credential: read its secret just in time, ask the exchange, classify."""
         started = time.perf_counter()
         if ref.exchange not in SUPPORTED:
@@ -142,7 +146,7 @@ class ExchangeValidator:
                 raise MalformedSecret(f"{ref.exchange} needs {', '.join(missing)}")
             exchange = build_exchange(ref.exchange, secret, session, self._ssl_context, self.request_timeout_seconds,
                                       self.exchange_urls.get(ref.exchange),
-                                      bucket_for(ref.exchange, self.rate_limit_per_second))
+                                      budgets.for_exchange(ref.exchange))
         except Exception as exc:  # noqa: BLE001 - a bad secret or exchange must not stop the others
             return self._result(ref, *classify(exc), redact(exc, sensitive), started, 0)
         finally:
