@@ -198,6 +198,8 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "JSON map of exchange id to its budget per egress in ccxt cost units per second (beats the two above)."),
     ("CREDENTIAL_HEALTH_REDIS_URL", "redis_url", _redis_url, "",
      "When set, the exchange budget is a Redis token bucket shared by every process and machine."),
+    ("CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX", "budget_redis_prefix", _path_segment, "credential_health:budget",
+     "Prefix of the budget's Redis keys (one per exchange and egress); deployments sharing a Redis differ here."),
     ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress_address", _ip_address, "",
      "Source IP address exchange connections are bound to; each egress address has its own budget."),
 ]
@@ -241,6 +243,7 @@ class Settings:
     webhook_allow_private_urls: bool
     exchange_budgets: dict[str, float]
     redis_url: str
+    budget_redis_prefix: str
     egress_address: str
 
     @classmethod

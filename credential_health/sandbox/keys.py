@@ -62,6 +62,17 @@ class SignedRequest:
     at: float  # time.time()
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A request the per-IP limit refused: 429 ("throttled") or 418 ("banned")."""
+
+    exchange: str
+    ip: str
+    verdict: str
+    at: float  # time.time()
+    retry_after: float
+
+
 class WeightBudget:
     """Binance's per-IP request weight (developers.binance.com/docs/binance-spot-api-docs/rest-api/limits):
     weight over the limit within the window -> 429 with Retry-After (seconds until enough weight frees to avoid
@@ -91,28 +102,28 @@ class WeightBudget:
         used = self._used.get(key, 0)
         while spent and spent[0][0] <= now - self.window:
             used -= spent.popleft()[1]
-        spent.append((now, weight))  # refused requests count too: hammering only makes it worse
-        used += weight
         self._used[key] = used
         banned_until = self._banned_until.get(key, 0.0)
         if now < banned_until:
             return "banned", used, banned_until - now
-        if used <= self.weight_per_minute:
+        if used + weight <= self.weight_per_minute:
+            spent.append((now, weight))  # only served requests are charged (Binance documents neither way)
+            self._used[key] = used + weight
             self._violations[key] = 0
-            return "ok", used, 0.0
+            return "ok", used + weight, 0.0
         violations = self._violations[key] = self._violations.get(key, 0) + 1
         if violations > self.ban_after:  # the client did not back off after ban_after 429s
             bans = self._bans[key] = self._bans.get(key, 0) + 1
             length = min(self.ban_seconds * 2 ** (bans - 1), self.MAX_BAN_SECONDS)
             self._banned_until[key] = now + length
             return "banned", used, length
-        return "throttled", used, self._frees_in(spent, used, now)
+        return "throttled", used + weight, self._frees_in(spent, used + weight, now)
 
-    def _frees_in(self, spent: deque[tuple[float, int]], used: int, now: float) -> float:
-        """Seconds until the weight still inside the window falls back to the limit."""
+    def _frees_in(self, spent: deque[tuple[float, int]], wanted: int, now: float) -> float:
+        """Seconds until enough weight leaves the window for `wanted` (this request included) to fit."""
         for at, weight in spent:
-            used -= weight
-            if used <= self.weight_per_minute:
+            wanted -= weight
+            if wanted <= self.weight_per_minute:
                 return at + self.window - now
         return self.window
 
@@ -138,6 +149,7 @@ class SimState:
         self.budget = WeightBudget(weight_per_minute, ban_after, ban_seconds, window_seconds)
         self.keys: dict[tuple[str, str], SimKey] = {}
         self.log: list[SignedRequest] = []
+        self.refusals: list[Refusal] = []  # every 429/418 the per-IP limit answered
         self.in_flight = 0  # exchange requests being handled now (changed on the server loop only)
         self.max_in_flight = 0
 
@@ -186,9 +198,12 @@ class SimState:
         await asyncio.sleep(self.hang_cap_seconds)
 
     def charge(self, exchange: str, ip: str, weight: int) -> tuple[str, int, float]:
-        """Spend request weight for one request from `ip`."""
+        """Spend request weight for one request from `ip`; refusals are logged for tests and benches."""
         with self.lock:
-            return self.budget.charge(exchange, ip, weight, time.monotonic())
+            verdict, used, retry_after = self.budget.charge(exchange, ip, weight, time.monotonic())
+            if verdict != "ok":
+                self.refusals.append(Refusal(exchange, ip, verdict, time.time(), retry_after))
+            return verdict, used, retry_after
 
     def record(self, exchange: str, api_key: str, path: str) -> None:
         """Log one signed request."""
@@ -212,13 +227,17 @@ class SimState:
             if timestamps:
                 entry.setdefault("timestamps", []).append(request.at)
         total = sum(entry["count"] for per_key in summary.values() for entry in per_key.values())
+        with self.lock:
+            refused = {verdict: sum(1 for r in self.refusals if r.verdict == verdict)
+                       for verdict in ("throttled", "banned")}
         return {"requests": summary, "total": total, "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight}
+                "max_in_flight": self.max_in_flight, "refused": refused}
 
     def reset(self, keys: bool = False) -> None:
         """Clear the request log, budgets, call counts and nonces (and every key when asked)."""
         with self.lock:
             self.log.clear()
+            self.refusals.clear()
             self.budget.reset()
             self.max_in_flight = self.in_flight
             if keys:
