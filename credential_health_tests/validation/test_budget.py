@@ -102,3 +102,18 @@ def test_retry_after_pauses_every_check_of_the_exchange_on_that_egress(exchange_
     assert max(binance_times) > pause_end  # and the checks resumed after it
     kraken_times = [r.at for r in exchange_simulator.requests(exchange="kraken")]
     assert min(kraken_times) < pause_end - 0.5  # Kraken's budget is not Binance's
+
+
+def test_bad_budget_settings_are_refused_with_the_variable_named():
+    import pytest
+
+    from credential_health.settings import SettingsError
+
+    for name, raw in [("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "{nope"), ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "[1]"),
+                      ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", '{"binance": -1}'),
+                      ("CREDENTIAL_HEALTH_REDIS_URL", "http://redis:6379"),
+                      ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress.example.com"),
+                      ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "fast")]:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: raw})
+    assert Settings.from_env({"CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": ""}).exchange_budgets == {}
