@@ -111,3 +111,16 @@ def test_a_configured_redis_url_puts_the_budget_in_redis(redis_prefix):
     assert run(go()) == f"{redis_prefix}:binance:127.0.0.2"
     assert redis.Redis.from_url(REDIS_URL).exists(f"{redis_prefix}:binance:127.0.0.2")
     assert RedisBudgets(REDIS_URL, redis_prefix).bucket("binance", "", 0) is None
+
+
+def test_an_unreachable_redis_makes_checks_unknown_never_invalid(exchange_simulator, sim_credential):
+    from credential_health.models import CredentialRef, Status
+    from credential_health.validation import ExchangeValidator
+    from credential_health_tests.fixtures.services import free_port
+
+    key = sim_credential("binance")
+    budget = BudgetConfig(every_exchange=20, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    validator = ExchangeValidator(exchange_simulator.urls, attempts=1, budget=budget)
+    [result] = validator.validate_all([CredentialRef("acme", "binance", "x")], lambda ref: key)
+    assert result.status is Status.UNKNOWN
+    assert exchange_simulator.requests() == []  # nothing was sent without the budget's say-so
