@@ -17,8 +17,8 @@ import aiohttp
 from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
+from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import OK, UNSUPPORTED_EXCHANGE, classify, is_transient
-from credential_health.validation.budget import BudgetConfig
 from credential_health.validation.instances import (
     SUPPORTED, build_exchange, default_ssl_context, exchange_session, missing_credentials,
 )
@@ -127,7 +127,7 @@ class ExchangeValidator:
         return results
 
     async def _check(self, ref: CredentialRef, fetch_secret: FetchSecret, session: aiohttp.ClientSession,
-                     secrets_pool: concurrent.futures.Executor, budgets) -> CheckResult:
+                     secrets_pool: concurrent.futures.Executor, budgets: Budgets) -> CheckResult:
         """One credential: read its secret just in time, ask the exchange, classify."""
         started = time.perf_counter()
         if ref.exchange not in SUPPORTED:
