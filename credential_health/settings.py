@@ -5,6 +5,7 @@ The README's configuration table documents the same list; `SETTINGS` below is it
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -176,6 +177,37 @@ def _first_window(name: str, raw: str) -> datetime | None:
     if not 2000 <= value.year <= 2100:
         raise SettingsError(f"{name} must be a date between the years 2000 and 2100, got {raw!r}")
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+def _optional_float(name: str, raw: str) -> float | None:
+    return _float(0)(name, raw) if raw.strip() else None
+
+
+def _exchange_budgets(name: str, raw: str) -> dict[str, float]:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} must be a JSON object of exchange id to cost units per second: {exc}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object of exchange id to cost units per second")
+    return {str(exchange): _float(0)(f"{name}[{exchange}]", str(rate)) for exchange, rate in value.items()}
+
+
+def _redis_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and urlparse(value).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"{name} must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _ip_address(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be an IP address of this host, got {value!r}") from None
+    return value
 
 
 def default_database_url(env: Mapping[str, str]) -> str:
@@ -200,8 +232,9 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Timeout of one exchange request."),
     ("CREDENTIAL_HEALTH_CHECK_CONCURRENCY", "check_concurrency", _int(1, 1000), "64",
      "Checks in flight at once, across all exchanges."),
-    ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _float(0), "10",
-     "Requests per second per exchange, shared by all checks (0 = unlimited)."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "exchange_rate_limit", _optional_float, "",
+     "Budget of every exchange per egress address, in ccxt cost units per second (Binance: 20 = 6,000 weight a "
+     "minute); empty = each exchange's published limit less 5% (docs/scaling.md); 0 = unlimited."),
     ("CREDENTIAL_HEALTH_EXCHANGE_URLS", "exchange_urls", _exchange_urls, "",
      "JSON map of exchange id to API base URL (sandboxes, proxies, the simulator)."),
     ("CREDENTIAL_HEALTH_DATABASE_URL", "database_url", _database_url, "",
@@ -265,6 +298,14 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Start (UTC) of the first window, aligned to the interval; default: four windows before the first start."),
     ("CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK", "inventory_max_shrink", _share, "0.2",
      "Largest share of credentials the inventory may lose between materialisations before its check fails."),
+    ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "exchange_budgets", _exchange_budgets, "",
+     "JSON map of exchange id to its budget per egress in ccxt cost units per second (beats the two above)."),
+    ("CREDENTIAL_HEALTH_REDIS_URL", "redis_url", _redis_url, "",
+     "When set, the exchange budget is a Redis token bucket shared by every process and machine."),
+    ("CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX", "budget_redis_prefix", _path_segment, "credential_health:budget",
+     "Prefix of the budget's Redis keys (one per exchange and egress); deployments sharing a Redis differ here."),
+    ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress_address", _ip_address, "",
+     "Source IP address exchange connections are bound to; each egress address has its own budget."),
 ]
 
 
@@ -276,7 +317,7 @@ class Settings:
     check_retry_delay_seconds: float
     check_timeout_seconds: float
     check_concurrency: int
-    exchange_rate_limit: float
+    exchange_rate_limit: float | None
     exchange_urls: dict[str, str]
     database_url: str
     checks_retention_days: int
@@ -314,6 +355,10 @@ class Settings:
     webhook_lease_seconds: float
     first_window: datetime | None
     inventory_max_shrink: float
+    exchange_budgets: dict[str, float]
+    redis_url: str
+    budget_redis_prefix: str
+    egress_address: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -56,7 +56,7 @@ def test_defaults_match_the_design():
     assert settings.webhook_retry_attempts == 3
     assert settings.webhook_retry_backoff_base == 1
     assert settings.vault_kv_mount == "secret" and settings.vault_tenants_path == "tenants"
-    assert settings.exchange_rate_limit == 10 and settings.exchange_urls == {}
+    assert settings.exchange_rate_limit is None and settings.exchange_urls == {}
     assert settings.webhook_allow_private_urls is False
     assert settings.database_url.endswith(".credential_health/credential_health.db")
 

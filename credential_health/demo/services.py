@@ -58,7 +58,8 @@ class Services:
         port = free_port()
         self.simulator_url = f"http://127.0.0.1:{port}"
         self._spawn("simulator", [sys.executable, "-m", "credential_health.sandbox.exchange_simulator",
-                                  "--port", str(port), "--hang-cap-seconds", "5"])
+                                  "--port", str(port), "--hang-cap-seconds", "5",
+                                  "--weight-per-minute", "1000000"])  # the demo is not about Binance's IP limit
         port = free_port()
         self.receiver_url = f"http://127.0.0.1:{port}"
         self._spawn("receiver", [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port", str(port)])

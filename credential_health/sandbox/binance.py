@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import time
 
 from aiohttp import web
@@ -98,19 +99,23 @@ def _signature_payload(raw_query: str) -> tuple[str, str | None]:
 
 async def _public(request: web.Request, weight: int, payload) -> web.Response:
     state = request.app[STATE]
-    verdict, used, _ = state.charge(EXCHANGE, request.remote or "", weight)
+    verdict, used, retry_after = state.charge(EXCHANGE, request.remote or "", weight)
     await state.pause(None)
     if verdict != "ok":
-        return _throttled(verdict, used)
+        return _throttled(verdict, used, retry_after)
     return _json(payload() if callable(payload) else payload, used_weight=used)
 
 
-def _throttled(verdict: str, used: int) -> web.Response:
+def _throttled(verdict: str, used: int, retry_after: float) -> web.Response:
+    """429 or 418 with Retry-After in whole seconds, as Binance answers an IP over its request weight
+    (developers.binance.com/docs/binance-spot-api-docs/rest-api/limits)."""
+    seconds = str(max(1, math.ceil(retry_after)))
     if verdict == "banned":
-        body = {"code": -1003, "msg": "Way too much request weight used; IP banned. "
+        until = _now_ms() + int(retry_after * 1000)
+        body = {"code": -1003, "msg": f"Way too much request weight used; IP banned until {until}. "
                                       "Please use WebSocket Streams for live updates to avoid bans."}
-        return _json(body, 418, used, **{"Retry-After": "120"})
-    return _json(ERRORS["rate_limited"][1], 429, used, **{"Retry-After": "60"})
+        return _json(body, 418, used, **{"Retry-After": seconds})
+    return _json(ERRORS["rate_limited"][1], 429, used, **{"Retry-After": seconds})
 
 
 async def _signed(request: web.Request, weight: int, payload) -> web.Response:
@@ -119,11 +124,11 @@ async def _signed(request: web.Request, weight: int, payload) -> web.Response:
     api_key = request.headers.get("X-MBX-APIKEY", "")
     if api_key:
         state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, used, _ = state.charge(EXCHANGE, request.remote or "", weight)
+    verdict, used, retry_after = state.charge(EXCHANGE, request.remote or "", weight)
     key = state.key(EXCHANGE, api_key)
     await state.pause(key)
     if verdict != "ok":
-        return _throttled(verdict, used)
+        return _throttled(verdict, used, retry_after)
     if not api_key:
         return _error("bad_key_format", used)
     if key is None:

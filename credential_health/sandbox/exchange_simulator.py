@@ -188,7 +188,7 @@ class SimulatorServer:
         self.state.remove_key(exchange, api_key)
 
     def configure(self, **options) -> None:
-        """Change latency_ms, weight_per_minute, ban_after, ban_seconds or hang_cap_seconds."""
+        """Change latency_ms, weight_per_minute, window_seconds, ban_after, ban_seconds or hang_cap_seconds."""
         self.state.configure(**options)
 
     def requests(self, api_key: str | None = None, exchange: str | None = None) -> list[SignedRequest]:
@@ -204,8 +204,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed at start)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every response")
-    parser.add_argument("--weight-per-minute", type=int, default=1_000_000, help="per-IP request weight budget")
-    parser.add_argument("--ban-after", type=int, default=5, help="429s ignored before the IP gets 418")
+    parser.add_argument("--weight-per-minute", type=int, default=6_000,
+                        help="per-IP request weight per window (Binance's real limit by default)")
+    parser.add_argument("--window-seconds", type=float, default=60.0, help="length of that window (benches shorten it)")
+    parser.add_argument("--ban-after", type=int, default=1, help="429s ignored before the IP gets 418")
     parser.add_argument("--ban-seconds", type=float, default=120.0)
     parser.add_argument("--hang-cap-seconds", type=float, default=30.0, help="longest a 'timeout' key hangs")
     parser.add_argument("--keys", help="JSON file with a list of keys to register at start")
@@ -230,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry: serve until SIGINT/SIGTERM."""
     args = _parser().parse_args(argv)
     state = SimState(latency_ms=args.latency_ms, weight_per_minute=args.weight_per_minute,
-                     ban_after=args.ban_after, ban_seconds=args.ban_seconds, hang_cap_seconds=args.hang_cap_seconds)
+                     ban_after=args.ban_after, ban_seconds=args.ban_seconds, hang_cap_seconds=args.hang_cap_seconds,
+                     window_seconds=args.window_seconds)
     if args.keys:
         with open(args.keys, encoding="utf-8") as handle:
             for entry in json.load(handle):

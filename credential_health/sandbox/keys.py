@@ -65,61 +65,94 @@ class SignedRequest:
     at: float  # time.time()
 
 
-class WeightBudget:
-    """Binance-style per-IP request weight over a sliding minute: over budget -> 429, keep going -> 418."""
+@dataclass(frozen=True)
+class Refusal:
+    """A request the per-IP limit refused: 429 ("throttled") or 418 ("banned")."""
 
-    def __init__(self, weight_per_minute: int, ban_after: int = 5, ban_seconds: float = 120.0, window: float = 60.0):
-        self.weight_per_minute = weight_per_minute
+    exchange: str
+    ip: str
+    verdict: str
+    at: float  # time.time()
+    retry_after: float
+
+
+class WeightBudget:
+    """Binance's per-IP request weight (developers.binance.com/docs/binance-spot-api-docs/rest-api/limits):
+    weight over the limit within the window -> 429 with Retry-After (seconds until enough weight frees to avoid
+    a ban); not backing off (more than `ban_after` over-limit requests in a row) -> 418 with Retry-After until
+    the ban ends. Bans scale for repeat offenders (doubling, capped at the documented 3 days).
+
+    The window is a minute, as Binance's; benches may shorten it (and the limit with it) to see overruns fast.
+    """
+
+    MAX_BAN_SECONDS = 3 * 24 * 3600.0
+
+    def __init__(self, weight_per_minute: int, ban_after: int = 1, ban_seconds: float = 120.0, window: float = 60.0):
+        self.weight_per_minute = weight_per_minute  # the limit per window (a minute unless a bench shortens it)
         self.ban_after = ban_after
         self.ban_seconds = ban_seconds
         self.window = window
         self._spent: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self._used: dict[tuple[str, str], int] = {}
         self._violations: dict[tuple[str, str], int] = {}
+        self._bans: dict[tuple[str, str], int] = {}
         self._banned_until: dict[tuple[str, str], float] = {}
 
     def charge(self, exchange: str, ip: str, weight: int, now: float) -> tuple[str, int, float]:
-        """Spend weight; return ("ok" | "throttled" | "banned", weight used this window, ban end)."""
+        """Spend weight; return ("ok" | "throttled" | "banned", weight used this window, Retry-After seconds)."""
         key = (exchange, ip)
         spent = self._spent.setdefault(key, deque())
         used = self._used.get(key, 0)
         while spent and spent[0][0] <= now - self.window:
             used -= spent.popleft()[1]
-        spent.append((now, weight))
-        used += weight
         self._used[key] = used
         banned_until = self._banned_until.get(key, 0.0)
         if now < banned_until:
-            return "banned", used, banned_until
-        if used <= self.weight_per_minute:
+            return "banned", used, banned_until - now
+        if used + weight <= self.weight_per_minute:
+            spent.append((now, weight))  # only served requests are charged (Binance documents neither way)
+            self._used[key] = used + weight
             self._violations[key] = 0
-            return "ok", used, 0.0
+            return "ok", used + weight, 0.0
         violations = self._violations[key] = self._violations.get(key, 0) + 1
-        if violations > self.ban_after:  # the client ignored ban_after 429s in a row
-            self._banned_until[key] = now + self.ban_seconds
-            return "banned", used, now + self.ban_seconds
-        return "throttled", used, 0.0
+        if violations > self.ban_after:  # the client did not back off after ban_after 429s
+            bans = self._bans[key] = self._bans.get(key, 0) + 1
+            length = min(self.ban_seconds * 2 ** (bans - 1), self.MAX_BAN_SECONDS)
+            self._banned_until[key] = now + length
+            return "banned", used, length
+        return "throttled", used + weight, self._frees_in(spent, used + weight, now)
+
+    def _frees_in(self, spent: deque[tuple[float, int]], wanted: int, now: float) -> float:
+        """Seconds until enough weight leaves the window for `wanted` (this request included) to fit."""
+        for at, weight in spent:
+            wanted -= weight
+            if wanted <= self.weight_per_minute:
+                return at + self.window - now
+        return self.window
 
     def reset(self) -> None:
         """Forget all spending and bans."""
         self._spent.clear()
         self._used.clear()
         self._violations.clear()
+        self._bans.clear()
         self._banned_until.clear()
 
 
 class SimState:
     """Everything the simulator knows; safe to change from another thread while it serves."""
 
-    def __init__(self, latency_ms: float = 0.0, weight_per_minute: int = 1_000_000, ban_after: int = 5,
-                 ban_seconds: float = 120.0, hang_cap_seconds: float = 30.0, clock_skew_ms: int = 120_000):
+    def __init__(self, latency_ms: float = 0.0, weight_per_minute: int = 6_000, ban_after: int = 1,
+                 ban_seconds: float = 120.0, hang_cap_seconds: float = 30.0, clock_skew_ms: int = 120_000,
+                 window_seconds: float = 60.0):
         self.lock = threading.Lock()
         self.latency_ms = latency_ms
         self.hang_cap_seconds = hang_cap_seconds
         self.clock_skew_ms = clock_skew_ms  # how far off the "clock_skew" behaviour puts the server clock
-        self.budget = WeightBudget(weight_per_minute, ban_after, ban_seconds)
+        self.budget = WeightBudget(weight_per_minute, ban_after, ban_seconds, window_seconds)
         self.keys: dict[tuple[str, str], SimKey] = {}
         self.log: list[SignedRequest] = []
+        self.refusals: list[Refusal] = []  # every 429/418 the per-IP limit answered
         self.in_flight = 0  # exchange requests being handled now (changed on the server loop only)
         self.max_in_flight = 0
 
@@ -141,7 +174,7 @@ class SimState:
 
     def configure(self, latency_ms: float | None = None, weight_per_minute: int | None = None,
                   ban_after: int | None = None, ban_seconds: float | None = None,
-                  hang_cap_seconds: float | None = None) -> None:
+                  hang_cap_seconds: float | None = None, window_seconds: float | None = None) -> None:
         """Change server-wide settings while running."""
         with self.lock:
             if latency_ms is not None:
@@ -154,6 +187,8 @@ class SimState:
                 self.budget.ban_seconds = float(ban_seconds)
             if hang_cap_seconds is not None:
                 self.hang_cap_seconds = float(hang_cap_seconds)
+            if window_seconds is not None:
+                self.budget.window = float(window_seconds)
 
     async def pause(self, key: SimKey | None) -> None:
         """Sleep for the key's latency, or the server-wide default."""
@@ -166,9 +201,12 @@ class SimState:
         await asyncio.sleep(self.hang_cap_seconds)
 
     def charge(self, exchange: str, ip: str, weight: int) -> tuple[str, int, float]:
-        """Spend request weight for one request from `ip`."""
+        """Spend request weight for one request from `ip`; refusals are logged for tests and benches."""
         with self.lock:
-            return self.budget.charge(exchange, ip, weight, time.monotonic())
+            verdict, used, retry_after = self.budget.charge(exchange, ip, weight, time.monotonic())
+            if verdict != "ok":
+                self.refusals.append(Refusal(exchange, ip, verdict, time.time(), retry_after))
+            return verdict, used, retry_after
 
     def record(self, exchange: str, api_key: str, path: str) -> None:
         """Log one signed request."""
@@ -192,13 +230,17 @@ class SimState:
             if timestamps:
                 entry.setdefault("timestamps", []).append(request.at)
         total = sum(entry["count"] for per_key in summary.values() for entry in per_key.values())
+        with self.lock:
+            refused = {verdict: sum(1 for r in self.refusals if r.verdict == verdict)
+                       for verdict in ("throttled", "banned")}
         return {"requests": summary, "total": total, "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight}
+                "max_in_flight": self.max_in_flight, "refused": refused}
 
     def reset(self, keys: bool = False) -> None:
         """Clear the request log, budgets, call counts and nonces (and every key when asked)."""
         with self.lock:
             self.log.clear()
+            self.refusals.clear()
             self.budget.reset()
             self.max_in_flight = self.in_flight
             if keys:

@@ -8,10 +8,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Column, Connection, Engine, MetaData, PrimaryKeyConstraint, String, Table, create_engine, event
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Not Alembic's default `alembic_version`: Dagster's PostgreSQL storage uses that one in the same schema.
+VERSION_TABLE = "credential_health_alembic_version"
+LEGACY_VERSION_TABLE = "alembic_version"
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -47,13 +51,39 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def _version_table(name: str) -> Table:
+    """Alembic's own layout of a version table."""
+    return Table(name, MetaData(), Column("version_num", String(32), nullable=False),
+                 PrimaryKeyConstraint("version_num", name=f"{name}_pkc"))
+
+
+def _adopt_legacy_version_table(connection: Connection) -> None:
+    """Installs from before the own version table kept the project's revision in `alembic_version`: move it over
+    (leaving any other revision there, such as Dagster's, alone) before Alembic looks for it."""
+    tables = set(inspect(connection).get_table_names())
+    if LEGACY_VERSION_TABLE not in tables or VERSION_TABLE in tables:
+        return
+    ours = {script.revision for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+    legacy = _version_table(LEGACY_VERSION_TABLE)
+    found = [v for v in connection.execute(select(legacy.c.version_num)).scalars() if v in ours]
+    if not found:
+        return
+    table = _version_table(VERSION_TABLE)
+    table.create(connection)
+    connection.execute(table.insert(), [{"version_num": v} for v in found])
+    connection.execute(delete(legacy).where(legacy.c.version_num.in_(found)))
+    if connection.execute(select(legacy.c.version_num)).first() is None:
+        legacy.drop(connection)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Apply migrations up to `revision` (idempotent); returns the revision now in place."""
     config = _alembic_config()
     with engine.begin() as connection:
+        _adopt_legacy_version_table(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     return current_revision(engine)

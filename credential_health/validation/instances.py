@@ -16,7 +16,6 @@ import ccxt.async_support as ccxt_async
 import certifi
 
 from credential_health.models import ExchangeSecret
-from credential_health.validation.ratelimit import TokenBucket
 from credential_health.validation.redact import redact
 
 log = logging.getLogger("credential_health.validation.ccxt")
@@ -84,30 +83,50 @@ def _leaves(api: object) -> list[str]:
     return [api] if isinstance(api, str) else []
 
 
+def retry_after_seconds(code: int, headers: Mapping[str, str]) -> float | None:
+    """The pause a 429 or 418 asks for (Retry-After in seconds), or None for any other answer."""
+    if code not in (418, 429):
+        return None
+    raw = next((value for name, value in headers.items() if name.lower() == "retry-after"), None)
+    try:
+        return max(float(raw), 0.0) if raw is not None else None
+    except ValueError:  # an HTTP date: not sent by the exchanges served here; wait a conservative minute
+        return 60.0
+
+
 @functools.lru_cache(maxsize=None)
 def _paced_class(exchange_id: str) -> type:
-    """A subclass that waits for the shared bucket before every request and maps overridden URLs back to the
-    real ones where ccxt picks its error map by URL (Binance: spot codes such as -3022 apply only to
-    api.binance.com, so at a proxy or simulator they would degrade to a bare ExchangeError)."""
+    """A subclass that charges the shared budget ccxt's own cost of each request before sending it, pauses the
+    budget when the exchange answers 429/418 with Retry-After, and maps overridden URLs back to the real ones
+    where ccxt picks its error map by URL (Binance: spot codes such as -3022 apply only to api.binance.com, so
+    at a proxy or simulator they would degrade to a bare ExchangeError)."""
     base = getattr(ccxt_async, exchange_id)
 
     class Paced(base):
-        _pacer: TokenBucket | None = None
+        _pacer = None  # a ratelimit.TokenBucket or redis_budget.RedisBucket, or None (unlimited)
         _aliases: tuple[tuple[str, str], ...] = ()
         # The raw answer is the evidence of a check: keep the parsed body (ccxt already parsed it) and the status.
         enableLastJsonResponse = True
         last_http_status: int | None = None
+        _retry_after: float | None = None
 
-        async def fetch2(self, *args, **kwargs):
-            if self._pacer is not None:
-                await self._pacer.acquire()  # before sign(): a signed timestamp or nonce must not age in a queue
-            return await super().fetch2(*args, **kwargs)
+        async def fetch2(self, path, api=["public"], method="GET", params={}, config={}):  # noqa: B006 (ccxt's)
+            if self._pacer is None:
+                return await super().fetch2(path, api, method, params, config)
+            # before sign(): a signed timestamp or nonce must not age in a queue
+            await self._pacer.acquire(self.calculate_rate_limiter_cost(api, method, path, params, config))
+            self._retry_after = None
+            try:
+                return await super().fetch2(path, api, method, params, config)
+            except Exception:
+                if self._retry_after is not None:  # the whole exchange on this egress waits, not only this check
+                    await self._pacer.apause(self._retry_after)
+                raise
 
-        def on_rest_response(self, code, reason, url, method, response_headers, response_body, request_headers,
-                             request_body):
+        def on_rest_response(self, code, reason, url, method, response_headers, *args):
             self.last_http_status = code
-            return super().on_rest_response(code, reason, url, method, response_headers, response_body,
-                                            request_headers, request_body)
+            self._retry_after = retry_after_seconds(code, response_headers or {})
+            return super().on_rest_response(code, reason, url, method, response_headers, *args)
 
         if hasattr(base, "get_exceptions_by_url"):
             def get_exceptions_by_url(self, url, exactOrBroad):  # noqa: N803 (ccxt's name)
@@ -155,6 +174,15 @@ def missing_credentials(exchange_id: str, secret: ExchangeSecret) -> list[str]:
     return [name for name in required if not getattr(secret, _SECRET_FIELDS.get(name, "_absent_"), None)]
 
 
+def exchange_session(concurrency: int, ssl_context: ssl.SSLContext, egress_address: str = "") -> aiohttp.ClientSession:
+    """The one HTTP session of a validation stream, its connections bound to `egress_address` when one is set
+    (the source IP the exchange sees, and the one its per-IP limit and the tenant's key whitelist apply to)."""
+    local_addr = (egress_address, 0) if egress_address else None
+    connector = aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context, local_addr=local_addr)
+    # DummyCookieJar: no exchange cookie may travel from one tenant's check to another's.
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
 def default_ssl_context() -> ssl.SSLContext:
     """One verifying SSL context (certifi CAs, as ccxt uses); building one per instance costs milliseconds."""
     return ssl.create_default_context(cafile=certifi.where())
@@ -192,7 +220,7 @@ def _fresh_copy(prototype):
 
 def build_exchange(exchange_id: str, secret: ExchangeSecret, session: aiohttp.ClientSession,
                    ssl_context: ssl.SSLContext, timeout_seconds: float, base_url: str | None,
-                   pacer: TokenBucket | None):
+                   pacer=None):
     """A fresh instance on the shared session (which ccxt then never closes), with markets pre-seeded."""
     credentials = secret.ccxt_config()
     if exchange_id in STATIC_MARKETS:  # the audited path: only the signed balance call is made

@@ -17,12 +17,13 @@ import aiohttp
 from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
+from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.validation.codes import BAD_RESPONSE, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
 from credential_health.validation.instances import (
-    SUPPORTED, build_exchange, default_ssl_context, forget_last_answer, last_answer, missing_credentials,
+    SUPPORTED, build_exchange, default_ssl_context, exchange_session, forget_last_answer, last_answer,
+    missing_credentials,
 )
-from credential_health.validation.ratelimit import bucket_for
 from credential_health.validation.redact import redact
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,14 @@ class ExchangeValidator:
 
     def __init__(self, exchange_urls: Mapping[str, str] | None = None, rate_limit_per_second: float = 0.0,
                  attempts: int = 3, retry_delay_seconds: float = 1.0, request_timeout_seconds: float = 10.0,
-                 concurrency: int = 64):
+                 concurrency: int = 64, budget: BudgetConfig | None = None, egress_address: str = ""):
         if attempts < 1 or concurrency < 1:
             raise ValueError("attempts and concurrency must be at least 1")
         self.exchange_urls = dict(exchange_urls or {})
         self.rate_limit_per_second = rate_limit_per_second
+        # the exchange budget (ccxt cost units per second, per exchange and egress); 0 = unlimited
+        self.budget = budget if budget is not None else BudgetConfig(every_exchange=rate_limit_per_second)
+        self.egress_address = egress_address
         self.attempts = attempts
         self.retry_delay_seconds = retry_delay_seconds
         self.request_timeout_seconds = request_timeout_seconds
@@ -52,7 +56,8 @@ class ExchangeValidator:
         """A validator configured from `credential_health.settings.Settings`."""
         return cls(exchange_urls=settings.exchange_urls, rate_limit_per_second=settings.exchange_rate_limit,
                    attempts=settings.check_attempts, retry_delay_seconds=settings.check_retry_delay_seconds,
-                   request_timeout_seconds=settings.check_timeout_seconds, concurrency=settings.check_concurrency)
+                   request_timeout_seconds=settings.check_timeout_seconds, concurrency=settings.check_concurrency,
+                   budget=BudgetConfig.from_settings(settings), egress_address=settings.egress_address)
 
     async def validate_stream(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
                               ) -> AsyncIterator[CheckResult]:
@@ -63,9 +68,8 @@ class ExchangeValidator:
         """
         # One pool, one session and one SSL context for every check: per-instance ones double the cost.
         secrets_pool = concurrent.futures.ThreadPoolExecutor(min(self.concurrency, 32), "credential-secret")
-        connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=self._ssl_context)
-        # DummyCookieJar: no exchange cookie may travel from one tenant's check to another's.
-        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        session = exchange_session(self.concurrency, self._ssl_context, self.egress_address)
+        budgets = self.budget.open()
         pending: set[asyncio.Task[CheckResult]] = set()
         finished: asyncio.Queue[asyncio.Task[CheckResult]] = asyncio.Queue()  # cheaper than asyncio.wait per wake
         ref_iter = iter(refs)
@@ -77,7 +81,7 @@ class ExchangeValidator:
                     if ref is _END:
                         exhausted = True
                     else:
-                        task = asyncio.ensure_future(self._check(ref, fetch_secret, session, secrets_pool))
+                        task = asyncio.ensure_future(self._check(ref, fetch_secret, session, secrets_pool, budgets))
                         task.add_done_callback(finished.put_nowait)
                         pending.add(task)
                 if not pending:
@@ -90,6 +94,7 @@ class ExchangeValidator:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             await session.close()
+            await budgets.aclose()
             secrets_pool.shutdown(wait=False, cancel_futures=True)
 
     def validate_iter(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret) -> Iterator[CheckResult]:
@@ -124,7 +129,7 @@ class ExchangeValidator:
         return results
 
     async def _check(self, ref: CredentialRef, fetch_secret: FetchSecret, session: aiohttp.ClientSession,
-                     secrets_pool: concurrent.futures.Executor) -> CheckResult:
+                     secrets_pool: concurrent.futures.Executor, budgets: Budgets) -> CheckResult:
         """One credential: read its secret just in time, ask the exchange, classify."""
         started = time.perf_counter()
         if ref.exchange not in SUPPORTED:
@@ -143,7 +148,7 @@ class ExchangeValidator:
                 raise MalformedSecret(f"{ref.exchange} needs {', '.join(missing)}")
             exchange = build_exchange(ref.exchange, secret, session, self._ssl_context, self.request_timeout_seconds,
                                       self.exchange_urls.get(ref.exchange),
-                                      bucket_for(ref.exchange, self.rate_limit_per_second))
+                                      budgets.for_exchange(ref.exchange))
         except Exception as exc:  # noqa: BLE001 - a bad secret or exchange must not stop the others
             return self._result(ref, *classify(exc), redact(exc, sensitive), started, 0)
         finally:

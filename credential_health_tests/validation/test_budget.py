@@ -1,13 +1,18 @@
-"""The per-exchange request budget, measured where it matters: at the simulator."""
+"""The exchange budget as the simulator sees it: charged by ccxt's cost, per exchange and egress, paused by
+Retry-After."""
 
 from __future__ import annotations
 
 import time
 
-from credential_health.models import CredentialRef, Status
-from credential_health.validation import ExchangeValidator
+import ccxt
 
-RATE = 20.0
+from credential_health.models import CredentialRef, Status
+from credential_health.settings import Settings
+from credential_health.validation import ExchangeValidator
+from credential_health.validation.budget import BudgetConfig, default_units_per_second
+from credential_health.validation.instances import retry_after_seconds
+
 SLACK = 2
 
 
@@ -22,34 +27,93 @@ def busiest_second(timestamps: list[float]) -> int:
     return best
 
 
-def test_budget_is_honoured_per_exchange_and_shared_by_all_checks(exchange_simulator, sim_credential):
+def test_requests_are_charged_by_ccxt_cost_per_exchange(exchange_simulator, sim_credential):
     credentials = {}
-    for i in range(60):  # interleaved, as an inventory walk by tenant yields them
+    for i in range(30):  # interleaved, as an inventory walk by tenant yields them
         for exchange in ("binance", "kraken"):
             credentials[(exchange, f"t{i}")] = sim_credential(exchange)
     refs = [CredentialRef(tenant, exchange, "x") for exchange, tenant in credentials]
-    validator = ExchangeValidator(exchange_simulator.urls, rate_limit_per_second=RATE, attempts=1,
-                                  request_timeout_seconds=10, concurrency=32)
+    # 40 units/s: 10 Binance account calls (cost 4) a second; 30 units/s: 10 Kraken BalanceEx (cost 3)
+    budget = BudgetConfig(overrides={"binance": 40, "kraken": 30})
+    validator = ExchangeValidator(exchange_simulator.urls, attempts=1, concurrency=32, budget=budget)
     started = time.monotonic()
     results = validator.validate_all(refs, lambda ref: credentials[(ref.exchange, ref.tenant_id)])
     wall = time.monotonic() - started
 
     assert all(r.status is Status.VALID for r in results)
-    assert wall >= 2.5  # 60 requests per exchange at 20/s
-    assert wall < 4.5  # the two exchanges have separate budgets and run side by side
+    assert wall >= 2.8  # 30 calls per exchange at 10/s
+    assert wall < 5  # the two exchanges have separate budgets and run side by side
     for exchange in ("binance", "kraken"):
         times = [r.at for r in exchange_simulator.requests(exchange=exchange)]
-        assert len(times) == 60
-        assert busiest_second(times) <= RATE + SLACK
+        assert len(times) == 30
+        assert busiest_second(times) <= 10 + SLACK
 
 
-def test_simulator_budget_turns_into_rate_limited_results(exchange_simulator, sim_credential):
-    # 100 weight per minute and 20 per account call: the sixth call is over budget (429), later ones banned (418)
-    exchange_simulator.configure(weight_per_minute=100, ban_after=2)
-    credentials = {f"t{i}": sim_credential("binance") for i in range(9)}
-    refs = [CredentialRef(tenant, "binance", "x") for tenant in credentials]
-    validator = ExchangeValidator(exchange_simulator.urls, attempts=1, concurrency=1)
-    results = validator.validate_all(refs, lambda ref: credentials[ref.tenant_id])
-    codes = [r.error_code for r in results]
-    assert codes == ["ok"] * 5 + ["rate_limited"] * 4
-    assert all(r.status is Status.UNKNOWN for r in results[5:])
+def test_defaults_keep_below_each_published_limit():
+    binance = ccxt.binance()
+    account_cost = binance.api["private"]["get"]["account"]["cost"]  # ccxt's own figure for GET /api/v3/account
+    weight_per_unit = 6000 / (60_000 / binance.rateLimit)  # ccxt paces 1,200 units a minute for 6,000 weight
+    assert account_cost * weight_per_unit == 20
+    per_minute = default_units_per_second("binance") * 60 * weight_per_unit
+    assert 5400 <= per_minute < 6000  # headroom, but not a wasteful one
+    assert default_units_per_second("kraken") / ccxt.kraken().api["private"]["post"]["BalanceEx"]["cost"] <= 1
+    assert default_units_per_second("okx") == 1000 / ccxt.okx().rateLimit * 0.95  # unlisted: ccxt's pace
+    assert default_units_per_second("no-such-exchange") == 0
+
+
+def test_settings_choose_the_budget():
+    config = BudgetConfig.from_settings(Settings.from_env({
+        "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "8", "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": '{"binance": 12}',
+        "CREDENTIAL_HEALTH_EGRESS_ADDRESS": "127.0.0.2"}))
+    assert (config.units_per_second("binance"), config.units_per_second("kraken")) == (12, 8)
+    assert config.egress == "127.0.0.2" and not config.redis_url
+    assert BudgetConfig.from_settings(Settings.from_env({})).units_per_second("binance") == 19
+    assert BudgetConfig.unlimited().open().for_exchange("binance") is None
+
+
+def test_retry_after_is_read_only_from_429_and_418():
+    assert retry_after_seconds(429, {"retry-after": "7"}) == 7
+    assert retry_after_seconds(418, {"Retry-After": "120"}) == 120
+    assert retry_after_seconds(429, {}) is None
+    assert retry_after_seconds(503, {"Retry-After": "7"}) is None
+    assert retry_after_seconds(429, {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}) == 60
+
+
+def test_retry_after_pauses_every_check_of_the_exchange_on_that_egress(exchange_simulator, sim_credential):
+    # two account calls (weight 40) per 2-second window: a burst of checks earns 429s with Retry-After
+    exchange_simulator.configure(weight_per_minute=40, window_seconds=2, ban_after=100)
+    binance = {f"b{i}": sim_credential("binance") for i in range(6)}
+    kraken = {f"k{i}": sim_credential("kraken") for i in range(3)}
+    secrets = {**binance, **kraken}
+    refs = [CredentialRef(t, "binance", "x") for t in binance] + [CredentialRef(t, "kraken", "x") for t in kraken]
+    # a budget far above the limit: only the pause keeps the checks from hammering the exchange
+    validator = ExchangeValidator(exchange_simulator.urls, attempts=6, retry_delay_seconds=0.01, concurrency=8,
+                                  budget=BudgetConfig(every_exchange=1000.0))
+    results = validator.validate_all(refs, lambda ref: secrets[ref.tenant_id])
+
+    assert [r.status for r in results] == [Status.VALID] * 9
+    refusals = exchange_simulator.state.refusals
+    assert refusals and {r.verdict for r in refusals} == {"throttled"}  # never banned: every 429 was obeyed
+    first = min(r.at for r in refusals)
+    pause_end = first + max(r.retry_after for r in refusals if r.at - first < 0.1)
+    binance_times = [r.at for r in exchange_simulator.requests(exchange="binance")]
+    # requests already on the wire when the first 429 came back may land just after it; then silence
+    assert not [t for t in binance_times if first + 0.1 < t < pause_end - 0.05]
+    assert max(binance_times) > pause_end  # and the checks resumed after it
+    kraken_times = [r.at for r in exchange_simulator.requests(exchange="kraken")]
+    assert min(kraken_times) < pause_end - 0.5  # Kraken's budget is not Binance's
+
+
+def test_bad_budget_settings_are_refused_with_the_variable_named():
+    import pytest
+
+    from credential_health.settings import SettingsError
+
+    for name, raw in [("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "{nope"), ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "[1]"),
+                      ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", '{"binance": -1}'),
+                      ("CREDENTIAL_HEALTH_REDIS_URL", "http://redis:6379"),
+                      ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress.example.com"),
+                      ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "fast")]:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: raw})
+    assert Settings.from_env({"CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": ""}).exchange_budgets == {}
