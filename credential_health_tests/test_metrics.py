@@ -123,7 +123,9 @@ def test_gauges_match_the_tables(filled):
     assert (duration("binance", "50"), duration("binance", "100"), duration("kraken", "99")) == (0.04, 0.3, 12.0)
     assert values[("webhook_endpoints_disabled", ())] == 1 and values[("webhook_endpoints_failing", ())] == 1
     assert values[("webhook_events_pending", ())] == 1
-    assert values[("webhook_events_oldest_pending_age_seconds", ())] == pytest.approx(20 * 60, abs=60)
+    # the event was created 20 minutes before NOW, which was taken when this module was imported
+    oldest_age = (datetime.now(timezone.utc) - NOW).total_seconds() + 20 * 60
+    assert values[("webhook_events_oldest_pending_age_seconds", ())] == pytest.approx(oldest_age, abs=60)
     attempts = lambda outcome: values[("webhook_delivery_attempts_last_hour", (
         ("event_type", "credential.failed"), ("outcome", outcome)))]
     assert (attempts("failure"), attempts("success")) == (2, 1)  # the 40-day-old attempt is outside the hour

@@ -9,7 +9,7 @@ from dagster import Failure
 from credential_health.models import ExchangeSecret
 from credential_health.resources import SecretDigests
 from credential_health.step_errors import clean_text, database_error_kind, step_failure
-from credential_health.storage.database import make_engine, upgrade
+from credential_health.storage.database import VERSION_TABLE, make_engine, upgrade
 from credential_health_tests.fixtures.services import free_port
 
 SECRET = ExchangeSecret(api_key="plain-api-key-17", secret="plain-secret-value-99")
@@ -73,7 +73,7 @@ def test_sqlite_operational_errors_are_retried_only_when_they_can_pass(tmp_path)
 def test_a_database_newer_than_the_code_is_final(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
     upgrade(engine)
-    run_sql(engine, "UPDATE alembic_version SET version_num = '0099'")
+    run_sql(engine, f"UPDATE {VERSION_TABLE} SET version_num = '0099'")
     unknown_revision = raised(lambda: upgrade(engine))
     engine.dispose()
     assert database_error_kind(unknown_revision) == "deterministic"

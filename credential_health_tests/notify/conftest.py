@@ -6,8 +6,11 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
+from credential_health.notify.endpoints import add_endpoint
 from credential_health.notify.outbox import event_rows
+from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.settings import Settings
 from credential_health.storage.database import make_engine
 from credential_health import rollup
@@ -89,3 +92,18 @@ def put_event(engine, tenant_id: str, endpoints: list[str], *, event_type: str =
     with engine.begin() as connection:
         connection.execute(webhook_events.insert(), rows)
     return [row["event_id"] for row in rows]
+
+
+def register(settings, engine, receiver, tenant_id: str) -> tuple[str, str]:
+    """A webhook endpoint for `tenant_id` on the loopback receiver, with its signing secret in OpenBao."""
+    with engine.begin() as connection:
+        endpoint_id = add_endpoint(connection, tenant_id, receiver.url_for(f"/{tenant_id}"),
+                                   ["credential.failed", "credential.recovered"], allow_private=True)
+    secret = WebhookSecretStore.from_settings(settings).create(endpoint_id)
+    receiver.set_secrets(f"/{tenant_id}", [secret])
+    return endpoint_id, secret
+
+
+def rows(engine, table, *where):
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(table).where(*where)))

@@ -16,21 +16,7 @@ from credential_health.storage.schema import (
     webhook_delivery_log,
     webhook_events,
 )
-from credential_health_tests.notify.conftest import put_event
-
-
-def register(settings, engine, receiver, tenant_id: str) -> tuple[str, str]:
-    with engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, tenant_id, receiver.url_for(f"/{tenant_id}"),
-                                   ["credential.failed", "credential.recovered"], allow_private=True)
-    secret = WebhookSecretStore.from_settings(settings).create(endpoint_id)
-    receiver.set_secrets(f"/{tenant_id}", [secret])
-    return endpoint_id, secret
-
-
-def rows(engine, table, *where):
-    with engine.connect() as connection:
-        return list(connection.execute(sa.select(table).where(*where)))
+from credential_health_tests.notify.conftest import put_event, register, rows
 
 
 def send(settings, engine, **kwargs):

@@ -6,27 +6,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import sqlalchemy as sa
 
-from credential_health.notify.endpoints import add_endpoint
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import dispatch
 from credential_health.storage.schema import credential_status, webhook_events
-from credential_health_tests.notify.conftest import put_status
-
-
-def register(settings, engine, receiver, tenant_id: str) -> tuple[str, str]:
-    with engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, tenant_id, receiver.url_for(f"/{tenant_id}"),
-                                   ["credential.failed", "credential.recovered"], allow_private=True)
-    secret = WebhookSecretStore.from_settings(settings).create(endpoint_id)
-    receiver.set_secrets(f"/{tenant_id}", [secret])
-    return endpoint_id, secret
-
-
-def rows(engine, table, *where):
-    with engine.connect() as connection:
-        return list(connection.execute(sa.select(table).where(*where)))
+from credential_health_tests.notify.conftest import put_status, register, rows
 
 
 def events_of(engine, event_type: str) -> int:
