@@ -97,7 +97,7 @@ def credential_validation_results(
         writer = results_db.window_writer(window.start, run_id)
 
         def on_result(check: CheckResult) -> None:
-            audit_check(context.log, check, run_id, "scheduled")
+            audit_check(check, run_id, "scheduled")
             writer.add(check)
 
         fresh = validator.validate([ref for ref in credential_inventory if ref.key not in done], fetch_secret,
