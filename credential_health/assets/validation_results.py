@@ -100,8 +100,8 @@ def credential_validation_results(
             audit_check(check, run_id, "scheduled")
             writer.add(check)
 
-        fresh = validator.validate([ref for ref in credential_inventory if ref.key not in done], fetch_secret,
-                                   on_result)
+        fresh = validator.validate([ref for ref in credential_inventory if ref.key not in done],
+                                   credentials.secret_reads(digests.add), on_result)
         writer.flush()
         checks = resumed + fresh
         # The exchange-wide guard needs the whole window: it rewrites the rows it holds.
