@@ -20,6 +20,7 @@ from credential_health.models import (
 from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.validation.codes import BAD_RESPONSE, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
+from credential_health.validation.handoff import Handoff
 from credential_health.validation.instances import (
     SUPPORTED, build_exchange, default_ssl_context, exchange_session, forget_last_answer, last_answer,
     missing_credentials,
@@ -125,11 +126,13 @@ class ExchangeValidator:
         if _loop_running():  # e.g. called from async code: run on a helper thread with a loop of its own
             with concurrent.futures.ThreadPoolExecutor(1, "credential-validate") as helper:
                 return helper.submit(self.validate_all, refs, fetch_secret, on_result).result()
-        results = []
-        for result in self.validate_iter(refs, fetch_secret):
-            if on_result is not None:
-                on_result(result)
-            results.append(result)
+        results: list[CheckResult] = []
+        if on_result is None:
+            return list(self.validate_iter(refs, fetch_secret))
+        with Handoff(on_result) as hand_on:  # e.g. batch writes: on their own thread, the checks keep going
+            for result in self.validate_iter(refs, fetch_secret):
+                hand_on(result)
+                results.append(result)
         return results
 
     async def _check(self, ref: CredentialRef, read: AsyncRead, session: aiohttp.ClientSession,
