@@ -19,7 +19,7 @@ from credential_health.storage.results import EVENT_COLUMNS
 
 Key = tuple[str, str, str]
 # A stretch that starts within this span of W (or of the newest window) is read by window_start range.
-NEAR = timedelta(days=2)
+NEAR = timedelta(days=1)
 _COLUMNS = ", ".join(f"c.{column.name}" for column in EVENT_COLUMNS)
 _SAME_KEY = "c.tenant_id = b.tenant_id AND c.exchange = b.exchange AND c.credential_type = b.credential_type"
 # the rows of a credential a recompute needs (the same predicate as storage.results.history_tails)
