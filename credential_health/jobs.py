@@ -65,7 +65,7 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
         if not credentials.exists(ref):
             raise Failure(f"no credential at {ref.path} in Vault", allow_retries=False)
         [check] = validator.validate(  # the same code path as the scheduled window
-            [ref], fetch_secret, lambda check: audit_check(context.log, check, context.run.run_id, "manual"))
+            [ref], fetch_secret, lambda check: audit_check(check, context.run.run_id, "manual"))
         window_start = window_containing(check.checked_at).start
         # The same secret-material scan as a window's, before the row is stored or can reach a webhook.
         findings = row_findings(stored_row(check, window_start, Source.MANUAL, context.run.run_id), digests)

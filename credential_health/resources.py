@@ -39,6 +39,17 @@ class CredentialSource(ConfigurableResource, ABC):
     def exists(self, ref: CredentialRef) -> bool:
         """Whether a credential is stored at `ref`, without reading its value."""
 
+    def secret_reads(self, on_secret: Callable[[ExchangeSecret], None]):
+        """What the validator reads secrets with, each secret passed to `on_secret` (e.g. SecretDigests.add):
+        here `read` on a thread pool; sources with an async client return an async context manager instead."""
+
+        def fetch_secret(ref: CredentialRef) -> ExchangeSecret:
+            secret = self.read(ref)
+            on_secret(secret)
+            return secret
+
+        return fetch_secret
+
 
 class VaultCredentialSource(CredentialSource):
     """Credentials in Vault KV v2 under {kv_mount}/{tenants_path}/{tenant_id}/{exchange}/{credential_type}."""
@@ -67,6 +78,15 @@ class VaultCredentialSource(CredentialSource):
 
     def read(self, ref: CredentialRef) -> ExchangeSecret:
         return self.store.read(ref)
+
+    def secret_reads(self, on_secret: Callable[[ExchangeSecret], None]):
+        """Reads over aiohttp in the validator's loop (hvac's ~1 ms of CPU a read competes with the checks),
+        unless a subclass customises `read`, which then stays the one path."""
+        if type(self).read is not VaultCredentialSource.read:
+            return super().secret_reads(on_secret)
+        from credential_health.vault.secret_reads import AsyncSecretReads  # aiohttp: only where validation runs
+
+        return AsyncSecretReads(self.store, on_secret)
 
     def exists(self, ref: CredentialRef) -> bool:
         folder = f"{self.store.tenants_path}/{ref.tenant_id}/{ref.exchange}"

@@ -47,6 +47,7 @@ class RollupSummary:
     recovered_events: int = 0  # credential.recovered events
     compute_seconds: float = 0.0  # lock, read state and history, fold, episodes
     write_seconds: float = 0.0  # upsert into credential_status, episodes and outbox
+    unchanged: int = 0  # recomputed credentials whose row was already right (not rewritten)
 
 
 def apply_events(connection: Connection, events: dict[Key, list[Event]], now: datetime,
@@ -74,7 +75,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
                 derived[key] = episode_rules.track(key, state, batch, threshold)[1]
         else:
             recompute.add(key)
-    reappeared = {k for k, (_, present, _) in stored.items() if not present and inventory is not None and k in inventory}
+    reappeared = {k for k, (_, present, *_) in stored.items() if not present and inventory is not None and k in inventory}
     recompute |= reappeared
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
     for key, seen, last_window_start, tail in checks_table.history_tails(connection, recompute, before):
@@ -88,8 +89,10 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     known = {e.episode_id: e for batch in open_episodes.values() for e in batch}
     known |= episode_table.by_ids(connection, {e.episode_id for batch in derived.values() for e in batch} - known.keys())
     writes, announce, opened, closed = [], [], 0, 0
+    unchanged = 0
     for key in keys:
-        old_state, was_present, removed_at = stored.get(key, (None, True, None))
+        old_state, was_present, removed_at, was_alerted_at = stored.get(key, (None, True, None, None))
+        old_removed_at = removed_at
         state = new_states.get(key, old_state)
         present = was_present if inventory is None else key in inventory
         if not present:  # removed credentials keep their history but never a streak
@@ -108,6 +111,10 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
             announce += outcome.announce
             opened, closed, alerted_at = opened + outcome.opened, closed + outcome.closed, outcome.alerted_at
             final[key] = state
+        if (key in stored and state == old_state and present == was_present and removed_at == old_removed_at
+                and alerted_at == was_alerted_at):
+            unchanged += 1  # a rerun or backfill leaves most credentials as they were: write only what changed
+            continue
         rows.append((*key, *state, alerted_at, present, removed_at, now))
     computed = time.perf_counter()
     _upsert(connection, rows)
@@ -121,6 +128,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
         late=sum(e.late for batch in events.values() for e in batch),
         episodes_opened=opened, episodes_closed=closed, failed_events=sent[FAILED], recovered_events=sent[RECOVERED],
         compute_seconds=round(computed - began, 3), write_seconds=round(time.perf_counter() - computed, 3),
+        unchanged=unchanged,
     )
 
 
@@ -144,10 +152,11 @@ def _serialize(connection: Connection) -> None:
         connection.execute(update(status_table).where(text("1 = 0")).values(updated_at=status_table.c.updated_at))
 
 
-def _load(connection: Connection) -> dict[Key, tuple[StreakState, bool, datetime | None]]:
-    columns = [status_table.c[n] for n in (*KEY_NAMES, *STATE_NAMES, "present_in_inventory", "removed_at")]
-    rows = connection.execute(select(*columns)).all()  # fetchall: row-by-row fetchone costs ~1 s at 100k
-    return {tuple(row[:3]): (StreakState(*row[3:-2]), row[-2], row[-1]) for row in rows}
+def _load(connection: Connection) -> dict[Key, tuple[StreakState, bool, datetime | None, datetime | None]]:
+    """(state, present_in_inventory, removed_at, alerted_at) of every credential."""
+    names = (*KEY_NAMES, *STATE_NAMES, "present_in_inventory", "removed_at", "alerted_at")
+    rows = connection.execute(select(*(status_table.c[n] for n in names))).all()  # fetchall: fetchone costs ~1 s at 100k
+    return {tuple(row[:3]): (StreakState(*row[3:-3]), *row[-3:]) for row in rows}
 
 
 def _upsert(connection: Connection, rows: list[tuple]) -> None:

@@ -82,6 +82,16 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def audit_log_destination(name: str, raw: str) -> str:
+    """`stderr` (also for empty), `off`, or the path of a file the JSON lines are appended to."""
+    value = raw.strip()
+    if value.lower() in ("", "stderr", "off"):
+        return value.lower() or "stderr"
+    if Path(value).is_dir():
+        raise SettingsError(f"{name} must be stderr, off or a file path, got the folder {value!r}")
+    return value
+
+
 def _path_segment(name: str, raw: str) -> str:
     value = raw.strip().strip("/")
     if not value:
@@ -306,6 +316,8 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Prefix of the budget's Redis keys (one per exchange and egress); deployments sharing a Redis differ here."),
     ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress_address", _ip_address, "",
      "Source IP address exchange connections are bound to; each egress address has its own budget."),
+    ("CREDENTIAL_HEALTH_AUDIT_LOG", "audit_log", audit_log_destination, "stderr",
+     "Where the per-check and per-delivery-attempt JSON audit lines go: stderr, off, or a file path (appended)."),
 ]
 
 
@@ -359,6 +371,7 @@ class Settings:
     redis_url: str
     budget_redis_prefix: str
     egress_address: str
+    audit_log: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

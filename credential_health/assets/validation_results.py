@@ -97,11 +97,11 @@ def credential_validation_results(
         writer = results_db.window_writer(window.start, run_id)
 
         def on_result(check: CheckResult) -> None:
-            audit_check(context.log, check, run_id, "scheduled")
+            audit_check(check, run_id, "scheduled")
             writer.add(check)
 
-        fresh = validator.validate([ref for ref in credential_inventory if ref.key not in done], fetch_secret,
-                                   on_result)
+        fresh = validator.validate([ref for ref in credential_inventory if ref.key not in done],
+                                   credentials.secret_reads(digests.add), on_result)
         writer.flush()
         checks = resumed + fresh
         # The exchange-wide guard needs the whole window: it rewrites the rows it holds.

@@ -179,7 +179,7 @@ class Dispatcher:
             self._gone.add(event.endpoint_id)
         self._unwritten.append(Settled(event, outcome, None, datetime.now(timezone.utc)))
         for attempt in outcome.attempts:
-            audit(self.audit, "webhook_delivery", event_id=event.event_id, event_type=event.event_type,
+            audit("webhook_delivery", event_id=event.event_id, event_type=event.event_type,
                   tenant_id=event.tenant_id, exchange=event.exchange, credential_type=event.credential_type,
                   endpoint_id=event.endpoint_id, attempt=event.attempts + attempt.attempt_no,
                   status_code=attempt.status_code, error=attempt.error, duration_ms=int(attempt.duration_ms),

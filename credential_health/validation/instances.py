@@ -214,8 +214,20 @@ def _fresh_copy(prototype):
     exchange = copy.copy(prototype)
     for name, value in prototype.__dict__.items():
         if type(value) in (dict, list, set):
-            exchange.__dict__[name] = copy.deepcopy(value) if name == "options" else value.copy()
+            exchange.__dict__[name] = _tree_copy(value) if name == "options" else value.copy()
     return exchange
+
+
+def _tree_copy(value):
+    """copy.deepcopy for the plain dicts and lists of ccxt's options, ~5x cheaper (no memo; they hold no cycles)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _tree_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_tree_copy(item) for item in value]
+    if kind in (str, int, float, bool, type(None)):
+        return value
+    return copy.deepcopy(value)
 
 
 def build_exchange(exchange_id: str, secret: ExchangeSecret, session: aiohttp.ClientSession,

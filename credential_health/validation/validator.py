@@ -9,7 +9,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 
 import aiohttp
@@ -20,6 +20,7 @@ from credential_health.models import (
 from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.validation.codes import BAD_RESPONSE, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
+from credential_health.validation.handoff import Handoff
 from credential_health.validation.instances import (
     SUPPORTED, build_exchange, default_ssl_context, exchange_session, forget_last_answer, last_answer,
     missing_credentials,
@@ -28,7 +29,10 @@ from credential_health.validation.redact import redact
 
 log = logging.getLogger(__name__)
 
+# Either a synchronous read (run on a thread pool) or an async context manager giving an async read
+# (e.g. vault.secret_reads.AsyncSecretReads: reads on the checks' own loop, cheaper than a thread each).
 FetchSecret = Callable[[CredentialRef], ExchangeSecret]
+AsyncRead = Callable[[CredentialRef], Awaitable[ExchangeSecret]]
 _END = object()
 
 
@@ -67,7 +71,8 @@ class ExchangeValidator:
         SecretUnavailable aborts the run: in-flight checks are cancelled and everything is closed.
         """
         # One pool, one session and one SSL context for every check: per-instance ones double the cost.
-        secrets_pool = concurrent.futures.ThreadPoolExecutor(min(self.concurrency, 32), "credential-secret")
+        reads = fetch_secret if hasattr(fetch_secret, "__aenter__") else _PooledReads(fetch_secret, self.concurrency)
+        read = await reads.__aenter__()
         session = exchange_session(self.concurrency, self._ssl_context, self.egress_address)
         budgets = self.budget.open()
         pending: set[asyncio.Task[CheckResult]] = set()
@@ -81,7 +86,7 @@ class ExchangeValidator:
                     if ref is _END:
                         exhausted = True
                     else:
-                        task = asyncio.ensure_future(self._check(ref, fetch_secret, session, secrets_pool, budgets))
+                        task = asyncio.ensure_future(self._check(ref, read, session, budgets))
                         task.add_done_callback(finished.put_nowait)
                         pending.add(task)
                 if not pending:
@@ -95,7 +100,7 @@ class ExchangeValidator:
             await asyncio.gather(*pending, return_exceptions=True)
             await session.close()
             await budgets.aclose()
-            secrets_pool.shutdown(wait=False, cancel_futures=True)
+            await reads.__aexit__(None, None, None)
 
     def validate_iter(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret) -> Iterator[CheckResult]:
         """Synchronous streaming: drives validate_stream on a private event loop in the calling thread
@@ -121,24 +126,24 @@ class ExchangeValidator:
         if _loop_running():  # e.g. called from async code: run on a helper thread with a loop of its own
             with concurrent.futures.ThreadPoolExecutor(1, "credential-validate") as helper:
                 return helper.submit(self.validate_all, refs, fetch_secret, on_result).result()
-        results = []
-        for result in self.validate_iter(refs, fetch_secret):
-            if on_result is not None:
-                on_result(result)
-            results.append(result)
+        results: list[CheckResult] = []
+        if on_result is None:
+            return list(self.validate_iter(refs, fetch_secret))
+        with Handoff(on_result) as hand_on:  # e.g. batch writes: on their own thread, the checks keep going
+            for result in self.validate_iter(refs, fetch_secret):
+                hand_on(result)
+                results.append(result)
         return results
 
-    async def _check(self, ref: CredentialRef, fetch_secret: FetchSecret, session: aiohttp.ClientSession,
-                     secrets_pool: concurrent.futures.Executor, budgets: Budgets) -> CheckResult:
+    async def _check(self, ref: CredentialRef, read: AsyncRead, session: aiohttp.ClientSession,
+                     budgets: Budgets) -> CheckResult:
         """One credential: read its secret just in time, ask the exchange, classify."""
         started = time.perf_counter()
         if ref.exchange not in SUPPORTED:
             return self._result(ref, Status.INVALID, UNSUPPORTED_EXCHANGE,
                                 f"{ref.exchange!r} is not a ccxt exchange id", started, 0)
-        # like asyncio.to_thread (context variables travel along), but on a pool sized to the concurrency
-        read = functools.partial(contextvars.copy_context().run, fetch_secret, ref)
-        try:
-            secret = await asyncio.get_running_loop().run_in_executor(secrets_pool, read)
+        try:  # at most `concurrency` secrets are held at once: one per check in flight
+            secret = await read(ref)
         except (MalformedSecret, SecretUnavailable) as exc:  # anything else aborts the run
             return self._result(ref, *classify(exc), redact(exc), started, 0)
         sensitive = secret.sensitive_values()
@@ -186,6 +191,25 @@ class ExchangeValidator:
                 duration_ms, message or "")
         return CheckResult(ref=ref, status=status, error_code=code, error_message=message,
                            checked_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempts=attempts)
+
+
+class _PooledReads:
+    """A synchronous read on a thread pool sized to the checks in flight (the reads overlap the checks)."""
+
+    def __init__(self, fetch_secret: FetchSecret, concurrency: int):
+        self.fetch_secret = fetch_secret
+        self.pool = concurrent.futures.ThreadPoolExecutor(min(concurrency, 32), "credential-secret")
+
+    async def __aenter__(self) -> AsyncRead:
+        return self.read
+
+    async def __aexit__(self, *exc) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def read(self, ref: CredentialRef) -> ExchangeSecret:
+        # like asyncio.to_thread (context variables travel along), but on the pool above
+        call = functools.partial(contextvars.copy_context().run, self.fetch_secret, ref)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
 
 
 def _describe(error: Exception | None, code: str, exchange) -> str:

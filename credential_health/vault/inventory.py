@@ -54,19 +54,27 @@ class CredentialStore:
     def read(self, ref: CredentialRef) -> ExchangeSecret:
         """Read one credential just in time; MalformedSecret names a missing field, never a value."""
         try:
-            data = self.client.read(self.mount, f"{self.tenants_path}/{ref.tenant_id}/{ref.exchange}/{ref.credential_type}")
+            data = self.client.read(self.mount, self.secret_path(ref))
         except NotFound:
             raise SecretUnavailable(f"no current version of {ref.path} in Vault") from None
-        for name in REQUIRED_FIELDS:
-            value = data.get(name)
-            if not isinstance(value, str) or not value.strip():
-                raise MalformedSecret(f"secret at {ref.path} has no usable {name!r} field")
-        for name in OPTIONAL_FIELDS:
-            if data.get(name) is not None and not isinstance(data.get(name), str):
-                raise MalformedSecret(f"secret at {ref.path} has a non-text {name!r} field")
-        return ExchangeSecret(
-            api_key=data["apiKey"].strip(),
-            secret=data["secret"].strip(),
-            password=data.get("password") or None,
-            uid=data.get("uid") or None,
-        )
+        return secret_from_data(ref, data)
+
+    def secret_path(self, ref: CredentialRef) -> str:
+        return f"{self.tenants_path}/{ref.tenant_id}/{ref.exchange}/{ref.credential_type}"
+
+
+def secret_from_data(ref: CredentialRef, data: dict) -> ExchangeSecret:
+    """The secret in a KV v2 value; MalformedSecret names a missing field, never a value."""
+    for name in REQUIRED_FIELDS:
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise MalformedSecret(f"secret at {ref.path} has no usable {name!r} field")
+    for name in OPTIONAL_FIELDS:
+        if data.get(name) is not None and not isinstance(data.get(name), str):
+            raise MalformedSecret(f"secret at {ref.path} has a non-text {name!r} field")
+    return ExchangeSecret(
+        api_key=data["apiKey"].strip(),
+        secret=data["secret"].strip(),
+        password=data.get("password") or None,
+        uid=data.get("uid") or None,
+    )
