@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import redis
@@ -28,18 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from credential_health.validation.budget import HEADROOM  # noqa: E402
+from validation_throughput import control  # noqa: E402 (this folder is on sys.path when run as a script)
 
 ACCOUNT_WEIGHT, WEIGHT_PER_UNIT = 20, 5  # GET /api/v3/account; one ccxt Binance unit is 5 weight
 TARGET_RATIO, TARGET_OF_BOUND = 1.8, 0.9
 REDIS_URL = os.environ.get("CREDENTIAL_HEALTH_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def control(base: str, path: str, payload: object = None) -> dict:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(base + "/__sim" + path, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def start_simulator(limit_weight: int, window: float) -> tuple[subprocess.Popen, str]:

@@ -15,12 +15,10 @@ from pathlib import Path
 from datetime import datetime, timezone
 
 import psutil
-import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.scheduler.instigation import InstigatorType
 
-from credential_health.notify import outbox
 from credential_health.notify.endpoints import add_endpoint
 from credential_health.notify.outbox import event_rows
 from credential_health.notify.secrets import WebhookSecretStore
@@ -63,8 +61,6 @@ def notify_runs(instance: DagsterInstance):
     return instance.get_runs(RunsFilter(job_name="notify_tenants_job"))
 
 
-@pytest.mark.skipif(hasattr(outbox, "plan_events"),
-                    reason="needs the rollup to write outbox events (issue 9, merged from the rollup branch)")
 def test_daemon_sensor_launches_a_notify_run_that_delivers_once(pipeline, webhook_receiver, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
