@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from credential_health.scopes.record import ScopeRecord
+
 
 class Status(str, enum.Enum):
     """Outcome of one check (see shared/DESIGN.md, "Outcome classification")."""
@@ -87,3 +89,5 @@ class CheckResult:
     checked_at: datetime
     duration_ms: int
     attempts: int
+    scope: ScopeRecord | None = None  # the key-information probe's record, after a valid check only
+    egress_address: str = ""  # the source address the check was sent from ("" = the host's default)

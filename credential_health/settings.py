@@ -220,6 +220,11 @@ def _ip_address(name: str, raw: str) -> str:
     return value
 
 
+def _ip_addresses(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses (empty: none)."""
+    return tuple(_ip_address(name, part) for part in raw.split(",") if part.strip())
+
+
 def default_database_url(env: Mapping[str, str]) -> str:
     """A SQLite file under the Dagster home when one is set, else under ./.credential_health/."""
     home = env.get("DAGSTER_HOME")
@@ -316,6 +321,8 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Prefix of the budget's Redis keys (one per exchange and egress); deployments sharing a Redis differ here."),
     ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress_address", _ip_address, "",
      "Source IP address exchange connections are bound to; each egress address has its own budget."),
+    ("CREDENTIAL_HEALTH_PUBLISHED_EGRESS_ADDRESSES", "published_egress_addresses", _ip_addresses, "",
+     "Comma-separated egress addresses tenants are told to allowlist; a key's allowlist is audited against them."),
     ("CREDENTIAL_HEALTH_AUDIT_LOG", "audit_log", audit_log_destination, "stderr",
      "Where the per-check and per-delivery-attempt JSON audit lines go: stderr, off, or a file path (appended)."),
 ]
@@ -371,6 +378,7 @@ class Settings:
     redis_url: str
     budget_redis_prefix: str
     egress_address: str
+    published_egress_addresses: tuple[str, ...]
     audit_log: str
 
     @classmethod

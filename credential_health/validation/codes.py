@@ -24,6 +24,10 @@ TRANSPORT_AUTH = "transport_auth"
 BAD_RESPONSE = "bad_response"
 # Held by the exchange-wide guard: too many of an exchange's keys turned invalid in one window to believe it.
 EXCHANGE_WIDE_FAILURE = "exchange_wide_failure"
+# The key-information probe reports an expiry in the past: the key no longer works, whatever the balance said.
+KEY_EXPIRED = "key_expired"
+# The key fails and its last known IP allowlist lacks the address this check was sent from.
+EGRESS_NOT_ALLOWLISTED = "egress_not_allowlisted"
 UNEXPECTED = "unexpected"
 
 # Codes retried inside one check; every other code is final at once (an invalid key never gets better).
@@ -31,12 +35,13 @@ TRANSIENT_CODES = frozenset({TIMEOUT, RATE_LIMITED, EXCHANGE_UNAVAILABLE, MAINTE
                              TRANSPORT_AUTH, BAD_RESPONSE})
 
 # The rejections an exchange states about a key: the only codes that make a check `invalid` from its answer.
-EXCHANGE_REJECTIONS = frozenset({AUTH_REJECTED, PERMISSION_DENIED, ACCOUNT_SUSPENDED})
+EXCHANGE_REJECTIONS = frozenset({AUTH_REJECTED, PERMISSION_DENIED, ACCOUNT_SUSPENDED, KEY_EXPIRED,
+                                 EGRESS_NOT_ALLOWLISTED})
 
 ERROR_CODES = (
     OK, AUTH_REJECTED, PERMISSION_DENIED, ACCOUNT_SUSPENDED, MALFORMED_SECRET, UNSUPPORTED_EXCHANGE,
     SECRET_UNAVAILABLE, TIMEOUT, RATE_LIMITED, EXCHANGE_UNAVAILABLE, MAINTENANCE, CLOCK_SKEW, NETWORK_ERROR,
-    TRANSPORT_AUTH, BAD_RESPONSE, EXCHANGE_WIDE_FAILURE, UNEXPECTED,
+    TRANSPORT_AUTH, BAD_RESPONSE, EXCHANGE_WIDE_FAILURE, KEY_EXPIRED, EGRESS_NOT_ALLOWLISTED, UNEXPECTED,
 )
 
 
