@@ -14,6 +14,7 @@ from credential_health.validation.codes import (
     ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EXCHANGE_UNAVAILABLE, PERMISSION_DENIED, RATE_LIMITED,
     TIMEOUT,
 )
+from credential_health.validation.exchange_answers import bybit, okx
 
 BINANCE_ERRORS = "https://developers.binance.com/docs/binance-spot-api-docs/errors"
 BINANCE_SAPI_ERRORS = "https://developers.binance.com/docs/margin_trading/error-code"
@@ -82,7 +83,10 @@ ANSWERS: tuple[Answer, ...] = (
            "The exchange is busy; try again later.", KRAKEN_ERRORS),
     Answer("kraken", "EGeneral:Internal error", UNKNOWN, EXCHANGE_UNAVAILABLE,
            "An internal error on the exchange's side.", KRAKEN_ERRORS),
+    *(Answer(module.EXCHANGE, *row, module.SOURCE) for module in (okx, bybit) for row in module.ROWS),
 )
+# Exchanges whose error body and account answer live in `exchange_answers.<id>` (error(body), is_account(body)).
+_SHAPES = {module.EXCHANGE: module for module in (okx, bybit)}
 _BY_EVIDENCE = {(row.exchange, row.evidence): row for row in ANSWERS}
 GENERIC_EVIDENCE = "json"  # an exchange with no shape known here answered with a JSON error body
 
@@ -103,6 +107,8 @@ def exchange_error(exchange_id: str, body: object) -> str | None:
         if isinstance(errors, list):
             return next((e for e in errors if isinstance(e, str) and e.startswith("E") and ":" in e), None)
         return None
+    if exchange_id in _SHAPES:
+        return _SHAPES[exchange_id].error(body)
     return GENERIC_EVIDENCE if body else None
 
 
@@ -121,6 +127,7 @@ def is_account_answer(exchange_id: str, body: object) -> bool:
 
     Binance GET /api/v3/account: an object whose `balances` is a list of {asset, free, locked}.
     Kraken POST /0/private/BalanceEx: {"error": [], "result": {asset: {"balance": ..., ...}}}.
+    OKX and Bybit: see `exchange_answers.okx` / `exchange_answers.bybit`.
     Other exchanges (no shape known here): a non-empty JSON object or array.
     """
     if exchange_id == "binance":
@@ -133,4 +140,6 @@ def is_account_answer(exchange_id: str, body: object) -> bool:
             return False
         result = body.get("result")
         return isinstance(result, dict) and all(isinstance(v, dict) and "balance" in v for v in result.values())
+    if exchange_id in _SHAPES:
+        return _SHAPES[exchange_id].is_account(body)
     return isinstance(body, (dict, list)) and bool(body)
