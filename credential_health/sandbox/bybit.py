@@ -16,6 +16,7 @@ from credential_health.sandbox.keys import STATE, SimKey
 
 EXCHANGE = "bybit"
 PREFIX = "/bybit"
+KEY_INFO_PATH = "/v5/user/query-api"  # what the scope probe asks
 
 # Bybit answers {"retCode", "retMsg", "result", "retExtInfo", "time"}; codes and texts from its error page
 # (https://bybit-exchange.github.io/docs/v5/error). Its HTTP Code table gives 401 for requests that need "the
@@ -179,6 +180,6 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get(PREFIX + "/v5/market/time", _time),
         private("/v5/account/wallet-balance", _wallet_balance, accountType="UNIFIED"),  # its only account type
-        private("/v5/user/query-api", _query_api),
+        private(KEY_INFO_PATH, _query_api),
         private("/v5/account/info", _account_info),
     ]

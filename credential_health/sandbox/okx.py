@@ -17,6 +17,7 @@ from credential_health.sandbox.keys import STATE, SimKey
 
 EXCHANGE = "okx"
 PREFIX = "/okx"
+KEY_INFO_PATH = "/api/v5/account/config"  # what the scope probe asks
 
 # OKX answers {"code": "<code>", "msg": "...", "data": []} with the HTTP status its error table gives each code:
 ERRORS_PAGE = "https://www.okx.com/docs-v5/en/#error-code-rest-api-public"
@@ -164,7 +165,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get(PREFIX + "/api/v5/public/time", _time),
         private("/api/v5/account/balance", _balance),
-        private("/api/v5/account/config", _config),
+        private(KEY_INFO_PATH, _config),
     ]
 
 

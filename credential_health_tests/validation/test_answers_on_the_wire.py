@@ -8,7 +8,7 @@ from credential_health.models import Status
 from credential_health.sandbox.transport import BAD_BODIES, BARE_STATUS
 from credential_health_tests.validation.test_behaviours import ATTEMPTS, check_one
 
-EXCHANGES = ("binance", "kraken")
+EXCHANGES = ("binance", "kraken", "okx", "bybit")
 # behaviour -> exchange -> (error code, the exchange's answer the simulator sends)
 REJECTIONS = {
     "revoked": {"binance": ("auth_rejected", "-2015"), "kraken": ("auth_rejected", "EAPI:Invalid key")},
@@ -19,6 +19,14 @@ REJECTIONS = {
     "suspended": {"binance": ("account_suspended", "-3022"),
                   "kraken": ("account_suspended", "EAuth:Account temporary disabled")},
 }
+for _behaviour, _per in {  # OKX's and Bybit's codes (sandbox/okx.py, sandbox/bybit.py)
+    "revoked": {"okx": ("auth_rejected", '"50111"'), "bybit": ("auth_rejected", '"retCode": 10003')},
+    "bad_key_format": {"okx": ("auth_rejected", '"50111"'), "bybit": ("auth_rejected", '"retCode": 10003')},
+    "bad_signature": {"okx": ("auth_rejected", '"50113"'), "bybit": ("auth_rejected", '"retCode": 10004')},
+    "permission_denied": {"okx": ("permission_denied", '"50120"'), "bybit": ("permission_denied", "bybit 10005")},
+    "suspended": {"okx": ("account_suspended", '"50007"'), "bybit": ("account_suspended", '"retCode": 10008')},
+}.items():
+    REJECTIONS[_behaviour].update(_per)
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)
