@@ -70,7 +70,8 @@ def expected_signature(secret: str, timestamp: str, api_key: str, recv_window: s
 
 
 def _wallet_balance(key: SimKey) -> dict:
-    """GET /v5/account/wallet-balance?accountType=UNIFIED (https://bybit-exchange.github.io/docs/v5/account/wallet-balance)."""
+    """GET /v5/account/wallet-balance?accountType=UNIFIED
+    (https://bybit-exchange.github.io/docs/v5/account/wallet-balance)."""
     coins = [{"coin": coin, "equity": amount, "usdValue": amount, "walletBalance": amount, "locked": "0",
               "borrowAmount": "0", "accruedInterest": "0", "totalOrderIM": "0", "totalPositionIM": "0",
               "totalPositionMM": "0", "unrealisedPnl": "0", "cumRealisedPnl": "0", "bonus": "0",

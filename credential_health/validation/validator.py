@@ -223,7 +223,8 @@ def _describe(error: Exception | None, code: str, exchange) -> str:
     if code == TRANSPORT_AUTH:
         return f"HTTP {status} without an exchange error body ({type(error).__name__})"
     said = exchange_error(exchange.id, exchange.last_json_response)
-    if said not in (None, GENERIC_EVIDENCE) and said not in str(error)[:100]:  # ccxt put its own note first (Bybit's 10005)
+    # ccxt may put a note of its own before the exchange's body (Bybit's 10005): name the exchange's code first
+    if said not in (None, GENERIC_EVIDENCE) and said not in str(error)[:100]:
         return f"{type(error).__name__} ({exchange.id} {said}): {error}"
     return f"{type(error).__name__}: {error}"
 
