@@ -167,3 +167,14 @@ def test_plain_sync_ccxt_fetches_the_balance(exchange_simulator, sim_credential,
     balance = client.fetch_balance()
     assert (balance["total"]["BTC"], balance["total"]["USDT"]) == (0.5, 1000)
     assert sorted(r.path for r in exchange_simulator.requests(api_key=key.api_key)) == paths
+
+
+def test_control_api_registers_a_passphrase_and_a_scope_without_showing_the_passphrase(exchange_simulator):
+    scope = {"trade": False, "withdraw": True, "transfer": False, "ip_allowlist": ["127.0.0.1"], "expires_at": None}
+    entry = {"exchange": "okx", "api_key": "okx-control-key", "secret": "s3cret", "passphrase": "pa55", "scope": scope}
+    assert httpx.post(exchange_simulator.base_url + "/__sim/keys", json=entry).json() == {"registered": 1}
+    [listed] = httpx.get(exchange_simulator.base_url + "/__sim/keys").json()
+    assert listed["scope"] == scope and "passphrase" not in listed and "secret" not in listed
+    key = type("Key", (), {"api_key": "okx-control-key", "secret": "s3cret", "password": "pa55"})
+    config = okx_get(exchange_simulator, "/api/v5/account/config", key).json()["data"][0]
+    assert (config["perm"], config["ip"]) == ("read_only,withdraw", "127.0.0.1")
