@@ -33,8 +33,9 @@ class SimKey:
     then: str = "valid"  # flaky: the behaviour after them
     calls: int = 0  # signed calls seen since the key was (re)registered
     last_nonce: int = 0  # Kraken: nonces must strictly increase per key
-    passphrase: str = field(default="", repr=False)  # KuCoin's KC-API-PASSPHRASE (ccxt's `password`)
-    # What the key-information endpoints report: withdraw/trade/transfer, ip_allowlist (list|None), expires_at (ISO|None)
+    passphrase: str = field(default="", repr=False)  # OKX's OK-ACCESS-PASSPHRASE, KuCoin's KC-API-PASSPHRASE
+    # What the key-information endpoints report: withdraw/trade/transfer, ip_allowlist (list|None), expires_at
+    # (ISO|None); key_scope.py says what it means at request time
     scope: dict = field(default_factory=lambda: {"withdraw": False, "trade": True, "transfer": False,
                                                  "ip_allowlist": None, "expires_at": None})
 
