@@ -36,9 +36,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
                               "failed, please check the request result)."),
     "bad_timestamp": (401, "50112", "Invalid OK-ACCESS-TIMESTAMP."),
 }
-# Headers OKX requires on private calls, with the error for each one missing (same table).
-REQUIRED = (("OK-ACCESS-KEY", "50103"), ("OK-ACCESS-PASSPHRASE", "50104"), ("OK-ACCESS-SIGN", "50106"),
-            ("OK-ACCESS-TIMESTAMP", "50107"))
+# Headers OKX requires on private calls beside OK-ACCESS-KEY (50103), with the error for each one missing.
+REQUIRED = (("OK-ACCESS-PASSPHRASE", "50104"), ("OK-ACCESS-SIGN", "50106"), ("OK-ACCESS-TIMESTAMP", "50107"))
 # REST authentication (https://www.okx.com/docs-v5/en/#overview-rest-authentication): a request whose
 # OK-ACCESS-TIMESTAMP is more than 30 seconds away from the server's time has expired.
 EXPIRY_SECONDS = 30.0
@@ -125,7 +124,7 @@ async def _private(request: web.Request, payload) -> web.Response:
         return transport.answer(scenario, json.dumps({"code": "0", "msg": "", "data": payload(key)}))
     if scenario in ("revoked", "bad_key_format"):
         return _error(scenario)
-    for header, code in REQUIRED[1:]:
+    for header, code in REQUIRED:
         if not request.headers.get(header):
             return _coded(401, code, f'Request header "{header}" cannot be empty.')
     raw_timestamp = request.headers["OK-ACCESS-TIMESTAMP"]
