@@ -12,7 +12,7 @@ from aiohttp import web
 
 from credential_health.sandbox.transport import BEHAVIOURS as TRANSPORT_BEHAVIOURS
 
-EXCHANGES = ("binance", "kraken")
+EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
 BEHAVIOURS = (
     "valid", "revoked", "bad_key_format", "bad_signature", "permission_denied", "suspended", "rate_limited",
     "timeout", "server_error", "maintenance", "clock_skew", "flaky", *TRANSPORT_BEHAVIOURS,
@@ -33,6 +33,10 @@ class SimKey:
     then: str = "valid"  # flaky: the behaviour after them
     calls: int = 0  # signed calls seen since the key was (re)registered
     last_nonce: int = 0  # Kraken: nonces must strictly increase per key
+    passphrase: str = field(default="", repr=False)  # KuCoin's KC-API-PASSPHRASE (ccxt's `password`)
+    # What the key-information endpoints report: withdraw/trade/transfer, ip_allowlist (list|None), expires_at (ISO|None)
+    scope: dict = field(default_factory=lambda: {"withdraw": False, "trade": True, "transfer": False,
+                                                 "ip_allowlist": None, "expires_at": None})
 
     def __post_init__(self) -> None:
         if self.exchange not in EXCHANGES:
@@ -51,7 +55,7 @@ class SimKey:
     def public(self) -> dict:
         """The key's settings without the secret."""
         data = asdict(self)
-        del data["secret"]
+        del data["secret"], data["passphrase"]
         return data
 
 
