@@ -1,0 +1,10 @@
+"""Key-information normalisers, one module per exchange: METHOD (ccxt implicit method), PARAMS, normalise()."""
+
+from __future__ import annotations
+
+from credential_health.scopes.normalise import coinbase, kucoin
+
+NORMALISERS = {
+    "coinbase": coinbase,
+    "kucoin": kucoin,
+}
