@@ -2,7 +2,8 @@
 
 Run in a test process with ``SimulatorServer().start()`` or as its own process with
 ``python -m credential_health.sandbox.exchange_simulator --port 8765``; then point the validator at
-``{"binance": "<base>/binance", "kraken": "<base>/kraken", ...}`` (one prefix per exchange id) and script keys over ``/__sim/...``.
+``{"binance": "<base>/binance", "kraken": "<base>/kraken", ...}`` (one prefix per exchange id) and script keys
+over ``/__sim/...``.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class SimKey:
     calls: int = 0  # signed calls seen since the key was (re)registered
     last_nonce: int = 0  # Kraken: nonces must strictly increase per key
     passphrase: str = field(default="", repr=False)  # KuCoin's KC-API-PASSPHRASE (ccxt's `password`)
-    # What the key-information endpoints report: withdraw/trade/transfer, ip_allowlist (list|None), expires_at (ISO|None)
+    # What the key-information endpoints report: withdraw/trade/transfer (bool), ip_allowlist (list|None) and
+    # expires_at (ISO|None)
     scope: dict = field(default_factory=lambda: {"withdraw": False, "trade": True, "transfer": False,
                                                  "ip_allowlist": None, "expires_at": None})
 

@@ -118,6 +118,7 @@ ANSWERS: tuple[Answer, ...] = (
 )
 _BY_EVIDENCE = {(row.exchange, row.evidence): row for row in ANSWERS}
 KUCOIN_SUCCESS = "200000"
+KUCOIN_BALANCE_FIELDS = ("currency", "balance", "available", "holds")
 GENERIC_EVIDENCE = "json"  # an exchange with no shape known here answered with a JSON error body
 
 
@@ -182,13 +183,13 @@ def is_account_answer(exchange_id: str, body: object) -> bool:
         result = body.get("result")
         return isinstance(result, dict) and all(isinstance(v, dict) and "balance" in v for v in result.values())
     if exchange_id == "coinbase":
-        return isinstance(body, dict) and (_all_have(body.get("data"), "balance", ("amount", "currency"))
-                                           or _all_have(body.get("accounts"), "available_balance", ("value", "currency")))
+        return isinstance(body, dict) and (
+            _all_have(body.get("data"), "balance", ("amount", "currency"))
+            or _all_have(body.get("accounts"), "available_balance", ("value", "currency")))
     if exchange_id == "kucoin":
         entries = body.get("data") if isinstance(body, dict) and body.get("code") == KUCOIN_SUCCESS else None
         return isinstance(entries, list) and all(
-            isinstance(e, dict) and all(isinstance(e.get(f), str) for f in ("currency", "balance", "available", "holds"))
-            for e in entries)
+            isinstance(e, dict) and all(isinstance(e.get(f), str) for f in KUCOIN_BALANCE_FIELDS) for e in entries)
     return isinstance(body, (dict, list)) and bool(body)
 
 
