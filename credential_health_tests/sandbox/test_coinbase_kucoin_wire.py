@@ -168,3 +168,38 @@ def test_kucoin_ip_whitelist(exchange_simulator, sim_credential):
     response = kucoin_get(exchange_simulator, "/api/v1/accounts", key.api_key, key.secret, key.password)
     assert (response.status_code, response.json()["code"]) == (403, "400006")
     assert "127.0.0.1" in response.json()["msg"]  # KuCoin names the address it saw
+
+
+def test_keys_with_passphrase_and_scope_registered_over_http(exchange_simulator):
+    """The control API takes KuCoin's passphrase and a key's scope, and never lists a passphrase or secret."""
+    key = {"exchange": "kucoin", "api_key": "kc-control-key", "secret": "kc-control-secret",
+           "passphrase": "kc-control-passphrase", "scope": {"trade": True, "ip_allowlist": ["127.0.0.1"]}}
+    assert httpx.post(exchange_simulator.base_url + "/__sim/keys", json=key, timeout=5).json() == {"registered": 1}
+    listed = httpx.get(exchange_simulator.base_url + "/__sim/keys", timeout=5).json()
+    [entry] = [entry for entry in listed if entry["api_key"] == "kc-control-key"]
+    assert entry["scope"] == key["scope"] and "passphrase" not in entry and "secret" not in entry
+    assert "kc-control-passphrase" not in json.dumps(listed) and "kc-control-secret" not in json.dumps(listed)
+    response = kucoin_get(exchange_simulator, "/api/v1/user/api-key", "kc-control-key", "kc-control-secret",
+                          "kc-control-passphrase")
+    assert response.json()["data"]["ipWhitelist"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("exchange", ["coinbase", "kucoin"])
+def test_a_hung_request_ends_when_the_client_gives_up(exchange_simulator, sim_credential, exchange):
+    key = sim_credential(exchange, "timeout")
+    with pytest.raises(httpx.ReadTimeout):
+        if exchange == "coinbase":
+            url = exchange_simulator.urls["coinbase"] + "/v2/accounts"
+            token = coinbase_jwt(key.api_key, key.secret, "GET", url)
+            httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=0.2)
+        else:
+            stamp = str(int(time.time() * 1000))
+            sign = base64.b64encode(hmac.new(key.secret.encode(), (stamp + "GET/api/v1/accounts").encode(),
+                                             hashlib.sha256).digest()).decode()
+            headers = {"KC-API-KEY": key.api_key, "KC-API-SIGN": sign, "KC-API-TIMESTAMP": stamp,
+                       "KC-API-PASSPHRASE": key.password, "KC-API-KEY-VERSION": "1"}
+            httpx.get(exchange_simulator.urls["kucoin"] + "/api/v1/accounts", headers=headers, timeout=0.2)
+    deadline = time.monotonic() + 2
+    while exchange_simulator.state.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert exchange_simulator.state.in_flight == 0  # the 30 s hang was cancelled with the connection
