@@ -1,16 +1,17 @@
-"""Coinbase as the simulator speaks it: CDP-key JWT auth, GET /v2/accounts (what ccxt's fetch_balance calls),
-Advanced Trade's GET /api/v3/brokerage/accounts and GET /api/v3/brokerage/key_permissions.
+"""Coinbase as the simulator speaks it: GET /v2/accounts (what ccxt's fetch_balance calls), Advanced Trade's
+GET /api/v3/brokerage/accounts and GET /api/v3/brokerage/key_permissions.
 
-Auth (https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication): a bearer
-JWT signed ES256 with the key's EC private key; header `kid` and claim `sub` are the key name
-("organizations/{org}/apiKeys/{id}"), `nbf`/`exp` bound a two-minute life and `uri` is "METHOD host/path".
-"""
+Auth (https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication): a CDP
+key ("organizations/{org}/apiKeys/{id}", an EC private key) signs a bearer JWT ES256, `kid` = `sub` = key name,
+`nbf`/`exp` two minutes apart, `uri` = "METHOD host/path"; a legacy key signs CB-ACCESS-* headers by HMAC."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import functools
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -28,6 +29,7 @@ EXCHANGE = "coinbase"
 PREFIX = "/coinbase"
 # ccxt's issuer is "coinbase-cloud" (audience retail_rest_api_proxy); Coinbase's current samples send "cdp"
 ISSUERS = ("cdp", "coinbase-cloud")
+LEGACY_WINDOW_SECONDS = 30
 STATUS_CODES = "https://docs.cdp.coinbase.com/coinbase-app/api-architecture/status-codes"
 # ccxt's fetch_balance calls the Coinbase App API, GET /v2/accounts: its errors are {"errors": [{"id", "message"}]}
 # with the ids and statuses of https://docs.cdp.coinbase.com/coinbase-app/api-architecture/error-messages
@@ -132,11 +134,36 @@ def _claims_ok(header: dict, claims: dict, request: web.Request, now: float) -> 
             and claims.get("iss") in ISSUERS and _fresh(claims, now) is True and uri == expected_uri(request))
 
 
+def _legacy_failure(request: web.Request, api: str, key: SimKey, now: float) -> str | None:
+    """Legacy API-key HMAC (CB-ACCESS-KEY/-SIGN/-TIMESTAMP): hex HMAC-SHA256(secret, timestamp + method + path +
+    body), the v2 API also signing a GET's query (?...); the timestamp within 30 s of Coinbase's clock
+    (https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication, legacy keys)."""
+    stamp = request.headers.get("CB-ACCESS-TIMESTAMP", "")
+    path = request.path[len(PREFIX):]
+    if api == "v2" and request.query_string:
+        path += "?" + request.query_string
+    expected = hmac.new(key.secret.encode(), f"{stamp}{request.method}{path}".encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, request.headers.get("CB-ACCESS-SIGN", "")):
+        return "bad_signature"
+    if not stamp.isdigit() or abs(now - int(stamp)) > LEGACY_WINDOW_SECONDS:
+        return "clock_skew"
+    return None
+
+
+def _jwt_failure(request: web.Request, parsed: tuple, key: SimKey, now: float) -> str | None:
+    header, claims, signed, signature = parsed
+    if not signature_ok(key, signed, signature):
+        return "bad_signature"
+    if not _claims_ok(header, claims, request, now):
+        return "clock_skew" if _fresh(claims, now) is False else "bad_signature"
+    return None
+
+
 async def _private(request: web.Request, api: str, payload) -> web.Response:
-    """Coinbase's order: per-IP budget, JWT shape and key, signature, time window, then the scripted behaviour."""
+    """Coinbase's order: per-IP budget, credential and key, signature, time window, then the scripted behaviour."""
     state = request.app[STATE]
     parsed = _jwt_parts(request.headers.get("Authorization", ""))
-    api_key = str(parsed[1].get("sub", "")) if parsed else ""
+    api_key = str(parsed[1].get("sub", "")) if parsed else request.headers.get("CB-ACCESS-KEY", "")
     if api_key:
         state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
     verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
@@ -144,7 +171,7 @@ async def _private(request: web.Request, api: str, payload) -> web.Response:
     await state.pause(key)
     if verdict != "ok":
         return _error(api, "rate_limited")
-    if parsed is None or key is None:
+    if key is None:
         return _error(api, "revoked")
     scenario = key.next_scenario()
     body = payload(key) if callable(payload) else payload
@@ -152,14 +179,12 @@ async def _private(request: web.Request, api: str, payload) -> web.Response:
         return transport.answer(scenario, json.dumps(body))
     if scenario in ("revoked", "bad_key_format"):
         return _error(api, scenario)
-    header, claims, signed, signature = parsed
-    if not signature_ok(key, signed, signature):
-        return _error(api, "bad_signature")
     now = time.time() + (state.clock_skew_ms / 1000 if scenario == "clock_skew" else 0)
-    if not _claims_ok(header, claims, request, now):
-        return _error(api, "clock_skew" if _fresh(claims, now) is False else "bad_signature")
+    failure = _jwt_failure(request, parsed, key, now) if parsed else _legacy_failure(request, api, key, now)
+    if failure is not None:
+        return _error(api, failure)
     allowlist = key.scope.get("ip_allowlist")
-    if allowlist and request.remote not in allowlist:  # a CDP key's IP allowlist: the key does not authenticate
+    if allowlist and request.remote not in allowlist:  # a key's IP allowlist: the key does not authenticate
         return _error(api, "revoked")
     if scenario == "timeout":
         await state.hang()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from credential_health.models import CredentialRef, ExchangeSecret, Status
@@ -133,3 +135,23 @@ def test_kucoin_key_outside_its_ip_whitelist_is_not_allowlisted(exchange_simulat
     result = check_one(exchange_simulator.urls, "kucoin", credential)
     assert (result.status, result.error_code, result.attempts) == (INVALID, "egress_not_allowlisted", 1)
     assert "400006" in result.error_message
+
+
+@pytest.mark.parametrize(("behaviour", "expected"), [
+    ("valid", (VALID, "ok", 1)), ("revoked", (INVALID, "auth_rejected", 1)),
+    ("clock_skew", (UNKNOWN, "clock_skew", 3)), ("permission_denied", (INVALID, "permission_denied", 1)),
+])
+def test_coinbase_legacy_hmac_key(exchange_simulator, behaviour, expected):
+    """A key that is not a CDP key (no organizations/ name, no PEM): ccxt signs CB-ACCESS-* headers instead."""
+    credential = ExchangeSecret(api_key=f"legacy-{secrets.token_hex(8)}", secret=secrets.token_hex(16))
+    exchange_simulator.set_key("coinbase", credential.api_key, credential.secret, behaviour)
+    result = check_one(exchange_simulator.urls, "coinbase", credential)
+    assert (result.status, result.error_code, result.attempts) == expected
+
+
+def test_coinbase_legacy_hmac_key_with_a_wrong_secret(exchange_simulator):
+    registered = ExchangeSecret(api_key=f"legacy-{secrets.token_hex(8)}", secret=secrets.token_hex(16))
+    exchange_simulator.set_key("coinbase", registered.api_key, registered.secret)
+    presented = ExchangeSecret(api_key=registered.api_key, secret=secrets.token_hex(16))
+    result = check_one(exchange_simulator.urls, "coinbase", presented)
+    assert (result.status, result.error_code, result.attempts) == (INVALID, "auth_rejected", 1)
