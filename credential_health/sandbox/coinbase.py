@@ -37,7 +37,7 @@ V2_ERRORS: dict[str, tuple[int, str, str]] = {
     "revoked": (401, "authentication_error", "Invalid auth (generic)"),
     "bad_key_format": (401, "authentication_error", "Invalid auth (generic)"),
     "bad_signature": (401, "authentication_error", "Invalid auth (generic)"),
-    # the message ccxt's coinbase maps to InvalidNonce (its exceptions['broad'])
+    # the body ccxt's coinbase quotes for a stale timestamp (its id matches first: AuthenticationError)
     "clock_skew": (401, "authentication_error", "request timestamp expired"),
     "permission_denied": (403, "invalid_scope", "User hasn't authenticated necessary scope"),
     "suspended": (401, "invalid_authentication_method", "API access is blocked for deleted users."),
