@@ -30,7 +30,6 @@ PREFIX = "/coinbase"
 # ccxt's issuer is "coinbase-cloud" (audience retail_rest_api_proxy); Coinbase's current samples send "cdp"
 ISSUERS = ("cdp", "coinbase-cloud")
 LEGACY_WINDOW_SECONDS = 30
-STATUS_CODES = "https://docs.cdp.coinbase.com/coinbase-app/api-architecture/status-codes"
 # ccxt's fetch_balance calls the Coinbase App API, GET /v2/accounts: its errors are {"errors": [{"id", "message"}]}
 # with the ids and statuses of https://docs.cdp.coinbase.com/coinbase-app/api-architecture/error-messages
 V2_ERRORS: dict[str, tuple[int, str, str]] = {
@@ -67,7 +66,8 @@ def _error(api: str, name: str) -> web.Response:
     """The scripted failure as the v2 (Coinbase App) or v3 (Advanced Trade) API answers it."""
     if name == "timeout":  # the hang ended at Coinbase's edge before the client gave up
         return _text(504, "<html><body><h1>504 Gateway Time-out</h1></body></html>", "text/html")
-    if name == "maintenance":  # STATUS_CODES: 503 Service Unavailable, "down for maintenance"
+    # https://docs.cdp.coinbase.com/coinbase-app/api-architecture/status-codes: 503 "down for maintenance"
+    if name == "maintenance":
         return _text(503, "Service Unavailable")
     if api == "v3" and name in V3_UNAUTHENTICATED:
         return _text(401, "Unauthorized\n")
