@@ -13,9 +13,10 @@ from credential_health.scopes.record import ScopeRecord
 
 METHOD = "private_get_user_api_key"
 PARAMS: dict = {}
-# KuCoin's permission names (the API-key page): trading on Spot, Margin, Futures or leveraged tokens; InnerTransfer
-# between one's own accounts; Withdrawal to outside KuCoin (older keys list it as "Withdraw").
-TRADE = frozenset({"spot", "margin", "futures", "leveragetoken"})
+# KuCoin's permission names (e.g. "General,Futures,Unified,Spot,Earn,InnerTransfer,Margin,LeadtradeFutures"):
+# trading on Spot, Margin, Futures, the unified account, lead trading or leveraged tokens; InnerTransfer between
+# one's own accounts; Withdrawal to outside KuCoin (older keys list it as "Withdraw"). General is read-only.
+TRADE = frozenset({"spot", "margin", "futures", "unified", "leadtradefutures", "leveragetoken"})
 TRANSFER = frozenset({"innertransfer", "transfer"})
 WITHDRAW = frozenset({"withdrawal", "withdraw"})
 
