@@ -3,15 +3,13 @@ GET /api/v3/brokerage/accounts and GET /api/v3/brokerage/key_permissions.
 
 Auth (https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication): a CDP
 key ("organizations/{org}/apiKeys/{id}", an EC private key) signs a bearer JWT ES256, `kid` = `sub` = key name,
-`nbf`/`exp` two minutes apart, `uri` = "METHOD host/path"; a legacy key signs CB-ACCESS-* headers by HMAC."""
+`nbf`/`exp` two minutes apart, `uri` = "METHOD host/path". Legacy HMAC keys (CB-ACCESS-*) no longer work."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import functools
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -29,7 +27,6 @@ EXCHANGE = "coinbase"
 PREFIX = "/coinbase"
 # ccxt's issuer is "coinbase-cloud" (audience retail_rest_api_proxy); Coinbase's current samples send "cdp"
 ISSUERS = ("cdp", "coinbase-cloud")
-LEGACY_WINDOW_SECONDS = 30
 # ccxt's fetch_balance calls the Coinbase App API, GET /v2/accounts: its errors are {"errors": [{"id", "message"}]}
 # with the ids and statuses of https://docs.cdp.coinbase.com/coinbase-app/api-architecture/error-messages
 V2_ERRORS: dict[str, tuple[int, str, str]] = {
@@ -134,22 +131,6 @@ def _claims_ok(header: dict, claims: dict, request: web.Request, now: float) -> 
             and claims.get("iss") in ISSUERS and _fresh(claims, now) is True and uri == expected_uri(request))
 
 
-def _legacy_failure(request: web.Request, api: str, key: SimKey, now: float) -> str | None:
-    """Legacy API-key HMAC (CB-ACCESS-KEY/-SIGN/-TIMESTAMP): hex HMAC-SHA256(secret, timestamp + method + path +
-    body), the v2 API also signing a GET's query (?...); the timestamp within 30 s of Coinbase's clock
-    (https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication, legacy keys)."""
-    stamp = request.headers.get("CB-ACCESS-TIMESTAMP", "")
-    path = request.path[len(PREFIX):]
-    if api == "v2" and request.query_string:
-        path += "?" + request.query_string
-    expected = hmac.new(key.secret.encode(), f"{stamp}{request.method}{path}".encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, request.headers.get("CB-ACCESS-SIGN", "")):
-        return "bad_signature"
-    if not stamp.isdigit() or abs(now - int(stamp)) > LEGACY_WINDOW_SECONDS:
-        return "clock_skew"
-    return None
-
-
 def _jwt_failure(request: web.Request, parsed: tuple, key: SimKey, now: float) -> str | None:
     header, claims, signed, signature = parsed
     if not signature_ok(key, signed, signature):
@@ -179,8 +160,10 @@ async def _private(request: web.Request, api: str, payload) -> web.Response:
         return transport.answer(scenario, json.dumps(body))
     if scenario in ("revoked", "bad_key_format"):
         return _error(api, scenario)
+    if parsed is None:  # a legacy CB-ACCESS-* HMAC key: Coinbase expired them all in February 2025
+        return _error(api, "revoked")  # docs.cdp.coinbase.com/coinbase-app/authentication-authorization/legacy-keys
     now = time.time() + (state.clock_skew_ms / 1000 if scenario == "clock_skew" else 0)
-    failure = _jwt_failure(request, parsed, key, now) if parsed else _legacy_failure(request, api, key, now)
+    failure = _jwt_failure(request, parsed, key, now)
     if failure is not None:
         return _error(api, failure)
     allowlist = key.scope.get("ip_allowlist")
