@@ -38,6 +38,8 @@ STATIC_MARKETS: dict[str, list[dict]] = {
                 _spot("ETH/USDT", "ETH", "USDT", "ETHUSDT", "ETH", "USDT")],
     "kraken": [_spot("BTC/USD", "BTC", "USD", "XXBTZUSD", "XXBT", "ZUSD"),
                _spot("ETH/USD", "ETH", "USD", "XETHZUSD", "XETH", "ZUSD")],
+    "coinbase": [_spot("BTC/USD", "BTC", "USD", "BTC-USD", "BTC", "USD")],
+    "kucoin": [_spot("BTC/USDT", "BTC", "USDT", "BTC-USDT", "BTC", "USDT")],
     "okx": [_spot("BTC/USDT", "BTC", "USDT", "BTC-USDT", "BTC", "USDT")],
     "bybit": [_spot("BTC/USDT", "BTC", "USDT", "BTCUSDT", "BTC", "USDT")],
 }

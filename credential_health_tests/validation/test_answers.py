@@ -15,6 +15,7 @@ from credential_health.validation.classify import Evidence, classify_attempt
 from credential_health.validation.codes import EXCHANGE_REJECTIONS
 
 URLS = {"binance": "https://api.binance.com/api/v3/account", "kraken": "https://api.kraken.com/0/private/BalanceEx",
+        "coinbase": "https://api.coinbase.com/v2/accounts", "kucoin": "https://api.kucoin.com/api/v1/accounts",
         "okx": "https://www.okx.com/api/v5/account/balance",
         "bybit": "https://api.bybit.com/v5/account/wallet-balance?accountType=UNIFIED"}
 
@@ -34,6 +35,13 @@ def ccxt_raises(exchange_id: str, status: int, body: dict) -> BaseException | No
 def body_of(row) -> tuple[int, dict]:
     if row.exchange == "binance":
         return 400, {"code": int(row.evidence), "msg": row.meaning.split(": ", 1)[-1]}
+    if row.exchange == "coinbase":
+        if row.evidence.isupper():  # Advanced Trade's grpc-gateway error
+            return 403, {"error": row.evidence, "error_details": row.meaning, "message": row.meaning}
+        error_id, _, message = row.evidence.partition(": ")
+        return int(row.meaning[:3]), {"errors": [{"id": error_id, "message": message or row.meaning[5:]}]}
+    if row.exchange == "kucoin":
+        return 400, {"code": row.evidence, "msg": row.meaning}
     if row.exchange == "okx":
         return 200, {"code": row.evidence, "msg": row.meaning, "data": []}
     if row.exchange == "bybit":
@@ -68,8 +76,10 @@ def test_bare_auth_status_is_transport_auth(exchange_id, status, body):
     assert classify_attempt(exchange_id, exc, Evidence(status, parsed)) == expected
 
 
-@pytest.mark.parametrize("exchange_id", ["binance", "kraken", "okx", "bybit"])
+@pytest.mark.parametrize("exchange_id", ["binance", "kraken", "coinbase", "kucoin", "okx", "bybit"])
 @pytest.mark.parametrize("body", [None, "", "<html/>", {"status": "maintenance"}, [], {"balances": "x"},
+                                  {"data": [{"balance": "1"}]}, {"code": "200000", "data": {}},
+                                  {"code": "400003", "msg": "KC-API-KEY not exists"},
                                   {"error": ["EAPI:Invalid key"]}, {"error": [], "result": []},
                                   {"balances": [{"asset": "BTC"}]}, {"result": {"XXBT": "1.0"}, "error": []},
                                   {"code": "0", "data": {}}, {"code": "0", "data": [{"details": [{"ccy": "BTC"}]}]},
@@ -91,6 +101,11 @@ def test_a_200_that_broke_ccxt_without_an_exchange_error_is_bad_response(exc):
     ("kraken", {"error": [], "result": {"XXBT": {"balance": "1.0", "hold_trade": "0"}}}),
     ("kraken", {"error": [], "result": {}}),
     ("okx", {"code": "0", "data": [{"details": []}]}),
+    ("coinbase", {"pagination": {}, "data": [{"type": "wallet", "balance": {"amount": "1", "currency": "BTC"}}]}),
+    ("coinbase", {"accounts": [{"available_balance": {"value": "1", "currency": "BTC"}}], "has_next": False}),
+    ("coinbase", {"data": []}),
+    ("kucoin", {"code": "200000", "data": [{"currency": "BTC", "balance": "1", "available": "1", "holds": "0"}]}),
+    ("kucoin", {"code": "200000", "data": []}),
     ("okx", {"code": "0", "msg": "", "data": [{"details": [{"ccy": "BTC", "cashBal": "1", "eq": "1"}]}]}),
     ("bybit", {"retCode": 0, "retMsg": "OK", "result": {"list": []}}),
     ("bybit", {"retCode": 0, "result": {"list": [{"accountType": "UNIFIED", "coin": [
@@ -133,6 +148,13 @@ def test_evidence_parsing():
     assert exchange_error("bybit", {"retCode": 0, "retMsg": "OK"}) is None
     assert lookup("kraken", "EGeneral:Permission denied:extra").error_code == "permission_denied"
     assert lookup("kraken", None) is None and lookup("binance", "-1") is None
+    assert exchange_error("coinbase", {"errors": [{"id": "invalid_scope", "message": "m"}]}) == "invalid_scope: m"
+    assert exchange_error("coinbase", {"error": "PERMISSION_DENIED", "message": "m"}) == "PERMISSION_DENIED"
+    assert exchange_error("coinbase", {"data": []}) is None and exchange_error("coinbase", {"errors": []}) is None
+    assert lookup("coinbase", "authentication_error: anything").error_code == "auth_rejected"
+    assert lookup("coinbase", "authentication_error: request timestamp expired").error_code == "clock_skew"
+    assert exchange_error("kucoin", {"code": "400005", "msg": "Invalid KC-API-SIGN"}) == "400005"
+    assert exchange_error("kucoin", {"code": "200000", "data": []}) is None
 
 
 def test_operations_doc_lists_every_row_with_its_source():

@@ -1,18 +1,12 @@
-"""Scope normalisers by ccxt exchange id: each module has METHOD, PARAMS and normalise(answer, now) -> ScopeRecord."""
+"""Key-information normalisers, one module per exchange: METHOD (ccxt implicit method), PARAMS, normalise()."""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from credential_health.scopes.normalise import bybit, coinbase, kucoin, okx
 
-# One line per exchange (modules are imported on first use; an exchange missing here gets no probe).
-MODULES: dict[str, str] = {
-    "okx": "credential_health.scopes.normalise.okx",
-    "bybit": "credential_health.scopes.normalise.bybit",
+NORMALISERS = {
+    "coinbase": coinbase,
+    "kucoin": kucoin,
+    "okx": okx,
+    "bybit": bybit,
 }
-
-
-def normaliser(exchange_id: str) -> ModuleType | None:
-    """The normaliser module of an exchange, or None when its keys are not probed."""
-    name = MODULES.get(exchange_id)
-    return importlib.import_module(name) if name else None

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from credential_health.models import Status
 from credential_health.validation.codes import (
-    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EXCHANGE_UNAVAILABLE, KEY_EXPIRED, PERMISSION_DENIED, RATE_LIMITED,
-    TIMEOUT, UNEXPECTED,
+    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EGRESS_NOT_ALLOWLISTED, EXCHANGE_UNAVAILABLE, KEY_EXPIRED,
+    PERMISSION_DENIED, RATE_LIMITED, TIMEOUT, UNEXPECTED,
 )
 
 EXCHANGE = "bybit"
@@ -21,7 +21,7 @@ ROWS: tuple[tuple[str, Status, str, str], ...] = (
     ("10004", INVALID, AUTH_REJECTED, "Error sign, please check your signature generation algorithm."),
     ("10007", INVALID, AUTH_REJECTED, "User authentication failed."),
     ("10005", INVALID, PERMISSION_DENIED, "Permission denied, please check your API key permissions."),
-    ("10010", INVALID, PERMISSION_DENIED, "Unmatched IP, please check your API key's bound IP addresses."),
+    ("10010", INVALID, EGRESS_NOT_ALLOWLISTED, "Unmatched IP, please check your API key's bound IP addresses."),
     ("10008", INVALID, ACCOUNT_SUSPENDED, "Common banned, please check your account mode"),
     ("33004", INVALID, KEY_EXPIRED, "(Derivatives) Your api key has expired"),
     ("-2015", INVALID, KEY_EXPIRED, "(Spot) Your api key has expired"),

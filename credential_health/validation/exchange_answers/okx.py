@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from credential_health.models import Status
 from credential_health.validation.codes import (
-    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EXCHANGE_UNAVAILABLE, MAINTENANCE, PERMISSION_DENIED, RATE_LIMITED,
-    TIMEOUT,
+    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EGRESS_NOT_ALLOWLISTED, EXCHANGE_UNAVAILABLE, MAINTENANCE,
+    PERMISSION_DENIED, RATE_LIMITED, TIMEOUT,
 )
 
 EXCHANGE = "okx"
@@ -24,7 +24,7 @@ ROWS: tuple[tuple[str, Status, str, str], ...] = (
     ("50119", INVALID, AUTH_REJECTED, "API key doesn't exist"),
     ("50101", INVALID, AUTH_REJECTED, "APIKey does not match current environment."),
     ("50008", INVALID, AUTH_REJECTED, "User doesn't exist."),
-    ("50110", INVALID, PERMISSION_DENIED, "Your IP {param0} is not included in your API key's IP whitelist."),
+    ("50110", INVALID, EGRESS_NOT_ALLOWLISTED, "Your IP {param0} is not included in your API key's IP whitelist."),
     ("50120", INVALID, PERMISSION_DENIED, "This API key doesn't have permission to use this function"),
     ("50007", INVALID, ACCOUNT_SUSPENDED, "User blocked."),
     ("50100", INVALID, ACCOUNT_SUSPENDED, "API frozen, please contact customer service."),
