@@ -52,6 +52,7 @@ ERRORS: dict[str, tuple[int, dict]] = {
 # (https://developers.binance.com/zh-CN/docs/products/caas/basics/4.rate-limits, "/api/* and /sapi/* differ").
 API_WEIGHT_HEADER, SAPI_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M", "X-SAPI-USED-IP-WEIGHT-1M"
 CREATED_MS = 1_698_645_219_000  # every simulated key's createTime
+KEY_INFO_PATH = "/sapi/v1/account/apiRestrictions"  # the scope probe's endpoint
 
 SYMBOLS = [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")]
 BALANCES = [{"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"},
@@ -235,6 +236,6 @@ def routes() -> list[web.RouteDef]:
         signed("/sapi/v1/capital/config/getall", 10, []),
         signed("/sapi/v1/margin/allPairs", 1, []),
         signed("/sapi/v1/margin/isolated/allPairs", 10, []),
-        web.get(PREFIX + "/sapi/v1/account/apiRestrictions",  # request weight (IP) 1
+        web.get(PREFIX + KEY_INFO_PATH,  # request weight (IP) 1
                 functools.partial(_signed, weight=1, payload=_api_restrictions, scoped=True)),
     ]

@@ -18,6 +18,7 @@ from credential_health.sandbox.keys import STATE, SimKey
 
 EXCHANGE = "kraken"
 PREFIX = "/kraken"
+KEY_INFO_PATH = "/0/private/GetApiKeyInfo"  # the scope probe's endpoint
 
 # Kraken answers API errors with HTTP 200 and an "error" list (ccxt maps some of them by exact text). Every
 # text is from Kraken's error guide, https://docs.kraken.com/exchange/guides/general/errors, unless noted.
@@ -151,7 +152,7 @@ def routes() -> list[web.RouteDef]:
         public("/0/public/AssetPairs", lambda: {name: _pair(name, info) for name, info in ASSET_PAIRS.items()}),
         private("/0/private/BalanceEx", BALANCE_EX),
         private("/0/private/Balance", {code: entry["balance"] for code, entry in BALANCE_EX.items()}),
-        private("/0/private/GetApiKeyInfo", _api_key_info, scoped=True),
+        private(KEY_INFO_PATH, _api_key_info, scoped=True),
     ]
 
 

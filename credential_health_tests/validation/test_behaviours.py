@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from credential_health.models import CredentialRef, ExchangeSecret, Status
+from credential_health.sandbox import binance, kraken
 from credential_health.validation import ExchangeValidator
 from credential_health_tests.fixtures.simulator import new_secret
 
 VALID, INVALID, UNKNOWN = Status.VALID, Status.INVALID, Status.UNKNOWN
 ATTEMPTS = 3
+KEY_INFO_PATHS = {"binance": binance.KEY_INFO_PATH, "kraken": kraken.KEY_INFO_PATH}  # the scope probe's
 
 # behaviour -> exchange -> (status, error_code, attempts made)
 EXPECTED = {
@@ -47,8 +49,11 @@ def test_behaviour_maps_to_status_and_code(exchange_simulator, sim_credential, b
     result = check_one(exchange_simulator.urls, exchange, credential)
     status, code, attempts = EXPECTED[behaviour][exchange]
     assert (result.status, result.error_code, result.attempts) == (status, code, attempts)
-    # the simulator saw exactly one signed request per attempt: transient cases retried, definitive ones not
-    assert len(exchange_simulator.requests(api_key=credential.api_key)) == attempts
+    # the simulator saw exactly one signed request per attempt (transient cases retried, definitive ones not),
+    # then the scope probe after a valid one
+    paths = [request.path for request in exchange_simulator.requests(api_key=credential.api_key)]
+    probe = KEY_INFO_PATHS[exchange]
+    assert (len(paths) - paths.count(probe), paths.count(probe)) == (attempts, int(status is VALID))
     assert (result.error_message is None) == (status is VALID)
     for value in credential.sensitive_values():
         assert value not in (result.error_message or "")
