@@ -18,8 +18,9 @@ from datetime import datetime
 
 from credential_health.scopes.normalise import normaliser
 from credential_health.scopes.record import ScopeRecord
-from credential_health.validation.classify import classify
+from credential_health.validation.classify import Evidence, classify_attempt
 from credential_health.validation.codes import BAD_RESPONSE
+from credential_health.validation.instances import forget_last_answer, last_answer
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,17 @@ async def probe_scope(exchange, now: datetime, addresses: Iterable[str]) -> Scop
     module = normaliser(exchange.id)
     if module is None:
         raise LookupError(f"no scope normaliser for {exchange.id}")
+    forget_last_answer(exchange)  # a failure is judged by the probe's own answer, not the balance call's
     answer = await getattr(exchange, module.METHOD)(dict(module.PARAMS))
     record = module.normalise(answer, now)
     return replace(record, egress_allowlisted=egress_allowlisted(record, addresses))
 
 
-def failure_code(exc: BaseException) -> str:
-    """A stable code for a failed probe: the answer's shape was wrong, or the classified exception."""
+def failure_code(exc: BaseException, exchange) -> str:
+    """A stable code for a failed probe: the answer's shape was wrong, or what the balance check would call it."""
     if isinstance(exc, (ValueError, KeyError, TypeError, LookupError)):
         return NO_ANSWER
-    return classify(exc)[1]
+    return classify_attempt(exchange.id, exc, Evidence(*last_answer(exchange)))[1]
 
 
 def egress_allowlisted(record: ScopeRecord, addresses: Iterable[str]) -> bool | None:
@@ -79,7 +81,7 @@ async def run_probe(exchange, now: datetime, addresses: Iterable[str]) -> tuple[
     try:
         return await probe_scope(exchange, now, addresses), ""
     except Exception as exc:  # noqa: BLE001 - any failure only costs the record
-        code = failure_code(exc)
+        code = failure_code(exc, exchange)
         log.info("scope probe on %s gave no record: %s (%s)", exchange.id, code, type(exc).__name__)
         return None, code
 
