@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
+import ccxt
+
 from credential_health.scopes.normalise import normaliser
 from credential_health.scopes.record import ScopeRecord
 from credential_health.validation.classify import Evidence, classify_attempt
@@ -42,6 +44,17 @@ async def probe_scope(exchange, now: datetime, addresses: Iterable[str]) -> Scop
     answer = await getattr(exchange, module.METHOD)(dict(module.PARAMS))
     record = module.normalise(answer, now)
     return replace(record, egress_allowlisted=egress_allowlisted(record, addresses))
+
+
+def probe_cost(exchange_id: str) -> float:
+    """The probe's cost in ccxt units (0 without a probe), read from ccxt's implicit API entry as its limiter does."""
+    module = normaliser(exchange_id)
+    if module is None:
+        return 0.0
+    instance = getattr(ccxt, exchange_id)()
+    entry = next(klass.__dict__[module.METHOD] for klass in type(instance).__mro__ if module.METHOD in klass.__dict__)
+    return instance.calculate_rate_limiter_cost(entry.api, entry.method, entry.path, dict(module.PARAMS),
+                                                entry.config)
 
 
 def failure_code(exc: BaseException, exchange) -> str:
