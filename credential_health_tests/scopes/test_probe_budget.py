@@ -10,6 +10,7 @@ import pytest
 
 from credential_health.models import CredentialRef, Status
 from credential_health.sandbox import binance
+from credential_health.scopes.probe import probe_cost
 from credential_health.validation import ExchangeValidator
 from credential_health.validation.budget import BudgetConfig
 from credential_health.validation.ratelimit import bucket_for
@@ -67,3 +68,8 @@ def test_secrets_stay_out_of_records_results_and_logs(exchange_simulator, sim_cr
     for credential in credentials.values():
         for value in credential.sensitive_values():
             assert value not in text
+
+
+def test_probe_cost_is_read_from_ccxts_tables():
+    assert {exchange: probe_cost(exchange) for exchange in COSTS} == {e: c[1] for e, c in COSTS.items()}
+    assert probe_cost("gemini") == 0  # no probe, no cost
