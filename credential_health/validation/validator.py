@@ -17,10 +17,10 @@ import aiohttp
 from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
-from credential_health.validation.budget import BudgetConfig, Budgets
-from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.scopes.probe import expired, probes, run_probe
 from credential_health.scopes.record import ScopeRecord
+from credential_health.validation.budget import BudgetConfig, Budgets
+from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.validation.codes import (
     BAD_RESPONSE, KEY_EXPIRED, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient,
 )
