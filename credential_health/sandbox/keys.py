@@ -48,6 +48,8 @@ class SimKey:
         for name in (self.behaviour, self.fail_with, self.then):
             if name not in BEHAVIOURS:
                 raise ValueError(f"unknown behaviour {name!r}; expected one of {BEHAVIOURS}")
+        if not isinstance(self.scope, dict):
+            raise TypeError("scope must be an object")
         unknown = set(self.scope) - set(DEFAULT_SCOPE)
         if unknown:
             raise ValueError(f"unknown scope fields {sorted(unknown)}; expected some of {sorted(DEFAULT_SCOPE)}")

@@ -40,6 +40,9 @@ def test_keys_registered_listed_and_removed_over_http(exchange_simulator):
     {"exchange": "bitmex", "api_key": "k", "secret": "s"},
     {"exchange": "binance", "api_key": "k", "secret": "s", "behaviour": "sleepy"},
     {"exchange": "binance", "api_key": "k", "secret": "s", "colour": "blue"},
+    {"exchange": "binance", "api_key": "k", "secret": "s", "scope": {"colour": "blue"}},
+    {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": {"answer": "flaky"}},
+    {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": ["withdraw"]},
     "not an object",
 ])
 def test_bad_key_definitions_are_400(exchange_simulator, payload):
