@@ -91,3 +91,4 @@ class CheckResult:
     attempts: int
     scope: ScopeRecord | None = None  # the key-information probe's record, after a valid check only
     egress_address: str = ""  # the source address the check was sent from ("" = the host's default)
+    scope_error: str = ""  # why a valid check's scope probe gave no record (an error code); "" otherwise

@@ -45,6 +45,8 @@ V2_ERRORS: dict[str, tuple[int, str, str]] = {
 # "Unauthorized" text (no code; ccxt raises AuthenticationError from the status, github.com/ccxt/ccxt/issues/22182),
 # and a missing scope its grpc-gateway error (the OpenAPI's grpc.gateway.runtime.Error) with PERMISSION_DENIED.
 V3_UNAUTHENTICATED = ("revoked", "bad_key_format", "bad_signature", "clock_skew", "suspended")
+KEY_INFO_PATH = "/api/v3/brokerage/key_permissions"  # what the scope probe asks
+
 V3_PERMISSION_DENIED = {"error": "PERMISSION_DENIED", "error_details": "Missing required scopes",
                         "message": "Missing required scopes"}
 ACCOUNTS = (("BTC", "0.5"), ("USD", "1000"))
@@ -166,7 +168,7 @@ async def _private(request: web.Request, api: str, payload) -> web.Response:
     failure = _jwt_failure(request, parsed, key, now)
     if failure is not None:
         return _error(api, failure)
-    allowlist = key.scope.get("ip_allowlist")
+    allowlist = key.scope_of("ip_allowlist")
     if allowlist and request.remote not in allowlist:  # a key's IP allowlist: the key does not authenticate
         return _error(api, "revoked")
     if scenario == "timeout":
@@ -216,7 +218,7 @@ def _portfolio(key: SimKey) -> str:
 def key_permissions(key: SimKey) -> dict:
     """Get API Key Permissions (https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/data-api/
     get-api-key-permissions): view/trade/transfer flags and the key's portfolio; no IP list, no expiry."""
-    scope = key.scope
+    scope = {name: key.scope_of(name) for name in ("trade", "withdraw", "transfer", "ip_allowlist")}
     return {"can_view": True, "can_trade": bool(scope.get("trade")),
             "can_transfer": bool(scope.get("transfer") or scope.get("withdraw")),
             "portfolio_uuid": _portfolio(key), "portfolio_type": "DEFAULT"}
@@ -230,5 +232,5 @@ def routes() -> list[web.RouteDef]:
     return [
         private("v2", "/v2/accounts", v2_accounts),
         private("v3", "/api/v3/brokerage/accounts", v3_accounts),
-        private("v3", "/api/v3/brokerage/key_permissions", key_permissions),
+        private("v3", KEY_INFO_PATH, key_permissions),
     ]

@@ -192,7 +192,8 @@ class SimulatorServer:
         self.state.remove_key(exchange, api_key)
 
     def configure(self, **options) -> None:
-        """Change latency_ms, weight_per_minute, window_seconds, ban_after, ban_seconds or hang_cap_seconds."""
+        """Change latency_ms, weight_per_minute, sapi_weight_per_minute, window_seconds, ban_after, ban_seconds or
+        hang_cap_seconds."""
         self.state.configure(**options)
 
     def requests(self, api_key: str | None = None, exchange: str | None = None) -> list[SignedRequest]:
@@ -210,6 +211,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every response")
     parser.add_argument("--weight-per-minute", type=int, default=6_000,
                         help="per-IP request weight per window (Binance's real limit by default)")
+    parser.add_argument("--sapi-weight-per-minute", type=int, default=12_000,
+                        help="per-IP weight per window of each Binance /sapi endpoint (its own pool)")
     parser.add_argument("--window-seconds", type=float, default=60.0, help="length of that window (benches shorten it)")
     parser.add_argument("--ban-after", type=int, default=1, help="429s ignored before the IP gets 418")
     parser.add_argument("--ban-seconds", type=float, default=120.0)
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     state = SimState(latency_ms=args.latency_ms, weight_per_minute=args.weight_per_minute,
                      ban_after=args.ban_after, ban_seconds=args.ban_seconds, hang_cap_seconds=args.hang_cap_seconds,
-                     window_seconds=args.window_seconds)
+                     window_seconds=args.window_seconds, sapi_weight_per_minute=args.sapi_weight_per_minute)
     if args.keys:
         with open(args.keys, encoding="utf-8") as handle:
             for entry in json.load(handle):

@@ -9,7 +9,7 @@ from credential_health.sandbox.keys import SimKey
 
 def expires_at(key: SimKey) -> datetime | None:
     """The key's expiry as an aware UTC datetime, or None when it never expires."""
-    raw = key.scope.get("expires_at")
+    raw = key.scope_of("expires_at")
     if not raw:
         return None
     parsed = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
@@ -24,7 +24,7 @@ def expired(key: SimKey, now: datetime | None = None) -> bool:
 
 def ip_allowlist(key: SimKey) -> list[str]:
     """The addresses the key is bound to ([] = any address)."""
-    return list(key.scope.get("ip_allowlist") or [])
+    return list(key.scope_of("ip_allowlist") or [])
 
 
 def ip_allowed(key: SimKey, remote: str | None) -> bool:
@@ -35,4 +35,4 @@ def ip_allowed(key: SimKey, remote: str | None) -> bool:
 
 def can(key: SimKey, permission: str) -> bool:
     """One of the scope's permission flags: withdraw, trade or transfer (trade-only by default)."""
-    return bool(key.scope.get(permission, permission == "trade"))
+    return bool(key.scope_of(permission))

@@ -22,6 +22,7 @@ from aiohttp import web
 from credential_health.sandbox import transport
 from credential_health.sandbox.keys import STATE, SimKey
 
+KEY_INFO_PATH = "/api/v1/user/api-key"  # what the scope probe asks
 EXCHANGE = "kucoin"
 PREFIX = "/kucoin"
 SUCCESS = "200000"
@@ -118,7 +119,7 @@ async def _private(request: web.Request, payload) -> web.Response:
             return _error("clock_skew")
     except ValueError:
         return _error("clock_skew")
-    allowlist = key.scope.get("ip_allowlist")
+    allowlist = key.scope_of("ip_allowlist")
     if allowlist and request.remote not in allowlist:
         return _error("ip_not_allowed", request.remote or "")
     if scenario == "timeout":
@@ -147,7 +148,7 @@ def account_mode(key: SimKey, request: web.Request) -> dict:
 def api_key_info(key: SimKey, request: web.Request) -> dict:
     """Get API Key Info (https://www.kucoin.com/docs-new/rest/account-info/account-funding/get-apikey-info):
     `permission` a comma-separated list, `ipWhitelist` a comma-separated list or empty; no expiry field."""
-    scope = key.scope
+    scope = {name: key.scope_of(name) for name in ("trade", "withdraw", "transfer", "ip_allowlist")}
     permission = ["General"] + ["Spot"] * bool(scope.get("trade")) + ["Withdrawal"] * bool(scope.get("withdraw")) \
         + ["InnerTransfer"] * bool(scope.get("transfer"))
     return {"remark": "credential-health simulator", "apiKey": key.api_key, "apiVersion": 3,
@@ -163,5 +164,5 @@ def routes() -> list[web.RouteDef]:
     return [
         private("/api/v1/accounts", accounts),
         private("/api/ua/v1/account/mode", account_mode),
-        private("/api/v1/user/api-key", api_key_info),
+        private(KEY_INFO_PATH, api_key_info),
     ]

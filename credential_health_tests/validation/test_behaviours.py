@@ -7,11 +7,14 @@ import secrets
 import pytest
 
 from credential_health.models import CredentialRef, ExchangeSecret, Status
+from credential_health.sandbox import binance, bybit, coinbase, kraken, kucoin, okx
 from credential_health.validation import ExchangeValidator
 from credential_health_tests.fixtures.simulator import new_secret
 
 VALID, INVALID, UNKNOWN = Status.VALID, Status.INVALID, Status.UNKNOWN
 ATTEMPTS = 3
+KEY_INFO_PATHS = {module.__name__.rsplit(".", 1)[-1]: module.KEY_INFO_PATH  # the scope probe's
+                  for module in (binance, kraken, coinbase, kucoin, okx, bybit)}
 
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin", "okx", "bybit")
 # behaviour -> exchange -> (status, error_code, attempts made); the same on every exchange unless listed
@@ -56,8 +59,12 @@ def test_behaviour_maps_to_status_and_code(exchange_simulator, sim_credential, b
     result = check_one(exchange_simulator.urls, exchange, credential)
     status, code, attempts = EXPECTED[behaviour][exchange]
     assert (result.status, result.error_code, result.attempts) == (status, code, attempts)
-    # the simulator saw one signed request per attempt: transient cases retried, definitive ones not
-    assert len(exchange_simulator.requests(api_key=credential.api_key)) == signed_requests(exchange, status, attempts)
+    # the simulator saw exactly one signed request per attempt (transient cases retried, definitive ones not),
+    # then the scope probe after a valid one
+    paths = [request.path for request in exchange_simulator.requests(api_key=credential.api_key)]
+    probe = KEY_INFO_PATHS[exchange]
+    assert (len(paths) - paths.count(probe), paths.count(probe)) == (signed_requests(exchange, status, attempts),
+                                                                 int(status is VALID))
     assert (result.error_message is None) == (status is VALID)
     for value in credential.sensitive_values():
         assert value not in (result.error_message or "")

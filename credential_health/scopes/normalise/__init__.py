@@ -1,12 +1,22 @@
-"""Key-information normalisers, one module per exchange: METHOD (ccxt implicit method), PARAMS, normalise()."""
+"""Scope normalisers by ccxt exchange id: each module has METHOD, PARAMS and normalise(answer, now) -> ScopeRecord."""
 
 from __future__ import annotations
 
-from credential_health.scopes.normalise import bybit, coinbase, kucoin, okx
+import importlib
+from types import ModuleType
 
-NORMALISERS = {
-    "coinbase": coinbase,
-    "kucoin": kucoin,
-    "okx": okx,
-    "bybit": bybit,
+# One line per exchange (modules are imported on first use; an exchange missing here gets no probe).
+MODULES: dict[str, str] = {
+    "binance": "credential_health.scopes.normalise.binance",
+    "kraken": "credential_health.scopes.normalise.kraken",
+    "okx": "credential_health.scopes.normalise.okx",
+    "bybit": "credential_health.scopes.normalise.bybit",
+    "coinbase": "credential_health.scopes.normalise.coinbase",
+    "kucoin": "credential_health.scopes.normalise.kucoin",
 }
+
+
+def normaliser(exchange_id: str) -> ModuleType | None:
+    """The normaliser module of an exchange, or None when its keys are not probed."""
+    name = MODULES.get(exchange_id)
+    return importlib.import_module(name) if name else None
