@@ -156,7 +156,7 @@ def test_one_transport_bounds_requests_in_flight_across_concurrent_deliveries(
     webhook_receiver: WebhookReceiver, webhook_secret: str
 ) -> None:
     # The dispatcher's shape: many `deliver` calls at once on one transport sized by WEBHOOK_CONCURRENCY.
-    webhook_receiver.set_latency(0.5)
+    webhook_receiver.set_latency(0.3)
     webhook_receiver.script("/t/3", [400])
     in_flight: list[int] = []
 
