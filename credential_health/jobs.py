@@ -28,7 +28,8 @@ from credential_health.step_errors import step_failure
 from credential_health.settings import Settings
 from credential_health.storage import results
 
-# In-process everywhere: the work is IO-bound, and a subprocess per step costs seconds (shared/DESIGN.md).
+# In-process everywhere: the work is IO-bound, and a subprocess per step costs seconds
+# (docs/design.md#dagster-executor).
 credential_health_job = define_asset_job(
     "credential_health_job",
     selection=AssetSelection.assets(*ASSETS),

@@ -10,7 +10,7 @@ from credential_health.scopes.record import ScopeRecord
 
 
 class Status(str, enum.Enum):
-    """Outcome of one check (see shared/DESIGN.md, "Outcome classification")."""
+    """Outcome of one check (see docs/design.md#outcome-classification)."""
 
     VALID = "valid"
     INVALID = "invalid"

@@ -112,6 +112,7 @@ def test_weight_budget_slides_and_bans():
     assert budget.charge("binance", "ip", 1, now=70)[0] == "ok"  # window slid, ban over
 
 
+@pytest.mark.slow  # starts processes
 def test_simulator_as_a_separate_process(tmp_path):
     credential = new_secret("binance")
     keys = tmp_path / "keys.json"

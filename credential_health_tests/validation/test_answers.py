@@ -167,6 +167,7 @@ def test_operations_doc_lists_every_row_with_its_source():
         assert row.source in table
 
 
+@pytest.mark.slow  # starts processes
 def test_codes_table_and_guard_load_without_ccxt():
     """The Dagster code location imports the guard; ccxt (seconds to import) stays out until a check runs."""
     import subprocess

@@ -7,10 +7,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from credential_health.models import CredentialRef, Status
 from credential_health.validation import ExchangeValidator
 from credential_health.validation.budget import HEADROOM, BudgetConfig
 from credential_health_tests.validation.test_budget_redis import REDIS_URL, redis_prefix  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow  # worker processes
 
 # Binance's limit (6,000 weight a minute) scaled to a test: 3,600 weight per 6-second window, i.e. 600 weight/s
 # instead of 100; the budget is derived from it exactly as the default is from the real one.
