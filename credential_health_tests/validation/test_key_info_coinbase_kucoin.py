@@ -10,7 +10,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from credential_health.scopes.normalise import NORMALISERS, coinbase, kucoin
+from credential_health.scopes.normalise import coinbase, kucoin, normaliser
 from credential_health.scopes.record import ScopeRecord
 from credential_health.validation.instances import override_api_urls
 
@@ -19,7 +19,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def fetch_key_info(sim, exchange: str, credential) -> dict:
     """Call the normaliser's METHOD with real ccxt against the simulator and return the raw answer."""
-    module = NORMALISERS[exchange]
+    module = normaliser(exchange)
 
     async def call() -> dict:
         cls = getattr(ccxt_async, exchange)

@@ -9,7 +9,7 @@ import ccxt
 import pytest
 
 from credential_health.models import Status
-from credential_health.scopes.normalise import NORMALISERS
+from credential_health.scopes.normalise import normaliser
 from credential_health.scopes.record import ScopeRecord
 from credential_health.validation.instances import build_exchange, default_ssl_context, exchange_session
 from credential_health_tests.validation.test_behaviours import check_one
@@ -20,7 +20,7 @@ IN_A_MONTH = (NOW + timedelta(days=30)).replace(microsecond=0)
 
 def key_info(urls: dict[str, str], exchange_id: str, credential) -> tuple[dict, ScopeRecord]:
     """The raw answer of the normaliser's METHOD, called on the instance the validator builds, and its record."""
-    module = NORMALISERS[exchange_id]
+    module = normaliser(exchange_id)
 
     async def ask() -> dict:
         ssl_context = default_ssl_context()
@@ -94,7 +94,7 @@ def _bybit(**fields) -> dict:
 
 
 def test_okx_fields():
-    okx = NORMALISERS["okx"]
+    okx = normaliser("okx")
     assert okx.normalise(_okx(perm="read_only,withdraw,trade", ip="117.37.203.58, 117.37.203.57"), NOW) == (
         ScopeRecord(True, True, True, True, ("117.37.203.58", "117.37.203.57"), None))
     for bad in ({}, {"code": "50111", "msg": "Invalid OK-ACCESS-KEY.", "data": []}, {"code": "0", "data": []},
@@ -104,7 +104,7 @@ def test_okx_fields():
 
 
 def test_bybit_fields():
-    bybit = NORMALISERS["bybit"]
+    bybit = normaliser("bybit")
     assert bybit.normalise(_bybit(), NOW) == ScopeRecord(True, False, False, False, (), None)
     # read only: nothing it lists may be used; the documented example lists SpotTrade on such a key
     assert bybit.normalise(_bybit(readOnly=1, permissions={"Spot": ["SpotTrade"], "Wallet": ["Withdraw"]}), NOW) \
