@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from credential_health.sandbox import transport
+from credential_health.sandbox import key_scope, transport
 from credential_health.sandbox.keys import STATE, SimKey
 
 EXCHANGE = "coinbase"
@@ -142,21 +142,18 @@ def _jwt_failure(request: web.Request, parsed: tuple, key: SimKey, now: float) -
     return None
 
 
-async def _private(request: web.Request, api: str, payload) -> web.Response:
+async def _private(request: web.Request, api: str, payload, scoped: bool = False) -> web.Response:
     """Coinbase's order: per-IP budget, credential and key, signature, time window, then the scripted behaviour."""
     state = request.app[STATE]
     parsed = _jwt_parts(request.headers.get("Authorization", ""))
     api_key = str(parsed[1].get("sub", "")) if parsed else request.headers.get("CB-ACCESS-KEY", "")
-    if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
-    key = state.key(EXCHANGE, api_key)
-    await state.pause(key)
-    if verdict != "ok":
-        return _error(api, "rate_limited")
-    if key is None:
+    refusal, key = await key_scope.admit(request, EXCHANGE, PREFIX, api_key, lambda _: _error(api, "rate_limited"))
+    if refusal is not None:
+        return refusal
+    # Coinbase documents no expiry answer (key_permissions reports none): an expired key no longer authenticates.
+    if key is None or key_scope.expired(key):
         return _error(api, "revoked")
-    scenario = key.next_scenario()
+    scenario = key_scope.scenario(key, scoped)
     body = payload(key) if callable(payload) else payload
     if scenario in transport.BEHAVIOURS:  # answered by something in between, before the exchange sees it
         return transport.answer(scenario, json.dumps(body))
@@ -168,11 +165,12 @@ async def _private(request: web.Request, api: str, payload) -> web.Response:
     failure = _jwt_failure(request, parsed, key, now)
     if failure is not None:
         return _error(api, failure)
-    allowlist = key.scope_of("ip_allowlist")
-    if allowlist and request.remote not in allowlist:  # a key's IP allowlist: the key does not authenticate
+    if not key_scope.ip_allowed(key, request.remote):  # a key's IP allowlist: the key does not authenticate
         return _error(api, "revoked")
     if scenario == "timeout":
         await state.hang()
+    if scenario == "malformed":
+        return _json({})  # a success without the documented fields
     if scenario != "valid":
         return _error(api, scenario)
     return _json(body)
@@ -218,19 +216,18 @@ def _portfolio(key: SimKey) -> str:
 def key_permissions(key: SimKey) -> dict:
     """Get API Key Permissions (https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/data-api/
     get-api-key-permissions): view/trade/transfer flags and the key's portfolio; no IP list, no expiry."""
-    scope = {name: key.scope_of(name) for name in ("trade", "withdraw", "transfer", "ip_allowlist")}
-    return {"can_view": True, "can_trade": bool(scope.get("trade")),
-            "can_transfer": bool(scope.get("transfer") or scope.get("withdraw")),
+    return {"can_view": True, "can_trade": key_scope.can(key, "trade"),
+            "can_transfer": key_scope.can(key, "transfer") or key_scope.can(key, "withdraw"),
             "portfolio_uuid": _portfolio(key), "portfolio_type": "DEFAULT"}
 
 
 def routes() -> list[web.RouteDef]:
     """Every Coinbase route, under /coinbase."""
-    def private(api: str, path: str, payload) -> web.RouteDef:
-        return web.get(PREFIX + path, functools.partial(_private, api=api, payload=payload))
+    def private(api: str, path: str, payload, scoped: bool = False) -> web.RouteDef:
+        return web.get(PREFIX + path, functools.partial(_private, api=api, payload=payload, scoped=scoped))
 
     return [
         private("v2", "/v2/accounts", v2_accounts),
         private("v3", "/api/v3/brokerage/accounts", v3_accounts),
-        private("v3", KEY_INFO_PATH, key_permissions),
+        private("v3", KEY_INFO_PATH, key_permissions, scoped=True),
     ]

@@ -54,6 +54,9 @@ class SimKey:
         unknown = set(self.scope) - set(DEFAULT_SCOPE)
         if unknown:
             raise ValueError(f"unknown scope fields {sorted(unknown)}; expected some of {sorted(DEFAULT_SCOPE)}")
+        expires = self.scope_of("expires_at")
+        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float))):
+            raise ValueError(f"scope expires_at must be Unix seconds or null, not {expires!r}")
         if self.scope_of("answer") not in SCOPE_ANSWERS:
             raise ValueError(f"unknown scope answer {self.scope_of('answer')!r}; expected one of {SCOPE_ANSWERS}")
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from credential_health.sandbox import transport
+from credential_health.sandbox import key_scope, transport
 from credential_health.sandbox.keys import STATE, SimKey
 
 EXCHANGE = "kraken"
@@ -93,20 +93,12 @@ async def _private(request: web.Request, payload, scoped: bool = False) -> web.R
 
     `scoped`: the key-information endpoint, answering as the key's scope says once the key itself is good."""
     state = request.app[STATE]
-    api_key = request.headers.get("API-Key", "")
-    if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
-    key = state.key(EXCHANGE, api_key)
-    await state.pause(key)
-    throttled = _throttled(verdict)
-    if throttled is not None:
-        return throttled
+    refusal, key = await key_scope.admit(request, EXCHANGE, PREFIX, request.headers.get("API-Key", ""), _throttled)
+    if refusal is not None:
+        return refusal
     if key is None:
         return _json(errors=(ERRORS["revoked"],))
-    scenario = key.next_scenario()
-    if scoped and scenario == "valid":
-        scenario = key.scope_of("answer")
+    scenario = key_scope.scenario(key, scoped)
     if scenario in transport.BEHAVIOURS:  # answered by something in between, before the exchange sees it
         return transport.answer(scenario, json.dumps({"error": [], "result": _render(payload, key, scoped)}))
     if scenario in ("revoked", "bad_key_format"):

@@ -19,7 +19,7 @@ import uuid
 
 from aiohttp import web
 
-from credential_health.sandbox import transport
+from credential_health.sandbox import key_scope, transport
 from credential_health.sandbox.keys import STATE, SimKey
 
 KEY_INFO_PATH = "/api/v1/user/api-key"  # what the scope probe asks
@@ -81,23 +81,20 @@ def expected_passphrase(key: SimKey, version: str) -> str | None:
     return key.passphrase if version == "1" else None
 
 
-async def _private(request: web.Request, payload) -> web.Response:
+async def _private(request: web.Request, payload, scoped: bool = False) -> web.Response:
     """KuCoin's order: budget, headers present, key, scripted refusals, passphrase, signature, time, IP list."""
     state = request.app[STATE]
     headers = request.headers
-    api_key = headers.get("KC-API-KEY", "")
-    if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
-    key = state.key(EXCHANGE, api_key)
-    await state.pause(key)
-    if verdict != "ok":
-        return _error("rate_limited")
+    refusal, key = await key_scope.admit(request, EXCHANGE, PREFIX, headers.get("KC-API-KEY", ""),
+                                         lambda _: _error("rate_limited"))
+    if refusal is not None:
+        return refusal
     if not all(headers.get(name) for name in ("KC-API-KEY", "KC-API-SIGN", "KC-API-TIMESTAMP", "KC-API-PASSPHRASE")):
         return _error("missing_headers")
-    if key is None:
+    # KuCoin documents no expiry answer (api-key reports none): an expired key is one that no longer exists.
+    if key is None or key_scope.expired(key):
         return _error("revoked")
-    scenario = key.next_scenario()
+    scenario = key_scope.scenario(key, scoped)
     data = payload(key, request) if callable(payload) else payload
     if scenario in transport.BEHAVIOURS:  # answered by something in between, before the exchange sees it
         return transport.answer(scenario, json.dumps({"code": SUCCESS, "data": data}))
@@ -119,12 +116,13 @@ async def _private(request: web.Request, payload) -> web.Response:
             return _error("clock_skew")
     except ValueError:
         return _error("clock_skew")
-    allowlist = key.scope_of("ip_allowlist")
-    if allowlist and request.remote not in allowlist:
+    if not key_scope.ip_allowed(key, request.remote):
         return _error("ip_not_allowed", request.remote or "")
     if scenario == "timeout":
         await state.hang()
         return _gateway_timeout()
+    if scenario == "malformed":
+        return _json({"code": SUCCESS, "data": {}})  # a success without the documented fields
     if scenario != "valid":
         return _error(scenario)
     return _json({"code": SUCCESS, "data": data})
@@ -148,21 +146,20 @@ def account_mode(key: SimKey, request: web.Request) -> dict:
 def api_key_info(key: SimKey, request: web.Request) -> dict:
     """Get API Key Info (https://www.kucoin.com/docs-new/rest/account-info/account-funding/get-apikey-info):
     `permission` a comma-separated list, `ipWhitelist` a comma-separated list or empty; no expiry field."""
-    scope = {name: key.scope_of(name) for name in ("trade", "withdraw", "transfer", "ip_allowlist")}
-    permission = ["General"] + ["Spot"] * bool(scope.get("trade")) + ["Withdrawal"] * bool(scope.get("withdraw")) \
-        + ["InnerTransfer"] * bool(scope.get("transfer"))
+    granted = (("Spot", "trade"), ("Withdrawal", "withdraw"), ("InnerTransfer", "transfer"))
+    permission = ["General"] + [name for name, flag in granted if key_scope.can(key, flag)]
     return {"remark": "credential-health simulator", "apiKey": key.api_key, "apiVersion": 3,
-            "permission": ",".join(permission), "ipWhitelist": ",".join(scope.get("ip_allowlist") or []),
+            "permission": ",".join(permission), "ipWhitelist": ",".join(key_scope.ip_allowlist(key)),
             "createdAt": 1704067200000, "uid": 165111215, "isMaster": True}
 
 
 def routes() -> list[web.RouteDef]:
     """Every KuCoin route, under /kucoin."""
-    def private(path: str, payload) -> web.RouteDef:
-        return web.get(PREFIX + path, functools.partial(_private, payload=payload))
+    def private(path: str, payload, scoped: bool = False) -> web.RouteDef:
+        return web.get(PREFIX + path, functools.partial(_private, payload=payload, scoped=scoped))
 
     return [
         private("/api/v1/accounts", accounts),
         private("/api/ua/v1/account/mode", account_mode),
-        private(KEY_INFO_PATH, api_key_info),
+        private(KEY_INFO_PATH, api_key_info, scoped=True),
     ]

@@ -121,7 +121,7 @@ def test_a_key_bound_to_other_addresses_is_refused(exchange_simulator, sim_crede
 @pytest.mark.parametrize(("exchange", "status", "code"), [("okx", 401, "50111"), ("bybit", 200, 33004)])
 def test_an_expired_key(exchange_simulator, sim_credential, exchange, status, code):
     """OKX deletes such keys (Invalid OK-ACCESS-KEY); Bybit says the key has expired."""
-    past = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    past = int((datetime.now(timezone.utc) - timedelta(days=1)).timestamp())
     key = sim_credential(exchange, scope={"trade": True, "expires_at": past})
     response = (okx_get(exchange_simulator, "/api/v5/account/balance", key) if exchange == "okx"
                 else bybit_get(exchange_simulator, "/v5/account/wallet-balance", key))

@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from credential_health.scopes.normalise import MODULES, binance, kraken, normaliser
-from credential_health.scopes.normalise.fields import BadScopeAnswer
+from credential_health.scopes.normalise import MODULES, binance, bybit, coinbase, kraken, kucoin, normaliser, okx
 from credential_health.scopes.record import ScopeRecord
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
@@ -62,14 +61,61 @@ def test_kraken_without_an_allowlist_field_reports_no_restriction_either_way():
     assert record.ip_allowlist is None and record.ip_restricted is None
 
 
+def _okx(**fields) -> dict:
+    return {"code": "0", "msg": "", "data": [{"perm": "read_only", "ip": "", **fields}]}
+
+
+def _bybit(**fields) -> dict:
+    result = {"readOnly": 0, "permissions": {"Spot": ["SpotTrade"], "Wallet": []}, "ips": ["*"],
+              "expiredAt": "1970-01-01T00:00:00Z", "deadlineDay": -2, **fields}
+    return {"retCode": 0, "retMsg": "", "result": result}
+
+
+def test_okx_perm_and_ip_are_comma_separated():
+    assert okx.normalise(_okx(perm="read_only,withdraw,trade", ip="117.37.203.58, 117.37.203.57"), NOW) == (
+        ScopeRecord(True, True, True, True, ("117.37.203.58", "117.37.203.57"), None))
+
+
+def test_bybit_read_only_grants_nothing_whatever_the_groups_list():
+    # the documented example lists SpotTrade on a read-only key
+    assert bybit.normalise(_bybit(readOnly=1, permissions={"Spot": ["SpotTrade"], "Wallet": ["Withdraw"]}), NOW) \
+        == ScopeRecord(False, False, False, False, (), None)
+    record = bybit.normalise(_bybit(permissions={"ContractTrade": ["Order"], "Wallet": ["SubMemberTransferList"]},
+                                    ips=["18.181.170.164", "13.212.45.47"], expiredAt="2026-12-01T00:00:00Z"), NOW)
+    assert record == ScopeRecord(True, False, True, True, ("18.181.170.164", "13.212.45.47"),
+                                 datetime(2026, 12, 1, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    # KuCoin's documented spelling, spaces after commas and the older "Withdraw"
+    ({"permission": "General, Spot, Withdraw", "ipWhitelist": ""}, ScopeRecord(True, True, False, False, ())),
+    ({"permission": "General,Futures,InnerTransfer"}, ScopeRecord(True, False, True)),  # no ipWhitelist: None
+    ({"permission": "General"}, ScopeRecord(False, False, False)),
+])
+def test_kucoin_documented_variants(data, expected):
+    assert kucoin.normalise({"code": "200000", "data": data}, NOW) == expected
+
+
+def test_coinbase_leaves_unreported_flags_none():
+    assert coinbase.normalise({"can_view": True}, NOW) == ScopeRecord()
+    assert coinbase.normalise({"can_trade": "yes", "can_transfer": False}, NOW) == ScopeRecord(
+        can_withdraw=False, can_transfer=False)
+
+
 @pytest.mark.parametrize(("module", "answer"), [
     (binance, {}), (binance, []), (binance, {"ipRestrict": "no"}),
     (binance, {**BINANCE_DOC, "tradingAuthorityExpirationTime": "soon"}),
     (kraken, {"error": [], "result": {}}), (kraken, {"error": []}), (kraken, {"result": {"permissions": "all"}}),
     (kraken, {"result": {"permissions": [], "validUntil": "never"}}),
+    (okx, {}), (okx, {"code": "50111", "msg": "Invalid OK-ACCESS-KEY.", "data": []}), (okx, {"code": "0", "data": []}),
+    (okx, _okx(perm=None)), (okx, _okx(perm="")), (okx, _okx(ip=["1.2.3.4"])),
+    (bybit, {}), (bybit, {"retCode": 10003, "retMsg": "API key is invalid.", "result": {}}),
+    (bybit, _bybit(readOnly=None)), (bybit, _bybit(ips="*")), (bybit, _bybit(permissions={"Wallet": "Withdraw"})),
+    (bybit, _bybit(expiredAt=0)),
+    (coinbase, {}), (coinbase, []), (kucoin, {"code": "200000", "data": {}}), (kucoin, []),
 ])
 def test_answers_of_another_shape_are_refused(module, answer):
-    with pytest.raises(BadScopeAnswer):
+    with pytest.raises(ValueError):  # the probe reports any of them as bad_response
         module.normalise(answer, NOW)
 
 

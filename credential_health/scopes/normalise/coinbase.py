@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from credential_health.scopes.normalise.fields import BadScopeAnswer, mapping
 from credential_health.scopes.record import ScopeRecord
 
 METHOD = "v3_private_get_brokerage_key_permissions"
@@ -21,6 +22,8 @@ def _flag(answer: dict, name: str) -> bool | None:
 
 def normalise(answer: dict, now: datetime) -> ScopeRecord:
     """The key's trade/transfer flags; where from and until when are not reported (None)."""
+    if not {"can_view", "can_trade", "can_transfer"} & set(mapping(answer)):
+        raise BadScopeAnswer("not a key_permissions answer")  # e.g. {} from something in between
     can_transfer = _flag(answer, "can_transfer")
     return ScopeRecord(
         can_trade=_flag(answer, "can_trade"),

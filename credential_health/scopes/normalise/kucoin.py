@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from credential_health.scopes.normalise.fields import BadScopeAnswer, mapping
 from credential_health.scopes.record import ScopeRecord
 
 METHOD = "private_get_user_api_key"
@@ -30,16 +31,19 @@ def _split(value: object) -> tuple[str, ...] | None:
 
 def normalise(answer: dict, now: datetime) -> ScopeRecord:
     """Permissions from `permission`, the allowlist from `ipWhitelist`; no expiry is reported (None)."""
-    data = answer.get("data") if isinstance(answer.get("data"), dict) else answer
+    body = mapping(answer)
+    data = body["data"] if isinstance(body.get("data"), dict) else body
     permissions = _split(data.get("permission"))
-    granted = {name.lower() for name in permissions} if permissions is not None else None
+    if permissions is None:
+        raise BadScopeAnswer("permission missing")  # every key has at least General
+    granted = {name.lower() for name in permissions}
     allowlist = _split(data.get("ipWhitelist")) if "ipWhitelist" in data else None
     if "ipWhitelist" in data and data["ipWhitelist"] is None:
         allowlist = ()  # an explicit null: no whitelist set
     return ScopeRecord(
-        can_trade=bool(granted & TRADE) if granted is not None else None,
-        can_withdraw=bool(granted & WITHDRAW) if granted is not None else None,
-        can_transfer=bool(granted & TRANSFER) if granted is not None else None,
+        can_trade=bool(granted & TRADE),
+        can_withdraw=bool(granted & WITHDRAW),
+        can_transfer=bool(granted & TRANSFER),
         ip_restricted=bool(allowlist) if allowlist is not None else None,
         ip_allowlist=allowlist,
         expires_at=None,
