@@ -43,6 +43,7 @@ def test_keys_registered_listed_and_removed_over_http(exchange_simulator):
     {"exchange": "binance", "api_key": "k", "secret": "s", "scope": {"colour": "blue"}},
     {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": {"answer": "flaky"}},
     {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": ["withdraw"]},
+    {"exchange": "okx", "api_key": "k", "secret": "s", "scope": {"expires_at": "2030-01-01T00:00:00Z"}},  # seconds
     "not an object",
 ])
 def test_bad_key_definitions_are_400(exchange_simulator, payload):
