@@ -46,7 +46,7 @@ def credential_failure_sensor(context: SensorEvaluationContext, asset_event: Eve
 
 def _results_engine() -> sa.Engine:
     """One engine per results database for the sensor's process (ticks come every few seconds)."""
-    url = Settings.from_env().database_url
+    url = Settings.from_env().database_url.get_secret_value()
     if url not in _engines:
         engine = make_engine(url)
         upgrade(engine)

@@ -8,7 +8,7 @@ import click
 
 from credential_health.cli import cli
 from credential_health.cli.common import EXIT_CODES_HELP
-from credential_health.settings import SETTINGS
+from credential_health.settings import variables
 from credential_health_tests.fixtures.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +40,9 @@ def test_every_command_and_option_has_help_and_names_its_environment():
         code, meaning = line.split(None, 1)
         assert f"| `{code}` | {meaning.split(':')[0]}" in readme, line
     delivery = invoke("webhooks", "test", "--help").stdout
-    for name, _, _, default, _ in SETTINGS:
-        if name.startswith(("VAULT_", "WEBHOOK_")):
-            assert name in delivery
+    for known in variables():
+        if known.name.startswith(("VAULT_", "WEBHOOK_")):
+            assert known.name in delivery
     assert "Range 0.1 to 300. Default 10." in delivery
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import dispatch
 from credential_health.storage.schema import tenant_webhooks, webhook_delivery_log, webhook_events
+from credential_health.vault import paths as vault_paths
 from credential_health_tests.notify.conftest import put_event
 from credential_health_tests.notify.test_outbox import register, rows
 
@@ -62,7 +63,8 @@ def test_an_outcome_is_not_written_without_the_lease(settings, engine, webhook_r
 def test_a_missing_signing_secret_sends_nothing_and_retries_later(settings, engine, webhook_receiver, openbao):
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     openbao.root().secrets.kv.v2.delete_metadata_and_all_versions(
-        path=f"{settings.vault_webhook_secrets_path}/{endpoint_id}", mount_point=settings.vault_kv_mount)
+        path=vault_paths.webhook_secret(settings.vault_webhook_secrets_path, endpoint_id),
+        mount_point=settings.vault_kv_mount)
     put_event(engine, "acme", [endpoint_id])
     report = dispatch(settings, engine, WebhookSecretStore.from_settings(settings))
     assert report.deferred == 1 and webhook_receiver.received() == []
