@@ -17,27 +17,41 @@ from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from credential_health import setting_parsers as parse
-from credential_health.setting_parsers import (  # noqa: F401 - part of this module's interface
-    Parser,
-    SettingsError,
-    audit_log_destination,
-    check_database_url,
-    checked_http_url,
-    shown_number,
-)
+from credential_health.setting_parsers import Parser, SettingsError
+
+__all__ = ["Settings", "SettingsError", "Variable", "variable", "variables"]
+
+
+@dataclass(frozen=True)
+class _ParsedBy:
+    """A field's metadata: its text goes through `parser(variable, text)` before pydantic checks the type."""
+
+    variable: str
+    parser: Parser
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            lambda raw: self.parser(self.variable, raw) if isinstance(raw, str) else raw, handler(source))
+
+
+def setting(name: str, parser: Parser, default: str, description: str) -> Any:
+    """A field read from the variable `name`; `default` is its text when unset (parsed like a set value)."""
+    field = Field(default, validation_alias=name, description=description, validate_default=True)
+    field.metadata.append(_ParsedBy(name, parser))
+    return field
 
 
 @dataclass(frozen=True)
 class Variable:
-    """One environment variable: `parser(name, text)` turns its text (or `default`, the text it has when
-    unset) into the field `attribute`'s value, raising SettingsError that names the variable."""
+    """One setting as the help, `config` and the README show it: `parser(name, text)` turns the variable's
+    text (or `default`, its text when unset) into the field `attribute`, raising SettingsError naming it."""
 
     name: str
     attribute: str
     parser: Parser
     default: str
     description: str
-    secret: bool
+    secret: bool  # a SecretStr field: never printed
 
     @property
     def bounds(self) -> tuple[float, float] | None:
@@ -47,18 +61,6 @@ class Variable:
     def parse(self, env: Mapping[str, str]) -> Any:
         """This variable alone, read from `env` (other variables, even bad ones, are not looked at)."""
         return self.parser(self.name, env.get(self.name, self.default))
-
-    # pydantic calls this to validate the field: the raw text goes through the parser first.
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
-        return core_schema.no_info_before_validator_function(
-            lambda raw: self.parser(self.name, raw) if isinstance(raw, str) else raw, handler(source))
-
-
-def setting(name: str, parser: Parser, default: str, description: str) -> Any:
-    """A field read from the variable `name`; `default` is its text when unset (parsed like a set value)."""
-    field = Field(default, validation_alias=name, description=description, validate_default=True)
-    field.metadata.append(Variable(name, "", parser, default, description, secret=False))
-    return field
 
 
 class _Environment(EnvSettingsSource):
@@ -278,8 +280,8 @@ def variables() -> Iterator[Variable]:
     """Every setting's variable, in the order of the README's table."""
     for attribute, field in Settings.model_fields.items():
         for marker in field.metadata:
-            if isinstance(marker, Variable):
-                yield Variable(marker.name, attribute, marker.parser, marker.default, marker.description,
+            if isinstance(marker, _ParsedBy):
+                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description,
                                secret=field.annotation is SecretStr)
 
 

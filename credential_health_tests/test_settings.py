@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from credential_health.settings import Settings, SettingsError, shown_number, variable, variables
+from credential_health.setting_parsers import shown_number
+from credential_health.settings import Settings, SettingsError, variable, variables
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

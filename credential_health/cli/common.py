@@ -12,7 +12,8 @@ import click
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from credential_health.settings import Settings, check_database_url, shown_number, variables
+from credential_health.setting_parsers import check_database_url, shown_number
+from credential_health.settings import Settings, variables
 from credential_health.storage.database import make_engine, upgrade
 
 # Exit codes (documented in the top-level help and the README). 2 is also click's own for usage errors.
