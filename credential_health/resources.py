@@ -176,9 +176,14 @@ class ResultsDatabase(SettingsResource):
             self._engine = None
 
     @property
+    def url(self) -> str:
+        """The database URL in effect: the field when set, else the setting."""
+        return self.database_url or self.settings.database_url.get_secret_value()
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
-            engine = make_engine(self.database_url or self.settings.database_url.get_secret_value())
+            engine = make_engine(self.url)
             if self.migrate:
                 upgrade(engine)
             self._engine = engine

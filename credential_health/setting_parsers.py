@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from credential_health.setting_checks import database_url_problem, unknown_exchange, without_userinfo
 
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
@@ -34,6 +35,7 @@ def _bounded(parse: Parser, minimum: float, maximum: float) -> Parser:
 
 
 def whole(minimum: int, maximum: int = DEFAULT_INT_MAXIMUM) -> Parser:
+    """A parser of whole numbers from `minimum` to `maximum`."""
     allowed = f"a whole number from {minimum} to {maximum}"
 
     def parse(name: str, raw: str) -> int:
@@ -49,6 +51,7 @@ def whole(minimum: int, maximum: int = DEFAULT_INT_MAXIMUM) -> Parser:
 
 
 def number(minimum: float, maximum: float = DEFAULT_FLOAT_MAXIMUM) -> Parser:
+    """A parser of finite numbers from `minimum` to `maximum`."""
     allowed = f"a number from {shown_number(minimum)} to {shown_number(maximum)}"
 
     def parse(name: str, raw: str) -> float:
@@ -95,6 +98,7 @@ def path_segment(name: str, raw: str) -> str:
 
 
 def interval_hours(name: str, raw: str) -> int:
+    """A window length in hours that divides the day."""
     value = whole(1, 24)(name, raw)
     if 24 % value:
         raise SettingsError(f"{name} must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24), got {value}")

@@ -1,7 +1,9 @@
 """Every setting, read once from the environment by pydantic-settings, validated, with a clear error naming the
 variable. Each field of `Settings` is one variable: its name, parser, default text and description.
 
-The README's configuration table documents the same variables (a test checks it against `variables()`).
+A new setting is one field, `attribute: type = setting("VARIABLE", parser, "default text", "description")`,
+with a parser from setting_parsers, plus its row in the README's configuration table (a test checks the table
+against `variables()`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 from credential_health.notify.signing import generate_secret
 from credential_health.settings import Settings
 from credential_health.vault import paths
-from credential_health.vault.client import NotFound, VaultClient
+from credential_health.vault.client import VaultClient
+from credential_health.vault.errors import NotFound
 
 
 class WebhookSecretStore:

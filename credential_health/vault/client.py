@@ -12,18 +12,18 @@ import requests
 from hvac import exceptions as hvac_errors
 
 from credential_health.settings import Settings
-from credential_health.vault.auth import Login, TokenAuth, VaultAuth, auth_from_settings
 from credential_health.vault import errors, paths
+from credential_health.vault.auth import Login, TokenAuth, VaultAuth, auth_from_settings
 from credential_health.vault.errors import NotFound, VaultAuthError, for_status, needs, timed_out, unreachable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-__all__ = ["NotFound", "VaultClient"]  # NotFound is imported from here too
 # hvac raises one exception class per HTTP status (hvac.utils.raise_for_error); the statuses they stand for.
 HVAC_STATUS = {hvac_errors.InvalidRequest: 400, hvac_errors.Unauthorized: 401, hvac_errors.Forbidden: 403,
                hvac_errors.InvalidPath: 404, hvac_errors.RateLimitExceeded: 429,
                hvac_errors.InternalServerError: 500, hvac_errors.VaultNotInitialized: 501,
                hvac_errors.BadGateway: 502, hvac_errors.VaultDown: 503}
+
 
 class VaultClient:
     """Talks to one Vault; safe to share between threads (each thread gets its own HTTP session)."""

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from credential_health.models import CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable
 from credential_health.settings import Settings
 from credential_health.vault import paths
-from credential_health.vault.client import NotFound, VaultClient
+from credential_health.vault.client import VaultClient
+from credential_health.vault.errors import NotFound
 from credential_health.vault.walk import run_coroutine, walk_tree
 
 log = logging.getLogger(__name__)
