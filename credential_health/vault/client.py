@@ -73,14 +73,18 @@ class VaultClient:
         client.token = self.token()
         try:
             return self._map_errors(operation, api_path, lambda: fn(client), policy_hint)
-        except errors.Forbidden:
+        except errors.Forbidden as denied:
             # An expired or revoked token also answers 403: log in again once (if we can), else say which.
             if self.can_relogin:
                 client.token = self.token(force_login=True)
                 return self._map_errors(operation, api_path, lambda: fn(client), policy_hint)
-            if not self.token_is_valid():
-                raise VaultAuthError("the Vault token is invalid, expired or revoked") from None
-            raise
+            raise self.refused(denied) from None
+
+    def refused(self, denied: errors.Forbidden) -> errors.VaultError:
+        """What a 401/403 that no new login cures means: a dead token, or a policy without the capability."""
+        if not self.token_is_valid():
+            return VaultAuthError("the Vault token is invalid, expired or revoked")
+        return denied
 
     def token_is_valid(self) -> bool:
         client = self._hvac()

@@ -18,8 +18,8 @@ import aiohttp
 from credential_health.vault import paths
 from credential_health.vault.client import VaultClient
 from credential_health.vault.errors import (
+    Forbidden,
     NotFound,
-    VaultAuthError,
     VaultError,
     for_status,
     needs,
@@ -109,8 +109,8 @@ class AsyncLister:
                 return None
             if status not in (401, 403) or relogin or not self.client.can_relogin:
                 break
-        if status in (401, 403) and not await asyncio.to_thread(self.client.token_is_valid):
-            raise VaultAuthError("the Vault token is invalid, expired or revoked")
+        if isinstance(problem, Forbidden):
+            problem = await asyncio.to_thread(self.client.refused, problem)
         raise problem
 
     async def _get(self, url: str, token: str, operation: str) -> tuple[int, dict]:
