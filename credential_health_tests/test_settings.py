@@ -175,3 +175,23 @@ def test_the_readme_configuration_table_is_the_settings_table():
     assert set(documented) == {known.name for known in variables()}
     for known in variables():
         assert documented[known.name] == (f"`{known.default}`" if known.default else "—"), known.name
+
+
+def test_resources_read_the_settings_once_per_run_and_a_field_left_none_means_the_setting(monkeypatch, tmp_path):
+    from dagster import build_init_resource_context
+
+    from credential_health.resources import ResultsDatabase, VaultCredentialSource
+
+    monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL", f"sqlite:///{tmp_path}/first.db")
+    database = ResultsDatabase()
+    assert database.url == f"sqlite:///{tmp_path}/first.db"
+    monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL", f"sqlite:///{tmp_path}/second.db")
+    assert database.url.endswith("first.db")  # read once, not on every call
+    database.setup_for_execution(build_init_resource_context())  # a new run reads its own environment
+    assert database.url.endswith("second.db")
+    assert ResultsDatabase(database_url=f"sqlite:///{tmp_path}/given.db").url.endswith("given.db")
+
+    monkeypatch.setenv("VAULT_TOKEN", "t")
+    monkeypatch.setenv("VAULT_KV_MOUNT", "kv")
+    assert VaultCredentialSource().store.mount == "kv"
+    assert VaultCredentialSource(kv_mount="other").store.mount == "other"
