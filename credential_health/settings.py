@@ -221,7 +221,7 @@ class Settings(BaseSettings):
     exchange_budgets: dict[str, float] = setting(
         "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", parse.exchange_budgets, "",
         "JSON map of exchange id to its budget per egress in ccxt cost units per second (beats the two above).")
-    redis_url: str = setting(
+    redis_url: SecretStr = setting(
         "CREDENTIAL_HEALTH_REDIS_URL", parse.redis_url, "",
         "When set, the exchange budget is a Redis token bucket shared by every process and machine.")
     budget_redis_prefix: str = setting(

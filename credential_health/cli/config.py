@@ -16,8 +16,9 @@ def _shown(settings: Settings, attribute: str) -> str:
     value = getattr(settings, attribute)
     if attribute == "database_url":  # a secret that may be shown with its password masked
         return shown_url(value.get_secret_value())
-    if isinstance(value, SecretStr):
-        return "(set)" if value.get_secret_value() else "(unset)"
+    if isinstance(value, SecretStr):  # a URL is shown without its user and password; a token not at all
+        text = value.get_secret_value()
+        return without_userinfo(text) if "://" in text else "(set)" if text else "(unset)"
     if isinstance(value, dict):
         return json.dumps({key: without_userinfo(url) for key, url in value.items()})
     return without_userinfo(value) if isinstance(value, str) else str(value)
