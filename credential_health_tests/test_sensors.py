@@ -13,6 +13,7 @@ from dagster import DagsterInstance, build_sensor_context, instance_for_test
 from credential_health.notify.endpoints import add_endpoint
 from credential_health.notify.outbox import event_rows
 from credential_health.ops.notify_tenants import DELIVERY_TAG, notify_tenants_job
+from credential_health.resources import ResultsDatabase
 from credential_health.sensors import webhook_delivery_sensor
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import webhook_events
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tick(instance):
-    with build_sensor_context(instance=instance) as context:
+    with build_sensor_context(instance=instance, resources={"results_db": ResultsDatabase()}) as context:
         return webhook_delivery_sensor.evaluate_tick(context)
 
 

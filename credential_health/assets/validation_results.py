@@ -22,8 +22,7 @@ from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
 from credential_health.partitions import check_windows, require_closed_window
-from credential_health.resources import CredentialSource, CredentialValidator, ResultsDatabase, SecretDigests
-from credential_health.settings import Settings
+from credential_health.resources import CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource
 from credential_health.step_errors import step_failure
 from credential_health.validation import guard
 
@@ -71,7 +70,7 @@ def results_metadata(checks: list[CheckResult]) -> dict:
 def credential_validation_results(
     context: AssetExecutionContext,
     credential_inventory: list[CredentialRef],
-    credentials: CredentialSource,
+    credentials: VaultCredentialSource,
     validator: CredentialValidator,
     results_db: ResultsDatabase,
 ) -> MaterializeResult:
@@ -105,7 +104,7 @@ def credential_validation_results(
         writer.flush()
         checks = resumed + fresh
         # The exchange-wide guard needs the whole window: it rewrites the rows it holds.
-        settings = Settings.from_env()
+        settings = results_db.settings
         with results_db.engine.connect() as connection:
             valid_before = guard.previously_valid(connection, window.start)
         guarded, trips = guard.hold_exchange_wide_failures(checks, valid_before, settings.exchange_wide_share,

@@ -66,12 +66,15 @@ def seed(services: Services, credentials) -> dict[str, str]:
 def seed_credentials(services: Services, credentials) -> None:
     """The tenants' exchange keys, in Vault and as the simulated exchanges know them."""
     from credential_health.settings import Settings
+    from credential_health.vault import paths as vault_paths
     from credential_health.vault.client import VaultClient
 
     settings = Settings.from_env()
     vault = VaultClient.from_settings(settings)
     for credential in credentials:
-        vault.write(settings.vault_kv_mount, f"{settings.vault_tenants_path}/{credential.path}", credential.vault_data())
+        path = vault_paths.credential(settings.vault_tenants_path, credential.tenant_id, credential.exchange,
+                                      credential.credential_type)
+        vault.write(settings.vault_kv_mount, path, credential.vault_data())
     requests.post(f"{services.simulator_url}/__sim/keys", json=simulator_keys(credentials), timeout=30).raise_for_status()
 
 
@@ -82,13 +85,11 @@ def seed_endpoints(services: Services, tenants: list[str]) -> dict[str, str]:
     from credential_health.settings import Settings
     from credential_health.storage.database import make_engine, upgrade
     from credential_health.storage.schema import tenant_webhooks
-    from credential_health.vault.client import VaultClient
 
     settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     upgrade(engine)
-    store = WebhookSecretStore(VaultClient.from_settings(settings), settings.vault_kv_mount,
-                               settings.vault_webhook_secrets_path)
+    store = WebhookSecretStore.from_settings(settings)
     with engine.connect() as connection:
         endpoints = dict(connection.execute(sa.select(tenant_webhooks.c.tenant_id, tenant_webhooks.c.endpoint_id)).all())
     for tenant_id in tenants:

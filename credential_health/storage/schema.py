@@ -27,10 +27,9 @@ metadata = MetaData()
 
 def _window_end(context) -> datetime:
     """A row written without its window end (a hand-made one) gets the end under the configured interval."""
-    from credential_health.settings import SETTINGS  # imported late: settings is heavier than this module
+    from credential_health.settings import variable  # imported late: settings is heavier than this module
 
-    name, _, parse, default, _ = next(entry for entry in SETTINGS if entry[0] == "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS")
-    hours = parse(name, os.environ.get(name, default))
+    hours = variable("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS").parse(os.environ)
     return context.get_current_parameters()["window_start"] + timedelta(hours=hours)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
