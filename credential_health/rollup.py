@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, func, select, text, tuple_, update
 
 from credential_health import episodes as episode_rules
+from credential_health import rollup_rerun
 from credential_health.notify.outbox import FAILED, RECOVERED, write_episode_events
 from credential_health.rollup_fold import (  # noqa: F401 - re-exported: the rollup's public vocabulary
     INVALID, KEY_NAMES, MANUAL, SCHEDULED, STATE_NAMES, VALID, Event, Key, StreakState, can_fold, fold, replay,
@@ -78,9 +79,18 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     reappeared = {k for k, (_, present, *_) in stored.items() if not present and inventory is not None and k in inventory}
     recompute |= reappeared
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
-    for key, seen, last_window_start, tail in checks_table.history_tails(connection, recompute, before):
-        state, derived[key] = episode_rules.track_history(key, map(Event.from_row, tail), threshold)
-        new_states[key] = state._replace(windows_seen=seen, last_window_start=last_window_start)
+    stretch_end: dict[Key, datetime] = {}  # credentials whose stored state a rerun kept (see rollup_rerun)
+    if before is not None and len(recompute) > checks_table.FULL_SCAN_KEYS and connection.dialect.name == "postgresql":
+        leaving = recompute - inventory if inventory is not None else set()
+        done = rollup_rerun.recompute(connection, recompute, before, stored, open_episodes, reappeared | leaving,
+                                      threshold)
+        new_states |= done.states
+        derived |= done.derived
+        stretch_end = done.stretch_end
+    else:
+        for key, seen, last_window_start, tail in checks_table.history_tails(connection, recompute, before):
+            state, derived[key] = episode_rules.track_history(key, map(Event.from_row, tail), threshold)
+            new_states[key] = state._replace(windows_seen=seen, last_window_start=last_window_start)
     for key in recompute - new_states.keys():  # no history left (retention): an empty state
         new_states[key] = StreakState()
 
@@ -105,11 +115,15 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
             continue
         alerted_at = None
         if key in derived or key in open_episodes:  # most credentials have neither: skip the bookkeeping
-            outcome = episode_rules.reconcile(derived.get(key, []), open_episodes.get(key, []), known, present,
-                                              state, now)
+            stored_open, beyond = open_episodes.get(key, []), []
+            if key in stretch_end:  # open episodes after the stretch are the current one's: left as they are
+                beyond = [e for e in stored_open if e.first_failing_window > stretch_end[key]]
+                stored_open = [e for e in stored_open if e.first_failing_window <= stretch_end[key]]
+            outcome = episode_rules.reconcile(derived.get(key, []), stored_open, known, present, state, now)
             writes += outcome.writes
             announce += outcome.announce
-            opened, closed, alerted_at = opened + outcome.opened, closed + outcome.closed, outcome.alerted_at
+            opened, closed = opened + outcome.opened, closed + outcome.closed
+            alerted_at = was_alerted_at if beyond else outcome.alerted_at
             final[key] = state
         if (key in stored and state == old_state and present == was_present and removed_at == old_removed_at
                 and alerted_at == was_alerted_at):

@@ -1,0 +1,106 @@
+"""What a rerun or backfill of an old window needs from the checks table at scale, on PostgreSQL.
+
+Per credential: its scheduled window count and newest window (one counting pass, the only whole-table read),
+and the stretch around the changed window: the newest valid check before it, the first valid from it on, and
+whether a valid check follows it. Those come from a range read of the window's neighbourhood through the
+window-leading indexes; only credentials without a valid check nearby are looked up by credential. The rollup
+then keeps the stored state of every credential a later valid check shields from the window, and reads rows
+(`rows_between`) only for the few whose stretch may hold an episode or whose state depends on the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import Connection, text
+
+from credential_health.storage.results import EVENT_COLUMNS
+
+Key = tuple[str, str, str]
+NEAR = timedelta(days=1)  # the neighbourhood read by window range, each side of the changed window
+_KEY = "tenant_id, exchange, credential_type"
+_SAME_KEY = "x.tenant_id = c.tenant_id AND x.exchange = c.exchange AND x.credential_type = c.credential_type"
+_NEAR_ROWS = """SELECT {key}, window_start, status, source, late FROM credential_health_checks
+    WHERE source = '{source}' AND window_start BETWEEN :lo AND :hi"""
+
+
+class Stretch(NamedTuple):
+    seen: int  # scheduled windows stored
+    last_ws: datetime | None  # newest scheduled window_start
+    valid_before: datetime | None  # window of the newest valid check before the changed window
+    valid_from: datetime | None  # window of the first valid check from the changed window on
+    valid_after: bool  # a valid check in a later window: the current state does not depend on the window
+    quiet: bool  # the stretch lies in the neighbourhood and holds fewer than `threshold` counted failures
+
+
+def _settings(connection: Connection) -> None:
+    connection.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves on these queries
+    # raw SQL has no UTCDateTime on the way out: in UTC, psycopg2's timestamps carry offset 0 (ids hash isoformat)
+    connection.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+    connection.execute(text("SET LOCAL work_mem = '256MB'"))
+
+
+def stretches(connection: Connection, before: datetime, threshold: int) -> dict[Key, Stretch]:
+    """Every credential's Stretch around window `before` (one pass over the table, one over the neighbourhood)."""
+    _settings(connection)
+    connection.execute(text("DROP TABLE IF EXISTS rerun_counts; DROP TABLE IF EXISTS rerun_near"))
+    # one scheduled row per credential and window (unique index): count(*) is the window count
+    connection.execute(text(f"""
+        CREATE TEMP TABLE rerun_counts ON COMMIT DROP AS
+        SELECT {_KEY}, count(*) AS seen, max(window_start) AS last_ws FROM credential_health_checks
+        WHERE source = 'scheduled' GROUP BY {_KEY}"""))
+    near = " UNION ALL ".join(_NEAR_ROWS.format(key=_KEY, source=s) for s in ("scheduled", "manual"))
+    bounds = {"before": before, "lo": before - NEAR, "hi": before + NEAR}
+    connection.execute(text(f"""
+        CREATE TEMP TABLE rerun_near ON COMMIT DROP AS
+        SELECT {_KEY},
+               max(window_start) FILTER (WHERE status = 'valid' AND window_start < :before) AS vb,
+               min(window_start) FILTER (WHERE status = 'valid' AND window_start >= :before) AS vf,
+               min(window_start) FILTER (WHERE status = 'valid' AND window_start > :before) AS va,
+               count(*) FILTER (WHERE source = 'scheduled' AND status = 'invalid' AND NOT late) AS fails
+        FROM ({near}) AS r GROUP BY {_KEY}"""), bounds)
+    connection.execute(text("ANALYZE rerun_counts; ANALYZE rerun_near"))
+    # COALESCE evaluates a lookup only when the neighbourhood had no answer (the credential index serves it)
+    lookup = "(SELECT {f}(x.window_start) FROM credential_health_checks x WHERE {same} AND x.status = 'valid' " \
+             "AND x.window_start {op} :{bound})"
+    rows = connection.execute(text(f"""
+        SELECT c.tenant_id, c.exchange, c.credential_type, c.seen, c.last_ws,
+               coalesce(n.vb, {lookup.format(f='max', same=_SAME_KEY, op='<', bound='lo')}),
+               coalesce(n.vf, {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')}),
+               CASE WHEN n.va IS NOT NULL THEN true
+                    ELSE {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')} IS NOT NULL END,
+               n.vb IS NOT NULL AND n.vf IS NOT NULL AND n.fails < :threshold
+        FROM rerun_counts c LEFT JOIN rerun_near n
+          ON n.tenant_id = c.tenant_id AND n.exchange = c.exchange AND n.credential_type = c.credential_type
+    """), {**bounds, "threshold": threshold}).all()
+    return {tuple(row[:3]): Stretch(*row[3:]) for row in rows}
+
+
+def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | None, datetime | None]],
+                 ) -> Iterator[tuple[Key, list]]:
+    """(key, EVENT_COLUMNS rows with lo <= window_start <= hi; None: unbounded) of each wanted credential."""
+    if not wanted:
+        return
+    _settings(connection)
+    connection.execute(text("DROP TABLE IF EXISTS rerun_wanted"))
+    connection.execute(text("CREATE TEMP TABLE rerun_wanted (tenant_id text, exchange text, credential_type text, "
+                            "lo timestamptz, hi timestamptz) ON COMMIT DROP"))
+    connection.execute(text("INSERT INTO rerun_wanted VALUES (:t, :e, :k, :lo, :hi)"),
+                       [{"t": k[0], "e": k[1], "k": k[2], "lo": lo, "hi": hi} for k, (lo, hi) in wanted.items()])
+    connection.execute(text("ANALYZE rerun_wanted"))
+    columns = ", ".join(f"c.{column.name}" for column in EVENT_COLUMNS)
+    rows = connection.execute(text(f"""
+        SELECT {columns} FROM rerun_wanted x JOIN credential_health_checks c ON {_SAME_KEY}
+        WHERE (x.lo IS NULL OR c.window_start >= x.lo) AND (x.hi IS NULL OR c.window_start <= x.hi)
+        ORDER BY c.tenant_id, c.exchange, c.credential_type"""),
+        execution_options={"stream_results": True, "yield_per": 10_000})
+    group: list = []
+    for row in rows:
+        if group and tuple(row[:3]) != tuple(group[0][:3]):
+            yield tuple(group[0][:3]), group
+            group = []
+        group.append(tuple(row))
+    if group:
+        yield tuple(group[0][:3]), group
