@@ -45,12 +45,18 @@ def _settings(connection: Connection) -> None:
 def stretches(connection: Connection, before: datetime, threshold: int) -> dict[Key, Stretch]:
     """Every credential's Stretch around window `before` (one pass over the table, one over the neighbourhood)."""
     _settings(connection)
-    connection.execute(text("DROP TABLE IF EXISTS rerun_counts; DROP TABLE IF EXISTS rerun_near"))
-    # one scheduled row per credential and window (unique index): count(*) is the window count
+    connection.execute(text("DROP TABLE IF EXISTS rerun_counts, rerun_manual, rerun_near"))
+    # In credential order off the credential index, without the heap (2x faster than hashing 12M keys); the
+    # index holds manual rows too, subtracted below (few). One scheduled row per window: count(*) is exact.
+    connection.execute(text("SET LOCAL enable_hashagg = off"))
     connection.execute(text(f"""
         CREATE TEMP TABLE rerun_counts ON COMMIT DROP AS
-        SELECT {_KEY}, count(*) AS seen, max(window_start) AS last_ws FROM credential_health_checks
-        WHERE source = 'scheduled' GROUP BY {_KEY}"""))
+        SELECT {_KEY}, count(*) AS n, max(window_start) AS last_any FROM credential_health_checks GROUP BY {_KEY}"""))
+    connection.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
+    connection.execute(text(f"""
+        CREATE TEMP TABLE rerun_manual ON COMMIT DROP AS
+        SELECT {_KEY}, count(*) AS n, max(window_start) AS last_any FROM credential_health_checks
+        WHERE source = 'manual' GROUP BY {_KEY}"""))
     near = " UNION ALL ".join(_NEAR_ROWS.format(key=_KEY, source=s) for s in ("scheduled", "manual"))
     bounds = {"before": before, "lo": before - NEAR, "hi": before + NEAR}
     connection.execute(text(f"""
@@ -61,19 +67,23 @@ def stretches(connection: Connection, before: datetime, threshold: int) -> dict[
                min(window_start) FILTER (WHERE status = 'valid' AND window_start > :before) AS va,
                count(*) FILTER (WHERE source = 'scheduled' AND status = 'invalid' AND NOT late) AS fails
         FROM ({near}) AS r GROUP BY {_KEY}"""), bounds)
-    connection.execute(text("ANALYZE rerun_counts; ANALYZE rerun_near"))
+    connection.execute(text("ANALYZE rerun_counts, rerun_manual, rerun_near"))
     # COALESCE evaluates a lookup only when the neighbourhood had no answer (the credential index serves it)
     lookup = "(SELECT {f}(x.window_start) FROM credential_health_checks x WHERE {same} AND x.status = 'valid' " \
              "AND x.window_start {op} :{bound})"
     rows = connection.execute(text(f"""
-        SELECT c.tenant_id, c.exchange, c.credential_type, c.seen, c.last_ws,
+        SELECT tenant_id, exchange, credential_type, c.n - coalesce(m.n, 0),
+               CASE WHEN m.last_any IS NULL OR m.last_any < c.last_any THEN c.last_any
+                    ELSE (SELECT max(x.window_start) FROM credential_health_checks x
+                          WHERE {_SAME_KEY} AND x.source = 'scheduled') END,
                coalesce(n.vb, {lookup.format(f='max', same=_SAME_KEY, op='<', bound='lo')}),
                coalesce(n.vf, {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')}),
                CASE WHEN n.va IS NOT NULL THEN true
                     ELSE {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')} IS NOT NULL END,
                n.vb IS NOT NULL AND n.vf IS NOT NULL AND n.fails < :threshold
-        FROM rerun_counts c LEFT JOIN rerun_near n
-          ON n.tenant_id = c.tenant_id AND n.exchange = c.exchange AND n.credential_type = c.credential_type
+        FROM rerun_counts c
+        LEFT JOIN rerun_manual m USING (tenant_id, exchange, credential_type)
+        LEFT JOIN rerun_near n USING (tenant_id, exchange, credential_type)
     """), {**bounds, "threshold": threshold}).all()
     return {tuple(row[:3]): Stretch(*row[3:]) for row in rows}
 
@@ -84,17 +94,18 @@ def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | N
     if not wanted:
         return
     _settings(connection)
-    connection.execute(text("DROP TABLE IF EXISTS rerun_wanted"))
-    connection.execute(text("CREATE TEMP TABLE rerun_wanted (tenant_id text, exchange text, credential_type text, "
-                            "lo timestamptz, hi timestamptz) ON COMMIT DROP"))
-    connection.execute(text("INSERT INTO rerun_wanted VALUES (:t, :e, :k, :lo, :hi)"),
-                       [{"t": k[0], "e": k[1], "k": k[2], "lo": lo, "hi": hi} for k, (lo, hi) in wanted.items()])
-    connection.execute(text("ANALYZE rerun_wanted"))
+    keys = list(wanted)
     columns = ", ".join(f"c.{column.name}" for column in EVENT_COLUMNS)
+    # one index range scan per credential (a hash join would scan the whole table)
     rows = connection.execute(text(f"""
-        SELECT {columns} FROM rerun_wanted x JOIN credential_health_checks c ON {_SAME_KEY}
-        WHERE (x.lo IS NULL OR c.window_start >= x.lo) AND (x.hi IS NULL OR c.window_start <= x.hi)
+        SELECT {columns}
+        FROM unnest(CAST(:t AS text[]), CAST(:e AS text[]), CAST(:k AS text[]), CAST(:lo AS timestamptz[]),
+                    CAST(:hi AS timestamptz[])) AS x(tenant_id, exchange, credential_type, lo, hi)
+        CROSS JOIN LATERAL (SELECT * FROM credential_health_checks c WHERE {_SAME_KEY}
+            AND c.window_start >= coalesce(x.lo, '-infinity') AND c.window_start <= coalesce(x.hi, 'infinity')) c
         ORDER BY c.tenant_id, c.exchange, c.credential_type"""),
+        {"t": [k[0] for k in keys], "e": [k[1] for k in keys], "k": [k[2] for k in keys],
+         "lo": [wanted[k][0] for k in keys], "hi": [wanted[k][1] for k in keys]},
         execution_options={"stream_results": True, "yield_per": 10_000})
     group: list = []
     for row in rows:

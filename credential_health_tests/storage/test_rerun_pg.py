@@ -39,11 +39,15 @@ def seed(engine) -> None:
     revoked = {i: rng.randrange(WINDOWS) if i % 4 == 0 else WINDOWS for i in range(CREDENTIALS)}
     for w in range(WINDOWS):
         results.replace_window(engine, T0 + w * H6, T0 + (w + 1) * H6, window(rng, w, revoked), "seed", H6)
+        if w % 11 == 2 or w == WINDOWS - 1:  # a manual check inside the window, folded as it is made
+            made = T0 + w * H6 + timedelta(hours=1)
+            row = results.check_row(CheckResult(REFS[3], Status.VALID, "ok", None, made, 40, 1), T0 + w * H6,
+                                    T0 + (w + 1) * H6, Source.MANUAL, "manual")
+            with engine.begin() as connection:
+                results.insert_rows(connection, [row])
+                event = rollup.Event(made, row["source"], T0 + w * H6, made, row["status"], "ok", None)
+                rollup.apply_events(connection, {REFS[3].key: [event]}, made, None)
         with engine.begin() as connection:
-            if w % 11 == 2:  # a manual check inside the window, folded as it is made
-                manual = CheckResult(REFS[3], Status.VALID, "ok", None, T0 + w * H6 + timedelta(hours=1), 40, 1)
-                results.insert_rows(connection, [results.check_row(manual, T0 + w * H6, T0 + (w + 1) * H6,
-                                                                   Source.MANUAL, "manual")])
             rollup.apply_window(connection, T0 + w * H6, T0 + (w + 1) * H6 + timedelta(minutes=5),
                                 {r.key for r in REFS})
 
