@@ -50,7 +50,7 @@ def recompute(connection: Connection, keys: Collection[Key], before: datetime, s
                 wanted[key] = (b.valid_before, b.valid_from)
         else:
             wanted[key] = (b.valid_before, None)  # from the newest valid check before the window to now
-    for key, rows in rerun_pg.rows_between(connection, wanted):
+    for key, rows in rerun_pg.rows_between(connection, wanted, before):
         b = bounds.get(key, NO_ROWS)
         state, out.derived[key] = episode_rules.track_history(key, map(Event.from_row, rows), threshold)
         if key not in out.stretch_end:

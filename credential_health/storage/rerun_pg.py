@@ -89,29 +89,45 @@ def stretches(connection: Connection, before: datetime, threshold: int) -> dict[
 
 
 def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | None, datetime | None]],
-                 ) -> Iterator[tuple[Key, list]]:
-    """(key, EVENT_COLUMNS rows with lo <= window_start <= hi; None: unbounded) of each wanted credential."""
+                 around: datetime | None = None) -> Iterator[tuple[Key, list]]:
+    """(key, EVENT_COLUMNS rows with lo <= window_start <= hi; None: unbounded) of each wanted credential.
+
+    Stretches inside the neighbourhood of window `around` are read by window range (a credential's rows lie on
+    as many heap pages as it has windows: thousands of index lookups cost more); the others by credential.
+    """
     if not wanted:
         return
     _settings(connection)
-    keys = list(wanted)
+    lo_near, hi_near = (around - NEAR, around + NEAR) if around is not None else (None, None)
+    near = {k for k, (lo, hi) in wanted.items() if around is not None and lo is not None and hi is not None
+            and lo >= lo_near and hi <= hi_near}
     columns = ", ".join(f"c.{column.name}" for column in EVENT_COLUMNS)
-    # one index range scan per credential (a hash join would scan the whole table)
-    rows = connection.execute(text(f"""
-        SELECT {columns}
-        FROM unnest(CAST(:t AS text[]), CAST(:e AS text[]), CAST(:k AS text[]), CAST(:lo AS timestamptz[]),
-                    CAST(:hi AS timestamptz[])) AS x(tenant_id, exchange, credential_type, lo, hi)
-        CROSS JOIN LATERAL (SELECT * FROM credential_health_checks c WHERE {_SAME_KEY}
-            AND c.window_start >= coalesce(x.lo, '-infinity') AND c.window_start <= coalesce(x.hi, 'infinity')) c
-        ORDER BY c.tenant_id, c.exchange, c.credential_type"""),
-        {"t": [k[0] for k in keys], "e": [k[1] for k in keys], "k": [k[2] for k in keys],
-         "lo": [wanted[k][0] for k in keys], "hi": [wanted[k][1] for k in keys]},
-        execution_options={"stream_results": True, "yield_per": 10_000})
-    group: list = []
-    for row in rows:
-        if group and tuple(row[:3]) != tuple(group[0][:3]):
+    ranged = " UNION ALL ".join(f"SELECT * FROM credential_health_checks WHERE source = '{source}' AND "
+                                "window_start BETWEEN :lo_near AND :hi_near" for source in ("scheduled", "manual"))
+    queries = (
+        (near, f"""WITH c AS MATERIALIZED ({ranged}) SELECT {columns} FROM c JOIN {{keys}} ON {_SAME_KEY}
+                   WHERE c.window_start BETWEEN x.lo AND x.hi"""),
+        (wanted.keys() - near, f"""SELECT {columns} FROM {{keys}} CROSS JOIN LATERAL (
+                   SELECT * FROM credential_health_checks c WHERE {_SAME_KEY} AND
+                   c.window_start >= coalesce(x.lo, '-infinity') AND c.window_start <= coalesce(x.hi, 'infinity')) c"""),
+    )
+    keys_sql = """unnest(CAST(:t AS text[]), CAST(:e AS text[]), CAST(:k AS text[]), CAST(:lo AS timestamptz[]),
+                         CAST(:hi AS timestamptz[])) AS x(tenant_id, exchange, credential_type, lo, hi)"""
+    for subset, query in queries:
+        if not subset:
+            continue
+        keys = sorted(subset)
+        rows = connection.execute(
+            text(query.format(keys=keys_sql) + " ORDER BY c.tenant_id, c.exchange, c.credential_type"),
+            {"t": [k[0] for k in keys], "e": [k[1] for k in keys], "k": [k[2] for k in keys],
+             "lo": [wanted[k][0] for k in keys], "hi": [wanted[k][1] for k in keys],
+             "lo_near": lo_near, "hi_near": hi_near},
+            execution_options={"stream_results": True, "yield_per": 10_000})
+        group: list = []
+        for row in rows:
+            if group and tuple(row[:3]) != tuple(group[0][:3]):
+                yield tuple(group[0][:3]), group
+                group = []
+            group.append(tuple(row))
+        if group:
             yield tuple(group[0][:3]), group
-            group = []
-        group.append(tuple(row))
-    if group:
-        yield tuple(group[0][:3]), group

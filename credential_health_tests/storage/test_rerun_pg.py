@@ -68,8 +68,9 @@ def rerun(engine, w: int, late: bool) -> dict:
 
 
 @pytest.mark.parametrize("empty_database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("near_hours", [12, 48])  # stretches read by credential or by window range
 @pytest.mark.parametrize("rerun_window,late", [(3, True), (12, True), (12, False), (27, True), (29, False)])
-def test_kept_states_equal_the_full_recompute(database_url, monkeypatch, rerun_window, late):
+def test_kept_states_equal_the_full_recompute(database_url, monkeypatch, rerun_window, late, near_hours):
     engine = make_engine(database_url)
     seed(engine)
     rng = random.Random(rerun_window)
@@ -80,7 +81,7 @@ def test_kept_states_equal_the_full_recompute(database_url, monkeypatch, rerun_w
     monkeypatch.setattr(results, "FULL_SCAN_KEYS", 10_000)
     generic = rerun(engine, rerun_window, late)
     monkeypatch.setattr(results, "FULL_SCAN_KEYS", 10)
-    monkeypatch.setattr(rerun_pg, "NEAR", timedelta(hours=12))  # some stretches near, some far
+    monkeypatch.setattr(rerun_pg, "NEAR", timedelta(hours=near_hours))
     fast = rerun(engine, rerun_window, late)
     assert fast["summary"]["recomputed"] > 10  # the rerun path ran
     assert fast == generic
