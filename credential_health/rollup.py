@@ -4,7 +4,8 @@ and their outbox rows written in the same transaction.
 An event newer than a credential's `last_event_at` folds in O(1) from the stored state; anything else (a
 backfill, a rerun) recomputes that credential from its history (only the checks from its newest valid one
 before the changed window on are read), so the stored state and the episodes never depend on the order
-windows ran in. The pure folding lives in `rollup_fold`, episode derivation in `episodes`.
+windows ran in. The pure folding lives in `rollup_fold`, episode derivation in `episodes`; a rerun of an old
+window at scale on PostgreSQL goes through `rollup_rerun`, which keeps the states a later valid check shields.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def _settings(connection: Connection) -> None:
 def stretches(connection: Connection, before: datetime, threshold: int) -> dict[Key, Stretch]:
     """Every credential's Stretch around window `before` (one pass over the table, one over the neighbourhood)."""
     _settings(connection)
-    connection.execute(text("DROP TABLE IF EXISTS rerun_counts, rerun_manual, rerun_near"))
+    connection.execute(text("DROP TABLE IF EXISTS rerun_counts, rerun_manual, rerun_near, rerun_fails"))
     # In credential order off the credential index, without the heap (2x faster than hashing 12M keys); the
     # index holds manual rows too, subtracted below (few). One scheduled row per window: count(*) is exact.
     connection.execute(text("SET LOCAL enable_hashagg = off"))
@@ -64,10 +64,16 @@ def stretches(connection: Connection, before: datetime, threshold: int) -> dict[
         SELECT {_KEY},
                max(window_start) FILTER (WHERE status = 'valid' AND window_start < :before) AS vb,
                min(window_start) FILTER (WHERE status = 'valid' AND window_start >= :before) AS vf,
-               min(window_start) FILTER (WHERE status = 'valid' AND window_start > :before) AS va,
-               count(*) FILTER (WHERE source = 'scheduled' AND status = 'invalid' AND NOT late) AS fails
+               min(window_start) FILTER (WHERE status = 'valid' AND window_start > :before) AS va
         FROM ({near}) AS r GROUP BY {_KEY}"""), bounds)
     connection.execute(text("ANALYZE rerun_counts, rerun_manual, rerun_near"))
+    # counted failures inside each stretch (few rows: in-time invalid ones)
+    connection.execute(text(f"""
+        CREATE TEMP TABLE rerun_fails ON COMMIT DROP AS
+        SELECT {_KEY}, count(*) AS fails FROM credential_health_checks r JOIN rerun_near n USING ({_KEY})
+        WHERE r.source = 'scheduled' AND r.window_start BETWEEN :lo AND :hi AND r.status = 'invalid' AND NOT r.late
+          AND r.window_start >= n.vb AND r.window_start <= n.vf
+        GROUP BY {_KEY}"""), bounds)
     # COALESCE evaluates a lookup only when the neighbourhood had no answer (the credential index serves it)
     lookup = "(SELECT {f}(x.window_start) FROM credential_health_checks x WHERE {same} AND x.status = 'valid' " \
              "AND x.window_start {op} :{bound})"
@@ -80,10 +86,11 @@ def stretches(connection: Connection, before: datetime, threshold: int) -> dict[
                coalesce(n.vf, {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')}),
                CASE WHEN n.va IS NOT NULL THEN true
                     ELSE {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')} IS NOT NULL END,
-               n.vb IS NOT NULL AND n.vf IS NOT NULL AND n.fails < :threshold
+               n.vb IS NOT NULL AND n.vf IS NOT NULL AND coalesce(f.fails, 0) < :threshold
         FROM rerun_counts c
         LEFT JOIN rerun_manual m USING (tenant_id, exchange, credential_type)
         LEFT JOIN rerun_near n USING (tenant_id, exchange, credential_type)
+        LEFT JOIN rerun_fails f USING (tenant_id, exchange, credential_type)
     """), {**bounds, "threshold": threshold}).all()
     return {tuple(row[:3]): Stretch(*row[3:]) for row in rows}
 
