@@ -70,10 +70,11 @@ def stretches(connection: Connection, before: datetime, threshold: int) -> dict[
     # counted failures inside each stretch (few rows: in-time invalid ones)
     connection.execute(text(f"""
         CREATE TEMP TABLE rerun_fails ON COMMIT DROP AS
-        SELECT {_KEY}, count(*) AS fails FROM credential_health_checks r JOIN rerun_near n USING ({_KEY})
-        WHERE r.source = 'scheduled' AND r.window_start BETWEEN :lo AND :hi AND r.status = 'invalid' AND NOT r.late
-          AND r.window_start >= n.vb AND r.window_start <= n.vf
-        GROUP BY {_KEY}"""), bounds)
+        WITH r AS MATERIALIZED (  -- by window range, then hashed (not 100k index lookups)
+            SELECT {_KEY}, window_start FROM credential_health_checks WHERE source = 'scheduled'
+            AND window_start BETWEEN :lo AND :hi AND status = 'invalid' AND NOT late)
+        SELECT {_KEY}, count(*) AS fails FROM r JOIN rerun_near n USING ({_KEY})
+        WHERE r.window_start >= n.vb AND r.window_start <= n.vf GROUP BY {_KEY}"""), bounds)
     # COALESCE evaluates a lookup only when the neighbourhood had no answer (the credential index serves it)
     lookup = "(SELECT {f}(x.window_start) FROM credential_health_checks x WHERE {same} AND x.status = 'valid' " \
              "AND x.window_start {op} :{bound})"
