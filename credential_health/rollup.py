@@ -81,18 +81,19 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     recompute |= reappeared
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
     stretch_end: dict[Key, datetime] = {}  # credentials whose stored state a rerun kept (see rollup_rerun)
+    kept: set[Key] = set()  # ... of which nothing changed at all
     if before is not None and len(recompute) > checks_table.FULL_SCAN_KEYS and connection.dialect.name == "postgresql":
         leaving = recompute - inventory if inventory is not None else set()
         done = rollup_rerun.recompute(connection, recompute, before, stored, open_episodes, reappeared | leaving,
                                       threshold)
         new_states |= done.states
         derived |= done.derived
-        stretch_end = done.stretch_end
+        stretch_end, kept = done.stretch_end, done.unchanged
     else:
         for key, seen, last_window_start, tail in checks_table.history_tails(connection, recompute, before):
             state, derived[key] = episode_rules.track_history(key, map(Event.from_row, tail), threshold)
             new_states[key] = state._replace(windows_seen=seen, last_window_start=last_window_start)
-    for key in recompute - new_states.keys():  # no history left (retention): an empty state
+    for key in recompute - new_states.keys() - kept:  # no history left (retention): an empty state
         new_states[key] = StreakState()
 
     rows, removed, final = [], 0, {}
@@ -100,7 +101,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     known = {e.episode_id: e for batch in open_episodes.values() for e in batch}
     known |= episode_table.by_ids(connection, {e.episode_id for batch in derived.values() for e in batch} - known.keys())
     writes, announce, opened, closed = [], [], 0, 0
-    unchanged = 0
+    unchanged = len(kept)
     for key in keys:
         old_state, was_present, removed_at, was_alerted_at = stored.get(key, (None, True, None, None))
         old_removed_at = removed_at
@@ -138,7 +139,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     failing, at_threshold = _counts(connection, threshold)
     return RollupSummary(
         credentials=len(stored.keys() | new_states.keys()),
-        folded=len(new_states) - len(recompute), recomputed=len(recompute), removed=removed,
+        folded=len(new_states) + len(kept) - len(recompute), recomputed=len(recompute), removed=removed,
         reappeared=len(reappeared), failing=failing, at_threshold=at_threshold,
         late=sum(e.late for batch in events.values() for e in batch),
         episodes_opened=opened, episodes_closed=closed, failed_events=sent[FAILED], recovered_events=sent[RECOVERED],

@@ -30,15 +30,18 @@ class Recomputed:
     derived: dict[Key, list[episode_rules.Episode]] = field(default_factory=dict)
     # kept credentials: the first valid window from the changed one on; their open episodes after it are untouched
     stretch_end: dict[Key, datetime] = field(default_factory=dict)
+    unchanged: set[Key] = field(default_factory=set)  # kept as stored, nothing to write
 
 
-def recompute(connection: Connection, keys: Collection[Key], before: datetime, stored: Mapping[Key, tuple],
+def recompute(connection: Connection, keys: set[Key], before: datetime, stored: Mapping[Key, tuple],
               open_episodes: Mapping[Key, list], fresh: Collection[Key], threshold: int) -> Recomputed:
     """New states and derived episodes of `keys` after window `before` changed (`fresh`: recompute in full)."""
     out = Recomputed()
-    bounds = rerun_pg.stretches(connection, before, threshold)
+    fresh = sorted(set(fresh) & set(keys))
+    bounds = rerun_pg.stretches(connection, before, threshold, fresh)
+    out.unchanged = keys - bounds.keys() - set(fresh)  # left out by the pass: their stored state stands as it is
     wanted: dict[Key, tuple[datetime | None, datetime | None]] = {}
-    for key in keys:
+    for key in keys - out.unchanged:
         b = bounds.get(key, NO_ROWS)
         state, present = stored[key][:2] if key in stored else (None, False)
         if (state is not None and present and key not in fresh and b.valid_after and state.last_event_at is not None

@@ -10,7 +10,7 @@ then keeps the stored state of every credential a later valid check shields from
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -42,8 +42,10 @@ def _settings(connection: Connection) -> None:
     connection.execute(text("SET LOCAL work_mem = '256MB'"))
 
 
-def stretches(connection: Connection, before: datetime, threshold: int) -> dict[Key, Stretch]:
-    """Every credential's Stretch around window `before` (one pass over the table, one over the neighbourhood)."""
+def stretches(connection: Connection, before: datetime, threshold: int, fresh: Collection[Key] = ()
+              ) -> dict[Key, Stretch]:
+    """The Stretch around window `before` of every credential whose stored state may not stand as it is (and
+    of the `fresh` ones): one pass over the table, one over the neighbourhood."""
     _settings(connection)
     connection.execute(text("DROP TABLE IF EXISTS rerun_counts, rerun_manual, rerun_near, rerun_fails"))
     # In credential order off the credential index, without the heap (2x faster than hashing 12M keys); the
@@ -78,21 +80,33 @@ def stretches(connection: Connection, before: datetime, threshold: int) -> dict[
     # COALESCE evaluates a lookup only when the neighbourhood had no answer (the credential index serves it)
     lookup = "(SELECT {f}(x.window_start) FROM credential_health_checks x WHERE {same} AND x.status = 'valid' " \
              "AND x.window_start {op} :{bound})"
+    # Credentials the rollup would keep exactly as stored (in step, same window count, shielded by a later valid
+    # check, no episode possible in the stretch, no open episode in it) are left out: most of them, in a rerun.
     rows = connection.execute(text(f"""
-        SELECT tenant_id, exchange, credential_type, c.n - coalesce(m.n, 0),
-               CASE WHEN m.last_any IS NULL OR m.last_any < c.last_any THEN c.last_any
-                    ELSE (SELECT max(x.window_start) FROM credential_health_checks x
-                          WHERE {_SAME_KEY} AND x.source = 'scheduled') END,
-               coalesce(n.vb, {lookup.format(f='max', same=_SAME_KEY, op='<', bound='lo')}),
-               coalesce(n.vf, {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')}),
-               CASE WHEN n.va IS NOT NULL THEN true
-                    ELSE {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')} IS NOT NULL END,
-               n.vb IS NOT NULL AND n.vf IS NOT NULL AND coalesce(f.fails, 0) < :threshold
-        FROM rerun_counts c
-        LEFT JOIN rerun_manual m USING (tenant_id, exchange, credential_type)
-        LEFT JOIN rerun_near n USING (tenant_id, exchange, credential_type)
-        LEFT JOIN rerun_fails f USING (tenant_id, exchange, credential_type)
-    """), {**bounds, "threshold": threshold}).all()
+        SELECT t.* FROM (
+            SELECT tenant_id, exchange, credential_type, c.n - coalesce(m.n, 0) AS seen,
+                   CASE WHEN m.last_any IS NULL OR m.last_any < c.last_any THEN c.last_any
+                        ELSE (SELECT max(x.window_start) FROM credential_health_checks x
+                              WHERE {_SAME_KEY} AND x.source = 'scheduled') END AS last_ws,
+                   coalesce(n.vb, {lookup.format(f='max', same=_SAME_KEY, op='<', bound='lo')}) AS vb,
+                   coalesce(n.vf, {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')}) AS vf,
+                   CASE WHEN n.va IS NOT NULL THEN true
+                        ELSE {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')} IS NOT NULL END AS va,
+                   n.vb IS NOT NULL AND n.vf IS NOT NULL AND coalesce(f.fails, 0) < :threshold AS quiet
+            FROM rerun_counts c
+            LEFT JOIN rerun_manual m USING (tenant_id, exchange, credential_type)
+            LEFT JOIN rerun_near n USING (tenant_id, exchange, credential_type)
+            LEFT JOIN rerun_fails f USING (tenant_id, exchange, credential_type)) AS t
+        LEFT JOIN credential_status s USING (tenant_id, exchange, credential_type)
+        LEFT JOIN (SELECT {_KEY}, min(first_failing_window) AS open_from FROM credential_failure_episodes
+                   WHERE closed_at IS NULL GROUP BY {_KEY}) AS o USING (tenant_id, exchange, credential_type)
+        WHERE NOT coalesce(s.present_in_inventory AND s.last_event_at IS NOT NULL AND t.va AND t.quiet
+                           AND s.last_window_start = t.last_ws AND s.windows_seen = t.seen
+                           AND (o.open_from IS NULL OR o.open_from > t.vf), false)
+           OR (t.tenant_id, t.exchange, t.credential_type) IN (
+               SELECT * FROM unnest(CAST(:ft AS text[]), CAST(:fe AS text[]), CAST(:fk AS text[])))
+    """), {**bounds, "threshold": threshold, "ft": [k[0] for k in fresh], "fe": [k[1] for k in fresh],
+           "fk": [k[2] for k in fresh]}).all()
     return {tuple(row[:3]): Stretch(*row[3:]) for row in rows}
 
 
