@@ -171,7 +171,11 @@ def _serialize(connection: Connection) -> None:
 def _load(connection: Connection) -> dict[Key, tuple[StreakState, bool, datetime | None, datetime | None]]:
     """(state, present_in_inventory, removed_at, alerted_at) of every credential."""
     names = (*KEY_NAMES, *STATE_NAMES, "present_in_inventory", "removed_at", "alerted_at")
-    rows = connection.execute(select(*(status_table.c[n] for n in names))).all()  # fetchall: fetchone costs ~1 s at 100k
+    query = select(*(status_table.c[n] for n in names))
+    if connection.dialect.name == "postgresql":  # untyped: no per-value processing (~1 s at 100k), UTC as typed
+        connection.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+        query = text(f"SELECT {', '.join(names)} FROM {status_table.name}")
+    rows = connection.execute(query).all()  # fetchall: fetchone costs ~1 s at 100k
     return {tuple(row[:3]): (StreakState(*row[3:-3]), *row[-3:]) for row in rows}
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, text
 from credential_health.storage.results import EVENT_COLUMNS
 
 Key = tuple[str, str, str]
-NEAR = timedelta(days=1)  # the neighbourhood read by window range, each side of the changed window
+NEAR = timedelta(hours=12)  # the neighbourhood read by window range, each side of the changed window
 _KEY = "tenant_id, exchange, credential_type"
 _SAME_KEY = "x.tenant_id = c.tenant_id AND x.exchange = c.exchange AND x.credential_type = c.credential_type"
 _NEAR_ROWS = """SELECT {key}, window_start, status, source, late FROM credential_health_checks
