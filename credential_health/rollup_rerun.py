@@ -4,8 +4,9 @@ Recomputing every credential of the window from its history reads and folds hund
 a valid check resets the streak, so for a credential with a valid check in a later window the stored state
 (when it is in step with the stored history) is still right but for its window count; only episodes between
 the valid checks around the window can change, and only where that stretch holds enough failures for one.
-Every other credential (no valid check after the window, state out of step, new or back in the inventory) is
-recomputed from its history as before.
+Most kept credentials need nothing at all and are left out by the SQL pass itself. Every other credential (no
+valid check after the window, state out of step, new, leaving or back in the inventory) is recomputed from its
+history as before.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy import Connection
 from credential_health import episodes as episode_rules
 from credential_health.rollup_fold import Event, Key, StreakState
 from credential_health.storage import rerun_pg
-
 
 NO_ROWS = rerun_pg.Stretch(0, None, None, None, False, False)  # no scheduled row (manual checks only)
 
@@ -37,9 +37,9 @@ def recompute(connection: Connection, keys: set[Key], before: datetime, stored: 
               open_episodes: Mapping[Key, list], fresh: Collection[Key], threshold: int) -> Recomputed:
     """New states and derived episodes of `keys` after window `before` changed (`fresh`: recompute in full)."""
     out = Recomputed()
-    fresh = sorted(set(fresh) & set(keys))
-    bounds = rerun_pg.stretches(connection, before, threshold, fresh)
-    out.unchanged = keys - bounds.keys() - set(fresh)  # left out by the pass: their stored state stands as it is
+    fresh = set(fresh) & keys
+    bounds = rerun_pg.stretches(connection, before, threshold, sorted(fresh))
+    out.unchanged = keys - bounds.keys() - fresh  # left out by the pass: their stored state stands as it is
     wanted: dict[Key, tuple[datetime | None, datetime | None]] = {}
     for key in keys - out.unchanged:
         b = bounds.get(key, NO_ROWS)
