@@ -9,6 +9,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -225,6 +226,31 @@ def _ip_addresses(name: str, raw: str) -> tuple[str, ...]:
     return tuple(_ip_address(name, part) for part in raw.split(",") if part.strip())
 
 
+EXECUTORS = ("in_process", "celery", "k8s")
+
+
+def _executor(name: str, raw: str) -> str:
+    value = raw.strip().lower() or "in_process"
+    if value not in EXECUTORS:
+        raise SettingsError(f"{name} must be one of {', '.join(EXECUTORS)}, got {raw!r}")
+    return value
+
+
+def _pool_names(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated egress pool names: letters, digits, - and _ (each is a Celery queue and a Dagster pool)."""
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names or len(set(names)) != len(names) or not all(re.fullmatch(r"[A-Za-z0-9_-]{1,60}", n) for n in names):
+        raise SettingsError(f"{name} must be distinct names of letters, digits, - and _, got {raw!r}")
+    return names
+
+
+def _broker_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and urlparse(value).scheme not in ("redis", "rediss", "amqp", "pyamqp", "amqps"):
+        raise SettingsError(f"{name} must be a redis:// or amqp:// URL")
+    return value
+
+
 def default_database_url(env: Mapping[str, str]) -> str:
     """A SQLite file under the Dagster home when one is set, else under ./.credential_health/."""
     home = env.get("DAGSTER_HOME")
@@ -325,6 +351,16 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Comma-separated egress addresses tenants are told to allowlist; a key's allowlist is audited against them."),
     ("CREDENTIAL_HEALTH_AUDIT_LOG", "audit_log", audit_log_destination, "stderr",
      "Where the per-check and per-delivery-attempt JSON audit lines go: stderr, off, or a file path (appended)."),
+    ("CREDENTIAL_HEALTH_EXECUTOR", "executor", _executor, "in_process",
+     "How a window's steps run: in_process (one process), celery (Celery workers) or k8s (a pod per step)."),
+    ("CREDENTIAL_HEALTH_SHARDS", "shards", _int(1, 100_000), "1",
+     "Shards a window's validation fans out into, by a stable hash of the credential (thousands each)."),
+    ("CREDENTIAL_HEALTH_EGRESS_POOLS", "egress_pools", _pool_names, "default",
+     "Comma-separated egress pools; shards are dealt round-robin to them, each a Celery queue and a Dagster pool."),
+    ("CREDENTIAL_HEALTH_CELERY_BROKER", "celery_broker", _broker_url, "",
+     "Celery broker URL (redis:// or amqp://); default CREDENTIAL_HEALTH_REDIS_URL."),
+    ("CREDENTIAL_HEALTH_CELERY_QUEUE", "celery_queue", _path_segment, "credential_health",
+     "Celery queue of the steps that are not shards (inventory, plan, finish, rollup)."),
 ]
 
 
@@ -380,6 +416,11 @@ class Settings:
     egress_address: str
     published_egress_addresses: tuple[str, ...]
     audit_log: str
+    executor: str
+    shards: int
+    egress_pools: tuple[str, ...]
+    celery_broker: str
+    celery_queue: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
