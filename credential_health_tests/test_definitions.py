@@ -92,7 +92,7 @@ def test_only_infrastructure_failures_are_retried():
     from dagster import Failure
     from sqlalchemy.exc import OperationalError
 
-    from credential_health.assets.validation_results import step_failure
+    from credential_health.step_errors import step_failure
     from credential_health.vault.errors import VaultDown
 
     sealed = VaultDown("sealed")

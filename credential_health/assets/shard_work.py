@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dagster import OpExecutionContext
+from sqlalchemy import select, tuple_
 
 from credential_health.assets.metadata import results_metadata
 from credential_health.audit import audit_check
@@ -18,6 +19,8 @@ from credential_health.partitions import require_closed_window
 from credential_health.resources import CredentialSource, CredentialValidator, ResultsDatabase, SecretDigests
 from credential_health.settings import Settings
 from credential_health.step_errors import step_failure
+from credential_health.storage import results
+from credential_health.storage.schema import credential_health_checks
 from credential_health.validation import guard
 
 
@@ -63,20 +66,34 @@ def validate_shard(context: OpExecutionContext, refs: list[CredentialRef], crede
         writer.flush()
     except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only
         raise step_failure(exc, digests) from None
-    # The secret scan needs this shard's digests, so it runs here, on the rows exactly as they were stored.
-    findings: Counter[str] = Counter()
-    flagged: set[str] = set()
-    for check in resumed + fresh:
-        found = row_findings(writer.to_row(check), digests)
-        if found:
-            findings += found
-            flagged.add(credential_label(check.ref.key, {k.split(":")[0] for k in found}))
+    # The secret scan needs this shard's digests, so it runs here: every stored row of the window (any source)
+    # of the shard's credentials.
+    findings, flagged = shard_findings(results_db, window.start, [ref.key for ref in refs], digests)
     refused = [credential_label((r["tenant_id"], r["exchange"], r["credential_type"]), set()) for r in writer.refused]
     if refused:
         context.log.warning(f"the database refused {len(refused)} rows (a name too long for its column?): "
                             f"{refused[:10]}")
     return ShardSummary(len(fresh), len(resumed), len(refused), refused[:SAMPLE], len(digests), dict(findings),
                         sorted(flagged)[:SAMPLE])
+
+
+def shard_findings(results_db: ResultsDatabase, window_start, keys: list, digests: SecretDigests):
+    """Suspicious stored values in the window's rows of these credentials, and the credentials they are in."""
+    columns = [credential_health_checks.c[name] for name in results.TEXT_COLUMNS]
+    in_window = credential_health_checks.c.window_start == window_start
+    findings: Counter[str] = Counter()
+    flagged: set[str] = set()
+    wanted = sorted(keys)
+    with results_db.engine.connect() as connection:
+        for i in range(0, len(wanted), results.IN_CHUNK):
+            query = select(*results.KEY_COLUMNS, *columns).where(
+                in_window, tuple_(*results.KEY_COLUMNS).in_(wanted[i:i + results.IN_CHUNK]))
+            for row in connection.execute(query):
+                found = row_findings(dict(zip(results.TEXT_COLUMNS, row[3:])), digests)
+                if found:
+                    findings += found
+                    flagged.add(credential_label(tuple(row[:3]), {k.split(":")[0] for k in found}))
+    return findings, flagged
 
 
 def finish_window(context: OpExecutionContext, inventory: list[CredentialRef], summaries: list[ShardSummary],

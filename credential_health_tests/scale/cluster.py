@@ -60,7 +60,8 @@ class Cluster:
         log = open(self.home / f"worker-{name}.log", "w")  # noqa: SIM115 - closed with the process
         worker = subprocess.Popen(
             [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(config),
-             "-q", pool, "-q", self.env["CREDENTIAL_HEALTH_CELERY_QUEUE"], "-n", f"{name}-{secrets.token_hex(3)}", "--", "--concurrency=1", "--without-gossip",
+             # one -q with both: celery keeps only the last of several -Q options
+             "-q", f"{pool},{self.env['CREDENTIAL_HEALTH_CELERY_QUEUE']}", "-n", f"{name}-{secrets.token_hex(3)}", "--", "--concurrency=1", "--without-gossip",
              "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers.append(worker)
@@ -70,6 +71,9 @@ class Cluster:
                 raise AssertionError(f"worker {name} did not start: {(self.home / f'worker-{name}.log').read_text()}")
             time.sleep(0.2)
         return worker
+
+    def log(self, name: str) -> str:
+        return (self.home / f"worker-{name}.log").read_text()
 
     def execute(self, window: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """The window's run, orchestrated by a `dagster job execute` process (steps go to the workers)."""
