@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class Cluster:
     home: Path
     env: dict[str, str]
     pools: tuple[str, ...]
+    drop_database: Callable[[], None]
     workers: list[subprocess.Popen] = field(default_factory=list)
 
     def start_worker(self, pool: str, egress_address: str, name: str) -> subprocess.Popen:
@@ -61,8 +63,8 @@ class Cluster:
         worker = subprocess.Popen(
             [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(config),
              # one -q with both: celery keeps only the last of several -Q options
-             "-q", f"{pool},{self.env['CREDENTIAL_HEALTH_CELERY_QUEUE']}", "-n", f"{name}-{secrets.token_hex(3)}", "--", "--concurrency=1", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
+             "-q", f"{pool},{self.env['CREDENTIAL_HEALTH_CELERY_QUEUE']}", "-n", f"{name}-{secrets.token_hex(3)}",
+             "--", "--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers.append(worker)
         deadline = time.monotonic() + 120
@@ -121,7 +123,7 @@ def pool_children(worker: subprocess.Popen) -> list[psutil.Process]:
     return [p for p in celery if p.parent() and p.parent().pid in {c.pid for c in celery}]
 
 
-def throwaway_database() -> tuple[str, callable]:
+def throwaway_database() -> tuple[str, Callable[[], None]]:
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -149,10 +151,9 @@ def make_cluster(tmp_path: Path, base_env: dict[str, str], pool_names: tuple[str
     (home / "dagster.yaml").write_text(INSTANCE_YAML.format(url=url))
     prefix = f"t{secrets.token_hex(4)}"
     pools = tuple(f"{prefix}-{name}" for name in pool_names)
-    env = {**os.environ, **base_env, "DAGSTER_HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CREDENTIAL_HEALTH_EXECUTOR": "celery",
+    env = {**os.environ, **base_env, "DAGSTER_HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "CREDENTIAL_HEALTH_EXECUTOR": "celery",
            "CREDENTIAL_HEALTH_CELERY_BROKER": REDIS_URL, "CREDENTIAL_HEALTH_CELERY_QUEUE": f"{prefix}-steps",
            "CREDENTIAL_HEALTH_EGRESS_POOLS": ",".join(pools), "CREDENTIAL_HEALTH_SHARDS": str(shards)}
     DagsterInstance.from_config(str(home)).dispose()  # create the storage once, before processes race to
-    cluster = Cluster(home, env, pools)
-    cluster.drop_database = drop
-    return cluster
+    return Cluster(home, env, pools, drop)
