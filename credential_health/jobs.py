@@ -29,8 +29,9 @@ from credential_health.step_errors import step_failure
 from credential_health.settings import Settings
 from credential_health.storage import results
 
-# In-process by default: the work is IO-bound, and a subprocess per step costs seconds. Past one machine, the
-# window's shards run on Celery workers or Kubernetes pods instead (CREDENTIAL_HEALTH_EXECUTOR, docs/scaling.md).
+# In-process by default: the work is IO-bound, and a subprocess per step costs seconds
+# (docs/design.md#dagster-executor). Past one machine, the window's shards run on Celery workers or Kubernetes
+# pods instead (CREDENTIAL_HEALTH_EXECUTOR, docs/scaling.md).
 credential_health_job = define_asset_job(
     "credential_health_job",
     selection=AssetSelection.assets(*ASSETS),

@@ -10,7 +10,7 @@ from credential_health.scopes.record import ScopeRecord
 
 
 class Status(str, enum.Enum):
-    """Outcome of one check (see shared/DESIGN.md, "Outcome classification")."""
+    """Outcome of one check (see docs/design.md#outcome-classification)."""
 
     VALID = "valid"
     INVALID = "invalid"
@@ -91,3 +91,4 @@ class CheckResult:
     attempts: int
     scope: ScopeRecord | None = None  # the key-information probe's record, after a valid check only
     egress_address: str = ""  # the source address the check was sent from ("" = the host's default)
+    scope_error: str = ""  # why a valid check's scope probe gave no record (an error code); "" otherwise

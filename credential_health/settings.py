@@ -447,7 +447,3 @@ class Settings:
 
 
 assert {f.name for f in fields(Settings)} == {s[1] for s in SETTINGS}, "SETTINGS and Settings drifted apart"
-
-
-def get_settings() -> Settings:
-    return Settings.from_env()

@@ -11,4 +11,5 @@ pytest_plugins = [
     "credential_health_tests.fixtures.simulator",
     "credential_health_tests.fixtures.webhook_receiver",
     "credential_health_tests.fixtures.pipeline",
+    "credential_health_tests.fixtures.marks",
 ]

@@ -175,6 +175,7 @@ def credential_health(*args: str, env: dict[str, str], cwd: Path) -> subprocess.
                           capture_output=True, timeout=120)
 
 
+@pytest.mark.slow  # starts processes
 def test_bare_command_help_version_and_simulator_help(tmp_path):
     env = operator_env(tmp_path)
     bare = credential_health(env=env, cwd=tmp_path)
@@ -191,6 +192,7 @@ def test_bare_command_help_version_and_simulator_help(tmp_path):
     assert not (tmp_path / ".credential_health").exists()
 
 
+@pytest.mark.slow  # starts processes
 def test_alembic_is_quiet_unless_asked(tmp_path):
     url = f"sqlite:///{tmp_path / 'results.db'}"
     env = operator_env(tmp_path, CREDENTIAL_HEALTH_DATABASE_URL=url)
@@ -201,6 +203,7 @@ def test_alembic_is_quiet_unless_asked(tmp_path):
     assert verbose.returncode == 0 and "Running upgrade" in verbose.stderr
 
 
+@pytest.mark.slow  # starts processes
 def test_bad_settings_and_database_urls_are_one_line_with_an_exit_code(tmp_path, closed_port):
     """The key error paths through the real console script (the rest run in-process below)."""
     missing = tmp_path / "typo" / "results.db"

@@ -15,6 +15,8 @@ from dagster._cli import create_dagster_cli
 
 from credential_health_tests.test_settings import EXCHANGE_URLS, MALFORMED_EXCHANGE_URLS, NUMERIC, UNWORKABLE_NUMBERS
 
+pytestmark = pytest.mark.slow  # Dagster loads the code location and creates an instance per case; processes
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODULE = "credential_health.definitions"

@@ -25,6 +25,7 @@ def partition_keys_in_new_process(env: dict[str, str]) -> list[str]:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow  # starts processes
 def test_a_new_install_shows_a_handful_of_windows_and_every_process_agrees(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDENTIAL_")}
     env["DAGSTER_HOME"] = str(tmp_path)
@@ -87,6 +88,7 @@ def test_a_bad_first_window_is_refused_naming_the_variable(raw, message):
         partitions.first_window_from_env(6, {"CREDENTIAL_HEALTH_FIRST_WINDOW": raw})
 
 
+@pytest.mark.slow  # starts processes
 def test_a_bad_first_window_stops_the_code_location_from_loading(tmp_path):
     env = {**os.environ, "CREDENTIAL_HEALTH_FIRST_WINDOW": "2026-11-01T05:00", "DAGSTER_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True)

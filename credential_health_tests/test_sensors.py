@@ -6,6 +6,7 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 from dagster import DagsterInstance, build_sensor_context, instance_for_test
 
@@ -24,6 +25,7 @@ def tick(instance):
         return webhook_delivery_sensor.evaluate_tick(context)
 
 
+@pytest.mark.slow  # a Dagster instance
 def test_requests_one_delivery_run_while_events_are_due(database_url, monkeypatch):
     monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL", database_url)
     engine = make_engine(database_url)
@@ -58,6 +60,7 @@ def test_requests_one_delivery_run_while_events_are_due(database_url, monkeypatc
     engine.dispose()
 
 
+@pytest.mark.slow  # a Dagster instance
 def test_the_instance_runs_one_delivery_run_at_a_time(tmp_path):
     assert notify_tenants_job.tags[DELIVERY_TAG] == "true"
     for config in (ROOT / "dagster.yaml", ROOT / "deploy" / "embedded" / "dagster.yaml"):

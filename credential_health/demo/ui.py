@@ -19,7 +19,8 @@ import requests
 
 from credential_health.demo.mix import demo_credentials
 from credential_health.demo.run import configure, prepare_home, run_windows, say, seed_credentials, seed_endpoints
-from credential_health.demo.services import Services, free_port
+from credential_health.demo.services import Services
+from credential_health.sandbox.ports import free_port
 
 # `dagster dev` ignores SIGTERM; SIGINT to its process group stops it and the webserver, daemon and code server.
 STOP_SIGNAL = signal.SIGINT

@@ -15,7 +15,6 @@ import binascii
 import hashlib
 import hmac
 import secrets as _random
-import time
 from collections.abc import Sequence
 
 SECRET_PREFIX = "whsec_"
@@ -90,31 +89,3 @@ def sign_headers(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str
         SEED_TIMESTAMP_HEADER: ts,
         SEED_EVENT_HEADER: event_type,
     }
-
-
-def verify_seed_signature(
-    body: bytes,
-    timestamp: str | int,
-    signature: str,
-    secrets: Sequence[str],
-    *,
-    tolerance_seconds: float | None = 300,
-    now: float | None = None,
-) -> bool:
-    """True when `signature` (`sha256=<hex>`) matches any of `secrets` and the timestamp is within tolerance."""
-    try:
-        ts = int(str(timestamp))
-    except ValueError:
-        return False
-    if tolerance_seconds is not None:
-        current = time.time() if now is None else now
-        if abs(current - ts) > tolerance_seconds:
-            return False
-    scheme, _, given = signature.partition("=")
-    if scheme != "sha256" or not given:
-        return False
-    for secret in secrets:
-        expected = _hmac(secret_key(secret), f"{ts}.".encode(), body).hexdigest()
-        if hmac.compare_digest(expected, given.strip().lower()):
-            return True
-    return False

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -82,17 +83,6 @@ class DeliveryOutcome:
         return self.attempts[-1].error if self.attempts else None
 
 
-@dataclass(frozen=True)
-class WebhookDelivery:
-    """One event for one endpoint, as given to `deliver_many`."""
-
-    target_url: str
-    body: bytes
-    msg_id: str
-    event_type: str
-    secrets: Sequence[str]
-
-
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """`Retry-After` as seconds from now (delta-seconds or HTTP-date), None when absent or unparsable."""
     if not value:
@@ -133,7 +123,6 @@ class WebhookTransport:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.policy = policy
-        self._max_connections = max_connections
         self._slots = PrioritySlots(max_connections)
         self._sleep = sleep
         self._clock = clock  # signing timestamps only
@@ -174,11 +163,11 @@ class WebhookTransport:
         allow_private: bool,
     ) -> DeliveryOutcome:
         """Send `body` (the exact bytes) with retries; raises ValueError only for a bad secret or message id."""
-        item = WebhookDelivery(target_url, body, msg_id, event_type, secrets)
         signing_keys(msg_id, body, secrets)
+        send = functools.partial(self._send, target_url, body, msg_id, event_type, secrets, resolver, allow_private)
         attempts: list[AttemptRecord] = []
         for attempt_no in range(1, self.policy.retries + 2):
-            record, retryable, retry_after = await self._attempt(attempt_no, item, resolver, allow_private)
+            record, retryable, retry_after = await self._attempt(attempt_no, send)
             attempts.append(record)
             status = record.status_code
             if status is not None and 200 <= status < 300:
@@ -193,27 +182,8 @@ class WebhookTransport:
             await self._sleep(retry_after if retry_after is not None else self.policy.backoff(attempt_no - 1))
         raise AssertionError("unreachable: the last attempt always returns")
 
-    async def deliver_many(
-        self, items: Iterable[WebhookDelivery], concurrency: int, *, resolver: Resolver | None = None, allow_private: bool
-    ) -> list[DeliveryOutcome]:
-        """`deliver` each item, at most `concurrency` at once (never more than the pool); outcomes in order."""
-        items = list(items)
-        for item in items:  # a bad secret fails the batch before anything is sent
-            signing_keys(item.msg_id, item.body, item.secrets)
-        # More in flight than pooled connections would spend attempts' timeouts waiting for the pool.
-        gate = asyncio.Semaphore(max(1, min(concurrency, self._max_connections)))
-
-        async def one(item: WebhookDelivery) -> DeliveryOutcome:
-            async with gate:
-                return await self.deliver(
-                    item.target_url, item.body, item.msg_id, item.event_type, item.secrets,
-                    resolver=resolver, allow_private=allow_private,
-                )
-
-        return list(await asyncio.gather(*(one(item) for item in items)))
-
     async def _attempt(
-        self, attempt_no: int, item: WebhookDelivery, resolver: Resolver | None, allow_private: bool
+        self, attempt_no: int, send: Callable[[], Awaitable[tuple[int, str, str | None]]]
     ) -> tuple[AttemptRecord, bool, float | None]:
         """One attempt: (record, whether a retry may help, Retry-After seconds)."""
         # The slot bounds requests in flight; a delivery sleeping through its backoff holds none, and
@@ -223,8 +193,7 @@ class WebhookTransport:
             status: int | None = None
             excerpt, retry_after, retryable, error = "", None, False, None
             try:
-                send = self._send(item, resolver, allow_private)
-                status, excerpt, retry_after_header = await asyncio.wait_for(send, self.policy.timeout_seconds)
+                status, excerpt, retry_after_header = await asyncio.wait_for(send(), self.policy.timeout_seconds)
             except UnresolvableWebhookHost:
                 error, retryable = "dns_error", True
             except UnsafeWebhookURL as exc:  # refused at send time (SSRF guard, malformed URL): not sent
@@ -249,11 +218,12 @@ class WebhookTransport:
         return AttemptRecord(attempt_no, started_at, duration_ms, status, error, excerpt), retryable, retry_after
 
     async def _send(
-        self, item: WebhookDelivery, resolver: Resolver | None, allow_private: bool
+        self, target_url: str, body: bytes, msg_id: str, event_type: str, secrets: Sequence[str],
+        resolver: Resolver | None, allow_private: bool,
     ) -> tuple[int, str, str | None]:
         """Check, sign with a fresh timestamp, send to the checked address; (status, excerpt, Retry-After)."""
-        target = await asyncio.to_thread(check_url, item.target_url, allow_private=allow_private, resolver=resolver)
-        headers = sign_headers(item.msg_id, int(self._clock()), item.body, item.secrets, item.event_type)
+        target = await asyncio.to_thread(check_url, target_url, allow_private=allow_private, resolver=resolver)
+        headers = sign_headers(msg_id, int(self._clock()), body, secrets, event_type)
         headers["Host"] = target.host_header
         extensions: dict[str, Any] = {}
         if target.scheme == "https":
@@ -262,7 +232,7 @@ class WebhookTransport:
             # must not carry another tenant's request to the same IP, so it is never reused (measured).
             headers["Connection"] = "close"
         request = self._client.build_request(
-            "POST", target.pinned_url(), content=item.body, headers=headers, extensions=extensions
+            "POST", target.pinned_url(), content=body, headers=headers, extensions=extensions
         )
         response = await self._client.send(request, stream=True)
         try:

@@ -1,1 +1,2 @@
-"""Local stand-ins for real services (exchange simulator, webhook receiver) for tests, benchmarks and demos."""
+"""Local stand-ins for real services (exchange simulator, webhook receiver, OpenBao dev server) for tests,
+benchmarks and the demo."""

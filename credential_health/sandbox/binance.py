@@ -12,7 +12,7 @@ import time
 from aiohttp import web
 
 from credential_health.sandbox import transport
-from credential_health.sandbox.keys import STATE
+from credential_health.sandbox.keys import STATE, SimKey
 
 EXCHANGE = "binance"
 PREFIX = "/binance"
@@ -47,21 +47,29 @@ ERRORS: dict[str, tuple[int, dict]] = {
     "recv_window": (400, {"code": -1131, "msg": "recvWindow must be less than 60000"}),
 }
 
+# /api/* shares one IP pool (6,000 a minute, 418 bans); each IP-limited /sapi/* endpoint has a pool of its own
+# (12,000 a minute), reported in X-SAPI-USED-IP-WEIGHT-1M and never escalated to a ban
+# (https://developers.binance.com/zh-CN/docs/products/caas/basics/4.rate-limits, "/api/* and /sapi/* differ").
+API_WEIGHT_HEADER, SAPI_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M", "X-SAPI-USED-IP-WEIGHT-1M"
+CREATED_MS = 1_698_645_219_000  # every simulated key's createTime
+KEY_INFO_PATH = "/sapi/v1/account/apiRestrictions"  # the scope probe's endpoint
+
 SYMBOLS = [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")]
 BALANCES = [{"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"},
             {"asset": "USDT", "free": "1000.00000000", "locked": "0.00000000"}]
 
 
-def _json(data: object, status: int = 200, used_weight: int | None = None, **headers: str) -> web.Response:
+def _json(data: object, status: int = 200, used_weight: int | None = None, weight_header: str = API_WEIGHT_HEADER,
+          **headers: str) -> web.Response:
     if used_weight is not None:
-        headers["X-MBX-USED-WEIGHT-1M"] = str(used_weight)
+        headers[weight_header] = str(used_weight)
     return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json",
                         headers=headers)
 
 
-def _error(name: str, used_weight: int | None = None) -> web.Response:
+def _error(name: str, used_weight: int | None = None, weight_header: str = API_WEIGHT_HEADER) -> web.Response:
     status, body = ERRORS[name]
-    return _json(body, status, used_weight)
+    return _json(body, status, used_weight, weight_header)
 
 
 def _now_ms() -> int:
@@ -106,7 +114,7 @@ async def _public(request: web.Request, weight: int, payload) -> web.Response:
     return _json(payload() if callable(payload) else payload, used_weight=used)
 
 
-def _throttled(verdict: str, used: int, retry_after: float) -> web.Response:
+def _throttled(verdict: str, used: int, retry_after: float, weight_header: str = API_WEIGHT_HEADER) -> web.Response:
     """429 or 418 with Retry-After in whole seconds, as Binance answers an IP over its request weight
     (developers.binance.com/docs/binance-spot-api-docs/rest-api/limits)."""
     seconds = str(max(1, math.ceil(retry_after)))
@@ -115,54 +123,93 @@ def _throttled(verdict: str, used: int, retry_after: float) -> web.Response:
         body = {"code": -1003, "msg": f"Way too much request weight used; IP banned until {until}. "
                                       "Please use WebSocket Streams for live updates to avoid bans."}
         return _json(body, 418, used, **{"Retry-After": seconds})
-    return _json(ERRORS["rate_limited"][1], 429, used, **{"Retry-After": seconds})
+    return _json(ERRORS["rate_limited"][1], 429, used, weight_header, **{"Retry-After": seconds})
 
 
-async def _signed(request: web.Request, weight: int, payload) -> web.Response:
-    """Binance's order of checks: weight budget, API key, mandatory params, signature, time window."""
+def _charge(request: web.Request, weight: int) -> tuple[str, int, float, str]:
+    """Charge the request's pool: verdict, weight used there, Retry-After and the header that reports it."""
+    state = request.app[STATE]
+    path = request.path[len(PREFIX):]
+    if path.startswith("/sapi/"):
+        verdict, used, retry_after = state.charge(EXCHANGE + path, request.remote or "", weight,
+                                                  state.sapi_weight_per_minute, bans=False)
+        return verdict, used, retry_after, SAPI_WEIGHT_HEADER
+    return (*state.charge(EXCHANGE, request.remote or "", weight), API_WEIGHT_HEADER)
+
+
+def _render(payload, key: SimKey | None, scoped: bool) -> object:
+    if scoped:
+        return payload(key)
+    return payload() if callable(payload) else payload
+
+
+async def _signed(request: web.Request, weight: int, payload, scoped: bool = False) -> web.Response:
+    """Binance's order of checks: weight budget, API key, mandatory params, signature, time window.
+
+    `scoped`: the key-information endpoint, answering as the key's scope says once the key itself is good."""
     state = request.app[STATE]
     api_key = request.headers.get("X-MBX-APIKEY", "")
     if api_key:
         state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, used, retry_after = state.charge(EXCHANGE, request.remote or "", weight)
+    verdict, used, retry_after, header = _charge(request, weight)
     key = state.key(EXCHANGE, api_key)
     await state.pause(key)
     if verdict != "ok":
-        return _throttled(verdict, used, retry_after)
+        return _throttled(verdict, used, retry_after, header)
+    error = functools.partial(_error, weight_header=header)
+    reply = functools.partial(_json, weight_header=header)
     if not api_key:
-        return _error("bad_key_format", used)
+        return error("bad_key_format", used)
     if key is None:
-        return _error("revoked", used)
+        return error("revoked", used)
     scenario = key.next_scenario()
+    if scoped and scenario == "valid":
+        scenario = key.scope_of("answer")
     if scenario in transport.BEHAVIOURS:  # answered by something in between, before the exchange sees it
-        return transport.answer(scenario, json.dumps(payload() if callable(payload) else payload))
+        return transport.answer(scenario, json.dumps(_render(payload, key, scoped)))
     if scenario in ("revoked", "bad_key_format"):
-        return _error(scenario, used)
+        return error(scenario, used)
     signed_text, signature = _signature_payload(request.query_string)
     for name in ("timestamp", "signature"):
         if not request.query.get(name):
             # SPOT_ERRORS -1102 MANDATORY_PARAM_EMPTY_OR_MALFORMED
             body = {"code": -1102, "msg": f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."}
-            return _json(body, 400, used)
+            return reply(body, 400, used)
     expected = hmac.new(key.secret.encode(), signed_text.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, (signature or "").lower()):
-        return _error("bad_signature", used)
+        return error("bad_signature", used)
     try:
         timestamp = int(request.query["timestamp"])
         recv_window = int(request.query.get("recvWindow", "5000"))
     except ValueError:
-        return _json({"code": -1100, "msg": "Illegal characters found in a parameter."}, 400, used)  # SPOT_ERRORS
+        return reply({"code": -1100, "msg": "Illegal characters found in a parameter."}, 400, used)  # SPOT_ERRORS
     if recv_window > 60000:
-        return _error("recv_window", used)
+        return error("recv_window", used)
     server_ms = _now_ms() + (state.clock_skew_ms if scenario == "clock_skew" else 0)
     if timestamp >= server_ms + 1000 or server_ms - timestamp > recv_window:
-        return _error("clock_skew", used)
+        return error("clock_skew", used)
     if scenario == "timeout":
         await state.hang()
-        return _error("timeout", used)
+        return error("timeout", used)
+    if scenario == "malformed":
+        return reply({}, used_weight=used)
     if scenario != "valid":
-        return _error(scenario, used)
-    return _json(payload() if callable(payload) else payload, used_weight=used)
+        return error(scenario, used)
+    return reply(_render(payload, key, scoped), used_weight=used)
+
+
+def _api_restrictions(key: SimKey) -> dict:
+    """GET /sapi/v1/account/apiRestrictions, field by field as documented (times in ms; the trading authority's
+    expiry only when there is one): https://developers.binance.com/docs/wallet/account/api-key-permission"""
+    transfer, expires = key.scope_of("transfer"), key.scope_of("expires_at")
+    body = {"ipRestrict": bool(key.scope_of("ip_allowlist")), "createTime": CREATED_MS, "enableReading": True,
+            "enableWithdrawals": key.scope_of("withdraw"), "enableInternalTransfer": transfer, "enableMargin": False,
+            "enableFutures": False, "permitsUniversalTransfer": transfer, "enableVanillaOptions": False,
+            "enableFixApiTrade": False, "enableFixReadOnly": False,
+            "enableSpotAndMarginTrading": key.scope_of("trade"), "enablePortfolioMarginTrading": False}
+    if expires is not None:
+        body["tradingAuthorityExpirationTime"] = int(expires * 1000)
+    return body
 
 
 def _account() -> dict:
@@ -189,4 +236,6 @@ def routes() -> list[web.RouteDef]:
         signed("/sapi/v1/capital/config/getall", 10, []),
         signed("/sapi/v1/margin/allPairs", 1, []),
         signed("/sapi/v1/margin/isolated/allPairs", 10, []),
+        web.get(PREFIX + KEY_INFO_PATH,  # request weight (IP) 1
+                functools.partial(_signed, weight=1, payload=_api_restrictions, scoped=True)),
     ]

@@ -1,8 +1,10 @@
-"""Wire-level exchange simulator: Binance spot and Kraken REST on one port, scriptable per API key.
+"""Wire-level exchange simulator: Binance spot, Kraken, Coinbase, KuCoin, OKX and Bybit REST on one port, scriptable per
+API key.
 
 Run in a test process with ``SimulatorServer().start()`` or as its own process with
 ``python -m credential_health.sandbox.exchange_simulator --port 8765``; then point the validator at
-``{"binance": "<base>/binance", "kraken": "<base>/kraken"}`` and script keys over ``/__sim/...``.
+``{"binance": "<base>/binance", "kraken": "<base>/kraken", ...}`` (one prefix per exchange id) and script keys
+over ``/__sim/...``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 
 from aiohttp import web
 
-from credential_health.sandbox import binance, kraken
+from credential_health.sandbox import binance, bybit, coinbase, kraken, kucoin, okx
 from credential_health.sandbox.keys import STATE, SignedRequest, SimKey, SimState
 
 CONTROL = "/__sim"
@@ -86,10 +88,11 @@ async def _track_in_flight(request: web.Request, handler) -> web.StreamResponse:
 
 
 def build_app(state: SimState) -> web.Application:
-    """The aiohttp application serving both exchanges and the control API."""
+    """The aiohttp application serving every simulated exchange and the control API."""
     app = web.Application(middlewares=[_track_in_flight])
     app[STATE] = state
-    app.add_routes(binance.routes() + kraken.routes() + [
+    app.add_routes(binance.routes() + kraken.routes() + coinbase.routes() + kucoin.routes() + okx.routes()
+                   + bybit.routes() + [
         web.post(CONTROL + "/keys", _register_keys),
         web.get(CONTROL + "/keys", _list_keys),
         web.delete(CONTROL + "/keys/{exchange}/{api_key}", _remove_key),
@@ -137,7 +140,8 @@ class SimulatorServer:
     @property
     def urls(self) -> dict[str, str]:
         """exchange_urls for the validator."""
-        return {"binance": self.base_url + binance.PREFIX, "kraken": self.base_url + kraken.PREFIX}
+        return {module.EXCHANGE: self.base_url + module.PREFIX
+                for module in (binance, kraken, coinbase, kucoin, okx, bybit)}
 
     def start(self) -> str:
         """Start serving; return the base URL."""
@@ -188,7 +192,8 @@ class SimulatorServer:
         self.state.remove_key(exchange, api_key)
 
     def configure(self, **options) -> None:
-        """Change latency_ms, weight_per_minute, window_seconds, ban_after, ban_seconds or hang_cap_seconds."""
+        """Change latency_ms, weight_per_minute, sapi_weight_per_minute, window_seconds, ban_after, ban_seconds or
+        hang_cap_seconds."""
         self.state.configure(**options)
 
     def requests(self, api_key: str | None = None, exchange: str | None = None) -> list[SignedRequest]:
@@ -206,6 +211,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every response")
     parser.add_argument("--weight-per-minute", type=int, default=6_000,
                         help="per-IP request weight per window (Binance's real limit by default)")
+    parser.add_argument("--sapi-weight-per-minute", type=int, default=12_000,
+                        help="per-IP weight per window of each Binance /sapi endpoint (its own pool)")
     parser.add_argument("--window-seconds", type=float, default=60.0, help="length of that window (benches shorten it)")
     parser.add_argument("--ban-after", type=int, default=1, help="429s ignored before the IP gets 418")
     parser.add_argument("--ban-seconds", type=float, default=120.0)
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     state = SimState(latency_ms=args.latency_ms, weight_per_minute=args.weight_per_minute,
                      ban_after=args.ban_after, ban_seconds=args.ban_seconds, hang_cap_seconds=args.hang_cap_seconds,
-                     window_seconds=args.window_seconds)
+                     window_seconds=args.window_seconds, sapi_weight_per_minute=args.sapi_weight_per_minute)
     if args.keys:
         with open(args.keys, encoding="utf-8") as handle:
             for entry in json.load(handle):

@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
 
 from aiohttp import web
 
 from credential_health.sandbox.transport import BEHAVIOURS as TRANSPORT_BEHAVIOURS
+from credential_health.sandbox.weights import WeightBudget
 
-EXCHANGES = ("binance", "kraken")
+EXCHANGES = ("binance", "kraken", "coinbase", "kucoin", "okx", "bybit")
 BEHAVIOURS = (
     "valid", "revoked", "bad_key_format", "bad_signature", "permission_denied", "suspended", "rate_limited",
     "timeout", "server_error", "maintenance", "clock_skew", "flaky", *TRANSPORT_BEHAVIOURS,
 )
+# A key's scope, shared by every exchange: each exchange module renders it in its key-information endpoint's own
+# field names. trade/withdraw/transfer: what the key may do; ip_allowlist: addresses or CIDR blocks ([] = any
+# address); expires_at: Unix seconds (None = never); answer: how that endpoint answers ("valid", any behaviour,
+# or "malformed": a 200 without the documented fields). Unset fields take these defaults.
+DEFAULT_SCOPE: dict = {"trade": True, "withdraw": False, "transfer": False, "ip_allowlist": [], "expires_at": None,
+                       "answer": "valid"}
+SCOPE_ANSWERS = (*(name for name in BEHAVIOURS if name != "flaky"), "malformed")
 
 
 @dataclass
@@ -33,6 +40,8 @@ class SimKey:
     then: str = "valid"  # flaky: the behaviour after them
     calls: int = 0  # signed calls seen since the key was (re)registered
     last_nonce: int = 0  # Kraken: nonces must strictly increase per key
+    passphrase: str = field(default="", repr=False)  # KuCoin's KC-API-PASSPHRASE, OKX's OK-ACCESS-PASSPHRASE
+    scope: dict = field(default_factory=dict)  # overrides of DEFAULT_SCOPE
 
     def __post_init__(self) -> None:
         if self.exchange not in EXCHANGES:
@@ -40,6 +49,17 @@ class SimKey:
         for name in (self.behaviour, self.fail_with, self.then):
             if name not in BEHAVIOURS:
                 raise ValueError(f"unknown behaviour {name!r}; expected one of {BEHAVIOURS}")
+        if not isinstance(self.scope, dict):
+            raise TypeError("scope must be an object")
+        unknown = set(self.scope) - set(DEFAULT_SCOPE)
+        if unknown:
+            raise ValueError(f"unknown scope fields {sorted(unknown)}; expected some of {sorted(DEFAULT_SCOPE)}")
+        if self.scope_of("answer") not in SCOPE_ANSWERS:
+            raise ValueError(f"unknown scope answer {self.scope_of('answer')!r}; expected one of {SCOPE_ANSWERS}")
+
+    def scope_of(self, name: str):
+        """One field of the key's scope (its default when unset)."""
+        return self.scope.get(name, DEFAULT_SCOPE[name])
 
     def next_scenario(self) -> str:
         """Count one signed call and return the behaviour it gets (flaky resolves to fail_with, then `then`)."""
@@ -51,7 +71,7 @@ class SimKey:
     def public(self) -> dict:
         """The key's settings without the secret."""
         data = asdict(self)
-        del data["secret"]
+        del data["secret"], data["passphrase"]
         return data
 
 
@@ -76,76 +96,14 @@ class Refusal:
     retry_after: float
 
 
-class WeightBudget:
-    """Binance's per-IP request weight (developers.binance.com/docs/binance-spot-api-docs/rest-api/limits):
-    weight over the limit within the window -> 429 with Retry-After (seconds until enough weight frees to avoid
-    a ban); not backing off (more than `ban_after` over-limit requests in a row) -> 418 with Retry-After until
-    the ban ends. Bans scale for repeat offenders (doubling, capped at the documented 3 days).
-
-    The window is a minute, as Binance's; benches may shorten it (and the limit with it) to see overruns fast.
-    """
-
-    MAX_BAN_SECONDS = 3 * 24 * 3600.0
-
-    def __init__(self, weight_per_minute: int, ban_after: int = 1, ban_seconds: float = 120.0, window: float = 60.0):
-        self.weight_per_minute = weight_per_minute  # the limit per window (a minute unless a bench shortens it)
-        self.ban_after = ban_after
-        self.ban_seconds = ban_seconds
-        self.window = window
-        self._spent: dict[tuple[str, str], deque[tuple[float, int]]] = {}
-        self._used: dict[tuple[str, str], int] = {}
-        self._violations: dict[tuple[str, str], int] = {}
-        self._bans: dict[tuple[str, str], int] = {}
-        self._banned_until: dict[tuple[str, str], float] = {}
-
-    def charge(self, exchange: str, ip: str, weight: int, now: float) -> tuple[str, int, float]:
-        """Spend weight; return ("ok" | "throttled" | "banned", weight used this window, Retry-After seconds)."""
-        key = (exchange, ip)
-        spent = self._spent.setdefault(key, deque())
-        used = self._used.get(key, 0)
-        while spent and spent[0][0] <= now - self.window:
-            used -= spent.popleft()[1]
-        self._used[key] = used
-        banned_until = self._banned_until.get(key, 0.0)
-        if now < banned_until:
-            return "banned", used, banned_until - now
-        if used + weight <= self.weight_per_minute:
-            spent.append((now, weight))  # only served requests are charged (Binance documents neither way)
-            self._used[key] = used + weight
-            self._violations[key] = 0
-            return "ok", used + weight, 0.0
-        violations = self._violations[key] = self._violations.get(key, 0) + 1
-        if violations > self.ban_after:  # the client did not back off after ban_after 429s
-            bans = self._bans[key] = self._bans.get(key, 0) + 1
-            length = min(self.ban_seconds * 2 ** (bans - 1), self.MAX_BAN_SECONDS)
-            self._banned_until[key] = now + length
-            return "banned", used, length
-        return "throttled", used + weight, self._frees_in(spent, used + weight, now)
-
-    def _frees_in(self, spent: deque[tuple[float, int]], wanted: int, now: float) -> float:
-        """Seconds until enough weight leaves the window for `wanted` (this request included) to fit."""
-        for at, weight in spent:
-            wanted -= weight
-            if wanted <= self.weight_per_minute:
-                return at + self.window - now
-        return self.window
-
-    def reset(self) -> None:
-        """Forget all spending and bans."""
-        self._spent.clear()
-        self._used.clear()
-        self._violations.clear()
-        self._bans.clear()
-        self._banned_until.clear()
-
-
 class SimState:
     """Everything the simulator knows; safe to change from another thread while it serves."""
 
     def __init__(self, latency_ms: float = 0.0, weight_per_minute: int = 6_000, ban_after: int = 1,
                  ban_seconds: float = 120.0, hang_cap_seconds: float = 30.0, clock_skew_ms: int = 120_000,
-                 window_seconds: float = 60.0):
+                 window_seconds: float = 60.0, sapi_weight_per_minute: int = 12_000):
         self.lock = threading.Lock()
+        self.sapi_weight_per_minute = sapi_weight_per_minute  # Binance: each IP-limited /sapi endpoint's own pool
         self.latency_ms = latency_ms
         self.hang_cap_seconds = hang_cap_seconds
         self.clock_skew_ms = clock_skew_ms  # how far off the "clock_skew" behaviour puts the server clock
@@ -174,9 +132,12 @@ class SimState:
 
     def configure(self, latency_ms: float | None = None, weight_per_minute: int | None = None,
                   ban_after: int | None = None, ban_seconds: float | None = None,
-                  hang_cap_seconds: float | None = None, window_seconds: float | None = None) -> None:
+                  hang_cap_seconds: float | None = None, window_seconds: float | None = None,
+                  sapi_weight_per_minute: int | None = None) -> None:
         """Change server-wide settings while running."""
         with self.lock:
+            if sapi_weight_per_minute is not None:
+                self.sapi_weight_per_minute = int(sapi_weight_per_minute)
             if latency_ms is not None:
                 self.latency_ms = float(latency_ms)
             if weight_per_minute is not None:
@@ -200,10 +161,11 @@ class SimState:
         """Hold a request until the client gives up (aiohttp then cancels the handler) or the cap passes."""
         await asyncio.sleep(self.hang_cap_seconds)
 
-    def charge(self, exchange: str, ip: str, weight: int) -> tuple[str, int, float]:
+    def charge(self, exchange: str, ip: str, weight: int, limit: int | None = None,
+               bans: bool = True) -> tuple[str, int, float]:
         """Spend request weight for one request from `ip`; refusals are logged for tests and benches."""
         with self.lock:
-            verdict, used, retry_after = self.budget.charge(exchange, ip, weight, time.monotonic())
+            verdict, used, retry_after = self.budget.charge(exchange, ip, weight, time.monotonic(), limit, bans)
             if verdict != "ok":
                 self.refusals.append(Refusal(exchange, ip, verdict, time.time(), retry_after))
             return verdict, used, retry_after

@@ -14,10 +14,11 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from credential_health.sandbox import transport
-from credential_health.sandbox.keys import STATE
+from credential_health.sandbox.keys import STATE, SimKey
 
 EXCHANGE = "kraken"
 PREFIX = "/kraken"
+KEY_INFO_PATH = "/0/private/GetApiKeyInfo"  # the scope probe's endpoint
 
 # Kraken answers API errors with HTTP 200 and an "error" list (ccxt maps some of them by exact text). Every
 # text is from Kraken's error guide, https://docs.kraken.com/exchange/guides/general/errors, unless noted.
@@ -81,8 +82,16 @@ async def _public(request: web.Request, payload) -> web.Response:
     return _throttled(verdict) or _json(payload() if callable(payload) else payload)
 
 
-async def _private(request: web.Request, payload) -> web.Response:
-    """Kraken's order of checks: budget, API key, signature, nonce, then the key's scripted behaviour."""
+def _render(payload, key: SimKey, scoped: bool) -> object:
+    if scoped:
+        return payload(key)
+    return payload() if callable(payload) else payload
+
+
+async def _private(request: web.Request, payload, scoped: bool = False) -> web.Response:
+    """Kraken's order of checks: budget, API key, signature, nonce, then the key's scripted behaviour.
+
+    `scoped`: the key-information endpoint, answering as the key's scope says once the key itself is good."""
     state = request.app[STATE]
     api_key = request.headers.get("API-Key", "")
     if api_key:
@@ -96,9 +105,10 @@ async def _private(request: web.Request, payload) -> web.Response:
     if key is None:
         return _json(errors=(ERRORS["revoked"],))
     scenario = key.next_scenario()
+    if scoped and scenario == "valid":
+        scenario = key.scope_of("answer")
     if scenario in transport.BEHAVIOURS:  # answered by something in between, before the exchange sees it
-        return transport.answer(scenario, json.dumps({"error": [], "result": payload() if callable(payload)
-                                                      else payload}))
+        return transport.answer(scenario, json.dumps({"error": [], "result": _render(payload, key, scoped)}))
     if scenario in ("revoked", "bad_key_format"):
         return _json(errors=(ERRORS[scenario],))
     body = (await request.read()).decode()
@@ -118,9 +128,11 @@ async def _private(request: web.Request, payload) -> web.Response:
         return _html("timeout")
     if scenario in HTML_ERRORS:
         return _html(scenario)
+    if scenario == "malformed":
+        return _json({})
     if scenario != "valid":
         return _json(errors=(ERRORS[scenario],))
-    return _json(payload() if callable(payload) else payload)
+    return _json(_render(payload, key, scoped))
 
 
 def routes() -> list[web.RouteDef]:
@@ -128,8 +140,8 @@ def routes() -> list[web.RouteDef]:
     def public(path: str, payload) -> web.RouteDef:
         return web.get(PREFIX + path, functools.partial(_public, payload=payload))
 
-    def private(path: str, payload) -> web.RouteDef:
-        return web.post(PREFIX + path, functools.partial(_private, payload=payload))
+    def private(path: str, payload, scoped: bool = False) -> web.RouteDef:
+        return web.post(PREFIX + path, functools.partial(_private, payload=payload, scoped=scoped))
 
     return [
         public("/0/public/Time", lambda: {"unixtime": int(time.time()), "rfc1123": time.strftime(
@@ -140,7 +152,24 @@ def routes() -> list[web.RouteDef]:
         public("/0/public/AssetPairs", lambda: {name: _pair(name, info) for name, info in ASSET_PAIRS.items()}),
         private("/0/private/BalanceEx", BALANCE_EX),
         private("/0/private/Balance", {code: entry["balance"] for code, entry in BALANCE_EX.items()}),
+        private(KEY_INFO_PATH, _api_key_info, scoped=True),
     ]
+
+
+def _api_key_info(key: SimKey) -> dict:
+    """GetApiKeyInfo's result as documented (https://docs.kraken.com/api-reference/account-data/get-api-key-info):
+    times are Unix seconds in strings, validUntil "0" for a key that never expires. Kraken has no transfer
+    permission of its own (transfers need withdraw-funds), so the scope's `transfer` has no field here."""
+    permissions = ["query-funds", "query-open-trades", "query-closed-trades"]
+    if key.scope_of("trade"):
+        permissions += ["modify-trades", "cancel-close-trades"]
+    if key.scope_of("withdraw"):
+        permissions.append("withdraw-funds")
+    expires = key.scope_of("expires_at")
+    return {"apiKeyName": "simulated", "apiKey": key.api_key, "nonce": str(key.last_nonce), "nonceWindow": 0,
+            "permissions": permissions, "iban": "AA88 N84G WOAK NMOI", "validUntil": str(int(expires or 0)),
+            "queryFrom": "0", "queryTo": "0", "createdTime": "1698645219", "modifiedTime": "1698645219",
+            "ipAllowlist": list(key.scope_of("ip_allowlist")), "lastUsed": str(int(time.time()))}
 
 
 def _pair(name: str, info: dict) -> dict:

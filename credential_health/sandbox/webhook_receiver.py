@@ -30,9 +30,8 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks import Webhook
 
-from credential_health.notify.signing import (
-    SEED_SIGNATURE_HEADER, SEED_TIMESTAMP_HEADER, SIGNATURE_HEADERS, verify_seed_signature,
-)
+from credential_health.notify.signing import SEED_SIGNATURE_HEADER, SEED_TIMESTAMP_HEADER, SIGNATURE_HEADERS
+from credential_health.sandbox.seed_signature import verify_seed_signature
 
 CONTROL_PREFIX = "/__receiver/"
 

@@ -17,9 +17,14 @@ import aiohttp
 from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
+from credential_health.scopes.probe import expired, probes, run_probe
+from credential_health.scopes.record import ScopeRecord
+from credential_health.validation.answers import GENERIC_EVIDENCE, exchange_error
 from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import Evidence, classify, classify_attempt
-from credential_health.validation.codes import BAD_RESPONSE, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
+from credential_health.validation.codes import (
+    BAD_RESPONSE, KEY_EXPIRED, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient,
+)
 from credential_health.validation.handoff import Handoff
 from credential_health.validation.instances import (
     SUPPORTED, build_exchange, default_ssl_context, exchange_session, forget_last_answer, last_answer,
@@ -41,7 +46,8 @@ class ExchangeValidator:
 
     def __init__(self, exchange_urls: Mapping[str, str] | None = None, rate_limit_per_second: float = 0.0,
                  attempts: int = 3, retry_delay_seconds: float = 1.0, request_timeout_seconds: float = 10.0,
-                 concurrency: int = 64, budget: BudgetConfig | None = None, egress_address: str = ""):
+                 concurrency: int = 64, budget: BudgetConfig | None = None, egress_address: str = "",
+                 published_egress_addresses: Iterable[str] = ()):
         if attempts < 1 or concurrency < 1:
             raise ValueError("attempts and concurrency must be at least 1")
         self.exchange_urls = dict(exchange_urls or {})
@@ -49,6 +55,8 @@ class ExchangeValidator:
         # the exchange budget (ccxt cost units per second, per exchange and egress); 0 = unlimited
         self.budget = budget if budget is not None else BudgetConfig(every_exchange=rate_limit_per_second)
         self.egress_address = egress_address
+        # the addresses a key's IP allowlist should hold: the published ones and the one checks leave from
+        self.allowlist_addresses = (*published_egress_addresses, egress_address)
         self.attempts = attempts
         self.retry_delay_seconds = retry_delay_seconds
         self.request_timeout_seconds = request_timeout_seconds
@@ -61,7 +69,8 @@ class ExchangeValidator:
         return cls(exchange_urls=settings.exchange_urls, rate_limit_per_second=settings.exchange_rate_limit,
                    attempts=settings.check_attempts, retry_delay_seconds=settings.check_retry_delay_seconds,
                    request_timeout_seconds=settings.check_timeout_seconds, concurrency=settings.check_concurrency,
-                   budget=BudgetConfig.from_settings(settings), egress_address=settings.egress_address)
+                   budget=BudgetConfig.from_settings(settings), egress_address=settings.egress_address,
+                   published_egress_addresses=settings.published_egress_addresses)
 
     async def validate_stream(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
                               ) -> AsyncIterator[CheckResult]:
@@ -158,11 +167,18 @@ class ExchangeValidator:
             return self._result(ref, *classify(exc), redact(exc, sensitive), started, 0)
         finally:
             del secret  # from here on the instance holds the only copy, until it is closed below
+        scope, scope_error = None, ""
         try:
             status, code, message, attempts = await self._attempts(exchange, sensitive)
+            if status is Status.VALID and probes(ref.exchange):  # same instance, same budget, right after
+                now = datetime.now(timezone.utc)
+                scope, scope_error = await run_probe(exchange, now, self.allowlist_addresses)
+                if expired(scope, now):
+                    status, code = Status.INVALID, KEY_EXPIRED
+                    message = f"the exchange reports the key expired at {scope.expires_at.isoformat()}"
         finally:
             await exchange.close()
-        return self._result(ref, status, code, message, started, attempts)
+        return self._result(ref, status, code, message, started, attempts, scope, scope_error)
 
     async def _attempts(self, exchange, sensitive: list[str]) -> tuple[Status, str, str | None, int]:
         """fetch_balance with retries for transient failures only (full-jitter exponential backoff)."""
@@ -183,14 +199,15 @@ class ExchangeValidator:
             await asyncio.sleep(random.uniform(0, self.retry_delay_seconds * 2 ** (attempt - 1)))
 
     def _result(self, ref: CredentialRef, status: Status, code: str, message: str | None, started: float,
-                attempts: int) -> CheckResult:
+                attempts: int, scope: ScopeRecord | None = None, scope_error: str = "") -> CheckResult:
         """The result (checked_at: when the check finished) and its one log line."""
         duration_ms = int((time.perf_counter() - started) * 1000)
         level = logging.DEBUG if status is Status.VALID else logging.INFO
         log.log(level, "check %s: %s/%s attempts=%d %dms %s", ref.path, status.value, code, attempts,
                 duration_ms, message or "")
         return CheckResult(ref=ref, status=status, error_code=code, error_message=message,
-                           checked_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempts=attempts)
+                           checked_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempts=attempts,
+                           scope=scope, egress_address=self.egress_address, scope_error=scope_error)
 
 
 class _PooledReads:
@@ -221,6 +238,10 @@ def _describe(error: Exception | None, code: str, exchange) -> str:
             f" ({type(error).__name__})" if error is not None else "")
     if code == TRANSPORT_AUTH:
         return f"HTTP {status} without an exchange error body ({type(error).__name__})"
+    said = exchange_error(exchange.id, exchange.last_json_response)
+    # ccxt may put a note of its own before the exchange's body (Bybit's 10005): name the exchange's code first
+    if said not in (None, GENERIC_EVIDENCE) and said not in str(error)[:100]:
+        return f"{type(error).__name__} ({exchange.id} {said}): {error}"
     return f"{type(error).__name__}: {error}"
 
 

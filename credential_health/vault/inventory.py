@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 
 from credential_health.models import CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable
-from credential_health.settings import Settings
 from credential_health.vault.client import NotFound, VaultClient
 from credential_health.vault.walk import run_coroutine, walk_tree
 
@@ -26,10 +25,6 @@ class CredentialStore:
     tenants_path: str = "tenants"
     walk_concurrency: int = 32
     detailed_metadata: bool | None = None  # None: use OpenBao's detailed-metadata LIST when the server has it
-
-    @classmethod
-    def from_settings(cls, settings: Settings, client: VaultClient | None = None) -> CredentialStore:
-        return cls(client or VaultClient.from_settings(settings), settings.vault_kv_mount, settings.vault_tenants_path)
 
     def walk(self) -> list[CredentialRef]:
         """Every credential whose current version can be read, by LIST and metadata only (never a value), sorted.

@@ -11,8 +11,8 @@ from credential_health.assets.inventory import (
     credential_inventory,
     outage_only,
 )
-from credential_health.demo.services import free_port
 from credential_health.resources import default_resources
+from credential_health.sandbox.ports import free_port
 from credential_health.vault.errors import Forbidden, VaultAuthError, VaultDown, VaultTimeout, VaultUnreachable
 
 

@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.slow  # starts processes
 def test_simulator_serves_on_the_port_it_prints():
     process = subprocess.Popen([str(BIN / "credential-health"), "simulator", "--port", "0", "--latency-ms", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

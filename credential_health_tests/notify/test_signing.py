@@ -12,13 +12,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from credential_health.notify.signing import (
-    generate_secret,
-    new_message_id,
-    secret_key,
-    sign_headers,
-    verify_seed_signature,
-)
+from credential_health.notify.signing import generate_secret, new_message_id, secret_key, sign_headers
+from credential_health.sandbox.seed_signature import verify_seed_signature
 
 # Deliberately odd spacing and a non-ASCII character: only these exact bytes may be signed and sent.
 BODY = '{"type": "credential.failed",  "data":{"tenant_id":"t-1","note":"é"}}'.encode()

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from credential_health.notify.signing import generate_secret, new_message_id
-from credential_health.notify.transport import DeliveryPolicy, WebhookDelivery, WebhookTransport, parse_retry_after
+from credential_health.notify.transport import DeliveryPolicy, WebhookTransport, parse_retry_after
 from credential_health.sandbox.webhook_receiver import WebhookReceiver
 from credential_health.settings import Settings
 
@@ -152,20 +152,26 @@ def test_bad_secret_raises_before_any_request(webhook_receiver: WebhookReceiver)
     assert webhook_receiver.received() == []
 
 
-def test_deliver_many_bounds_concurrency_and_keeps_order(webhook_receiver: WebhookReceiver, webhook_secret: str) -> None:
-    webhook_receiver.set_latency(0.2)
+def test_one_transport_bounds_requests_in_flight_across_concurrent_deliveries(
+    webhook_receiver: WebhookReceiver, webhook_secret: str
+) -> None:
+    # The dispatcher's shape: many `deliver` calls at once on one transport sized by WEBHOOK_CONCURRENCY.
+    webhook_receiver.set_latency(0.3)
     webhook_receiver.script("/t/3", [400])
-    items = [WebhookDelivery(webhook_receiver.url_for(f"/t/{i}"), BODY, new_message_id(f"e{i}"), "credential.failed",
-                             [webhook_secret]) for i in range(10)]
+    in_flight: list[int] = []
 
     async def run() -> list[Any]:
-        async with WebhookTransport(FAST) as transport:
-            return await transport.deliver_many(items, concurrency=5, allow_private=True)
+        async with WebhookTransport(FAST, max_connections=3) as transport:
+            deliveries = asyncio.gather(*(
+                transport.deliver(webhook_receiver.url_for(f"/t/{i}"), BODY, new_message_id(f"e{i}"),
+                                  "credential.failed", [webhook_secret], allow_private=True) for i in range(10)))
+            while not deliveries.done():  # the receiver's view: requests arrived and not yet answered
+                in_flight.append(sum(not r.answered for r in webhook_receiver.received()))
+                await asyncio.sleep(0.01)
+            return await deliveries
 
-    start = time.monotonic()
     outcomes = asyncio.run(run())
-    elapsed = time.monotonic() - start
-    assert 0.39 <= elapsed < 1.5  # two waves of five, not ten sequential requests
+    assert 2 <= max(in_flight) <= 3
     assert [o.delivered for o in outcomes] == [i != 3 for i in range(10)]
     assert {r.headers["webhook-id"] for r in webhook_receiver.accepted()} == {new_message_id(f"e{i}") for i in range(10) if i != 3}
 

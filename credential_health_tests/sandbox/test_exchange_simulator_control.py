@@ -40,6 +40,9 @@ def test_keys_registered_listed_and_removed_over_http(exchange_simulator):
     {"exchange": "bitmex", "api_key": "k", "secret": "s"},
     {"exchange": "binance", "api_key": "k", "secret": "s", "behaviour": "sleepy"},
     {"exchange": "binance", "api_key": "k", "secret": "s", "colour": "blue"},
+    {"exchange": "binance", "api_key": "k", "secret": "s", "scope": {"colour": "blue"}},
+    {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": {"answer": "flaky"}},
+    {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": ["withdraw"]},
     "not an object",
 ])
 def test_bad_key_definitions_are_400(exchange_simulator, payload):
@@ -59,8 +62,9 @@ def test_config_stats_and_reset_over_http(exchange_simulator, sim_credential):
     assert result.duration_ms >= 40  # two responses, 20 ms each
     stats = control(exchange_simulator, "GET", "/stats?timestamps=1").json()
     entry = stats["requests"]["kraken"][credential.api_key]
-    assert entry["count"] == 2 and len(entry["timestamps"]) == 2 and entry["first"] <= entry["last"]
-    assert stats["total"] == 2 and stats["in_flight"] == 0 and stats["max_in_flight"] >= 1
+    # a failed and a good BalanceEx, then the scope probe (GetApiKeyInfo)
+    assert entry["count"] == 3 and len(entry["timestamps"]) == 3 and entry["first"] <= entry["last"]
+    assert stats["total"] == 3 and stats["in_flight"] == 0 and stats["max_in_flight"] >= 1
     assert control(exchange_simulator, "POST", "/reset").json() == {"reset": True}
     assert exchange_simulator.requests() == [] and exchange_simulator.state.key("kraken", credential.api_key)
     control(exchange_simulator, "POST", "/reset", {"keys": True})
@@ -76,7 +80,7 @@ def test_python_api_rescripts_a_key_and_counts_per_key(exchange_simulator, sim_c
     assert validator.validate_all([ref], lambda r: credential)[0].error_code == "account_suspended"
     exchange_simulator.remove_key("binance", credential.api_key)
     assert validator.validate_all([ref], lambda r: credential)[0].error_code == "auth_rejected"
-    assert len(exchange_simulator.requests(api_key=credential.api_key)) == 3
+    assert len(exchange_simulator.requests(api_key=credential.api_key)) == 4  # the valid check also probed scope
     assert len(exchange_simulator.requests(exchange="kraken")) == 0
 
 
@@ -108,10 +112,12 @@ def test_weight_budget_slides_and_bans():
     assert budget.charge("binance", "ip", 1, now=70)[0] == "ok"  # window slid, ban over
 
 
+@pytest.mark.slow  # starts processes
 def test_simulator_as_a_separate_process(tmp_path):
     credential = new_secret("binance")
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps([{"exchange": "binance", "api_key": credential.api_key, "secret": credential.secret}]))
+    keys.write_text(json.dumps([{"exchange": "binance", "api_key": credential.api_key, "secret": credential.secret,
+                                 "scope": {"withdraw": True}}]))
     command = [sys.executable, "-m", "credential_health.sandbox.exchange_simulator", "--port", "0",
                "--latency-ms", "1", "--keys", str(keys)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -121,8 +127,8 @@ def test_simulator_as_a_separate_process(tmp_path):
         base = line.rsplit(" ", 1)[1].strip()
         urls = {"binance": base + "/binance", "kraken": base + "/kraken"}
         [result] = ExchangeValidator(urls).validate_all([CredentialRef("a", "binance", "t")], lambda r: credential)
-        assert result.status is Status.VALID
-        assert httpx.get(base + "/__sim/stats").json()["total"] == 1
+        assert result.status is Status.VALID and result.scope.can_withdraw is True  # the key file's scope
+        assert httpx.get(base + "/__sim/stats").json()["total"] == 2  # the balance call and the scope probe
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=10)

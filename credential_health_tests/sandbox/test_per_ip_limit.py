@@ -45,3 +45,23 @@ def test_the_real_limit_by_default_over_http():
         assert [r.verdict for r in server.state.refusals] == ["throttled", "banned"]
         server.configure(weight_per_minute=40, window_seconds=1)
         assert server.state.budget.window == 1.0
+
+
+def test_each_sapi_endpoint_has_its_own_pool_and_no_ban():
+    budget = WeightBudget(weight_per_minute=20, ban_after=1, ban_seconds=120, window=60)
+    pool = "binance/sapi/v1/account/apiRestrictions"
+    assert budget.charge(pool, "ip", 1, now=0, limit=2, bans=False)[0] == "ok"
+    assert budget.charge(pool, "ip", 1, now=1, limit=2, bans=False)[0] == "ok"
+    assert [budget.charge(pool, "ip", 1, now=2 + i, limit=2, bans=False)[0] for i in range(3)] == ["throttled"] * 3
+    assert budget.used("binance", "ip") == 0 and budget.charge("binance", "ip", 20, now=5)[0] == "ok"
+
+
+def test_sapi_weight_over_http_is_reported_in_its_own_header():
+    with SimulatorServer(sapi_weight_per_minute=2) as server:
+        url = server.urls["binance"] + "/sapi/v1/account/apiRestrictions"  # weight (IP) 1, as on Binance
+        with httpx.Client() as client:
+            answers = [client.get(url) for _ in range(4)]  # unsigned: charged, then refused for the missing key
+        assert [a.status_code for a in answers] == [401, 401, 429, 429]  # throttled, never banned (418)
+        assert answers[1].headers["X-SAPI-USED-IP-WEIGHT-1M"] == "2" and answers[1].json()["code"] == -2014
+        assert "X-MBX-USED-WEIGHT-1M" not in answers[1].headers and int(answers[2].headers["Retry-After"]) >= 1
+        assert server.state.budget.used("binance", "127.0.0.1") == 0  # the api pool is untouched

@@ -121,6 +121,7 @@ def test_http_control_api(webhook_receiver: WebhookReceiver) -> None:
         assert client.post(control + "nonsense", json={}).status_code == 404
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_as_a_process() -> None:
     secret = generate_secret()
     with subprocess.Popen(

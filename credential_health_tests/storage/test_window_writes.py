@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 
 from credential_health.models import CheckResult, CredentialRef, Status
@@ -80,6 +81,7 @@ def _race(database_url: str, newer_first: bool) -> list[subprocess.CompletedProc
     return [subprocess.CompletedProcess(p.args, p.wait(120), *p.communicate()) for p in processes]
 
 
+@pytest.mark.slow  # starts processes
 def test_two_processes_writing_one_window_leave_one_row_per_credential(database_url):
     engine = make_engine(database_url)
     for newer_first in (False, True):

@@ -16,7 +16,7 @@ import psutil
 import pytest
 import requests
 
-from credential_health.demo.services import free_port
+from credential_health.sandbox.ports import free_port
 from credential_health_tests.fixtures.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]

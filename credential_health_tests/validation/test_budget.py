@@ -16,15 +16,10 @@ from credential_health.validation.instances import retry_after_seconds
 SLACK = 2
 
 
-def busiest_second(timestamps: list[float]) -> int:
-    """Most requests in any 1-second window starting at a request."""
-    times = sorted(timestamps)
-    best, end = 0, 0
-    for start, t in enumerate(times):
-        while end < len(times) and times[end] < t + 1.0:
-            end += 1
-        best = max(best, end - start)
-    return best
+def busiest_second_units(requests: list, cost: dict[str, float]) -> float:
+    """Most ccxt cost units sent in any 1-second window starting at a request."""
+    timed = sorted((r.at, cost[r.path]) for r in requests)
+    return max(sum(c for t, c in timed if start <= t < start + 1.0) for start, _ in timed)
 
 
 def test_requests_are_charged_by_ccxt_cost_per_exchange(exchange_simulator, sim_credential):
@@ -33,20 +28,23 @@ def test_requests_are_charged_by_ccxt_cost_per_exchange(exchange_simulator, sim_
         for exchange in ("binance", "kraken"):
             credentials[(exchange, f"t{i}")] = sim_credential(exchange)
     refs = [CredentialRef(tenant, exchange, "x") for exchange, tenant in credentials]
-    # 40 units/s: 10 Binance account calls (cost 4) a second; 30 units/s: 10 Kraken BalanceEx (cost 3)
-    budget = BudgetConfig(overrides={"binance": 40, "kraken": 30})
+    # each check is a balance call and a scope probe, both charged: 41 units/s is 10 Binance checks a second
+    # (account 4 + apiRestrictions 0.1), 60 units/s 10 Kraken checks (BalanceEx 3 + GetApiKeyInfo 3)
+    budget = BudgetConfig(overrides={"binance": 41, "kraken": 60})
     validator = ExchangeValidator(exchange_simulator.urls, attempts=1, concurrency=32, budget=budget)
     started = time.monotonic()
     results = validator.validate_all(refs, lambda ref: credentials[(ref.exchange, ref.tenant_id)])
     wall = time.monotonic() - started
 
     assert all(r.status is Status.VALID for r in results)
-    assert wall >= 2.8  # 30 calls per exchange at 10/s
+    assert wall >= 2.8  # 30 checks per exchange at 10/s
     assert wall < 5  # the two exchanges have separate budgets and run side by side
-    for exchange in ("binance", "kraken"):
-        times = [r.at for r in exchange_simulator.requests(exchange=exchange)]
-        assert len(times) == 30
-        assert busiest_second(times) <= 10 + SLACK
+    costs = {"binance": {"/api/v3/account": 4, "/sapi/v1/account/apiRestrictions": 0.1},  # ccxt's own costs
+             "kraken": {"/0/private/BalanceEx": 3, "/0/private/GetApiKeyInfo": 3}}
+    for exchange, cost in costs.items():
+        requests = exchange_simulator.requests(exchange=exchange)
+        assert sorted({r.path for r in requests}) == sorted(cost) and len(requests) == 60  # 30 checks, 30 probes
+        assert busiest_second_units(requests, cost) <= budget.units_per_second(exchange) + SLACK * max(cost.values())
 
 
 def test_defaults_keep_below_each_published_limit():
