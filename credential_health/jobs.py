@@ -19,6 +19,7 @@ from pydantic import Field
 from credential_health.assets import ASSETS
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, row_findings
+from credential_health.executors import window_executor
 from credential_health.models import CredentialRef, ExchangeSecret, Source
 from credential_health.partitions import window_containing
 from credential_health.resources import (
@@ -27,12 +28,13 @@ from credential_health.resources import (
 from credential_health.step_errors import step_failure
 from credential_health.storage import results
 
-# In-process everywhere: the work is IO-bound, and a subprocess per step costs seconds
-# (docs/design.md#dagster-executor).
+# In-process by default: the work is IO-bound, and a subprocess per step costs seconds
+# (docs/design.md#dagster-executor). Past one machine, the window's shards run on Celery workers or Kubernetes
+# pods instead (CREDENTIAL_HEALTH_EXECUTOR, docs/scaling.md).
 credential_health_job = define_asset_job(
     "credential_health_job",
     selection=AssetSelection.assets(*ASSETS),
-    executor_def=in_process_executor,
+    executor_def=window_executor(),
     description="Inventory, validate and roll up one window (partition) of credentials.",
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta, timezone
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -199,12 +199,14 @@ class ResultsDatabase(SettingsResource):
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def run_checks(self, window_start: datetime, run_id: str) -> list[CheckResult]:
-        """The window's scheduled checks stored by run `run_id` (an earlier attempt of a retried step)."""
+    def run_checks(self, window_start: datetime, run_id: str | None,
+                   keys: Collection[rollup.Key] | None = None) -> list[CheckResult]:
+        """The window's scheduled checks stored by run `run_id` (an earlier attempt of a retried step; None: any
+        run), of the credentials in `keys` if given."""
         return [
             CheckResult(CredentialRef(r["tenant_id"], r["exchange"], r["credential_type"]), Status(r["status"]),
                         r["error_code"], r["error_message"], r["checked_at"], r["duration_ms"], r["attempts"])
-            for r in window_rows.run_rows(self.engine, window_start, run_id)
+            for r in window_rows.run_rows(self.engine, window_start, run_id, keys)
         ]
 
     def window_writer(self, window_start: datetime, run_id: str | None) -> window_rows.WindowWriter:

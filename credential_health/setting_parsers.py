@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -222,6 +223,31 @@ def ip_address(name: str, raw: str) -> str:
 def ip_addresses(name: str, raw: str) -> tuple[str, ...]:
     """A comma-separated list of IP addresses (empty: none)."""
     return tuple(ip_address(name, part) for part in raw.split(",") if part.strip())
+
+
+EXECUTORS = ("in_process", "celery", "k8s")
+
+
+def executor(name: str, raw: str) -> str:
+    value = raw.strip().lower() or "in_process"
+    if value not in EXECUTORS:
+        raise SettingsError(f"{name} must be one of {', '.join(EXECUTORS)}, got {raw!r}")
+    return value
+
+
+def pool_names(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated egress pool names: letters, digits, - and _ (each is a Celery queue and a Dagster pool)."""
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names or len(set(names)) != len(names) or not all(re.fullmatch(r"[A-Za-z0-9_-]{1,60}", n) for n in names):
+        raise SettingsError(f"{name} must be distinct names of letters, digits, - and _, got {raw!r}")
+    return names
+
+
+def broker_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and urlparse(value).scheme not in ("redis", "rediss", "amqp", "pyamqp", "amqps"):
+        raise SettingsError(f"{name} must be a redis:// or amqp:// URL")
+    return value
 
 
 def default_database_url(env: Mapping[str, str]) -> str:

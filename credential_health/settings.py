@@ -233,6 +233,21 @@ class Settings(BaseSettings):
     published_egress_addresses: tuple[str, ...] = setting(
         "CREDENTIAL_HEALTH_PUBLISHED_EGRESS_ADDRESSES", parse.ip_addresses, "",
         "Comma-separated egress addresses tenants are told to allowlist; a key's allowlist is audited against them.")
+    executor: str = setting(
+        "CREDENTIAL_HEALTH_EXECUTOR", parse.executor, "in_process",
+        "How a window's steps run: in_process (one process), celery (Celery workers) or k8s (a pod per step).")
+    shards: int = setting(
+        "CREDENTIAL_HEALTH_SHARDS", parse.whole(1, 100_000), "1",
+        "Shards a window's validation fans out into, by a stable hash of the credential (thousands each).")
+    egress_pools: tuple[str, ...] = setting(
+        "CREDENTIAL_HEALTH_EGRESS_POOLS", parse.pool_names, "default",
+        "Comma-separated egress pools; shards are dealt round-robin to them, each a Celery queue and a Dagster pool.")
+    celery_broker: SecretStr = setting(
+        "CREDENTIAL_HEALTH_CELERY_BROKER", parse.broker_url, "",
+        "Celery broker URL (redis:// or amqp://); default CREDENTIAL_HEALTH_REDIS_URL.")
+    celery_queue: str = setting(
+        "CREDENTIAL_HEALTH_CELERY_QUEUE", parse.path_segment, "credential_health",
+        "Celery queue of the steps that are not shards (inventory, plan, finish, rollup).")
     audit_log: str = setting(
         "CREDENTIAL_HEALTH_AUDIT_LOG", parse.audit_log_destination, "stderr",
         "Where the per-check and per-delivery-attempt JSON audit lines go: stderr, off, or a file path (appended).")

@@ -65,7 +65,10 @@ def test_requests_one_delivery_run_while_events_are_due(database_url, monkeypatc
 def test_the_instance_runs_one_delivery_run_at_a_time(tmp_path):
     assert notify_tenants_job.tags[DELIVERY_TAG] == "true"
     for config in (ROOT / "dagster.yaml", ROOT / "deploy" / "embedded" / "dagster.yaml"):
-        limits = yaml.safe_load(config.read_text())["run_coordinator"]["config"]["tag_concurrency_limits"]
+        loaded = yaml.safe_load(config.read_text())
+        # The production instance keeps its run limits in its `concurrency` block, beside the egress pools.
+        runs = loaded["concurrency"]["runs"] if "concurrency" in loaded else loaded["run_coordinator"]["config"]
+        limits = runs["tag_concurrency_limits"]
         assert {"key": DELIVERY_TAG, "limit": 1} in limits, config
     shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", tmp_path / "dagster.yaml")
     instance = DagsterInstance.from_config(str(tmp_path))

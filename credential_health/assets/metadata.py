@@ -7,6 +7,7 @@ goes into markdown, so a `|` in a tenant id cannot break a table.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -139,3 +140,30 @@ def failing_credentials_metadata(engine: Engine, rows: int = TABLE_ROWS) -> dict
                 "error_code": code, "alerted": alerted_at is not None}
                for t, e, c, streak, since, code, alerted_at in found]
     return {"failing_credentials": capped_table(FAILING_COLUMNS, records, total, "failing credentials")}
+
+
+def percentile(sorted_values: list[int], q: float) -> int:
+    """Nearest-rank percentile of an ascending list (0 when empty)."""
+    if not sorted_values:
+        return 0
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))]
+
+
+def results_metadata(checks: list[CheckResult]) -> dict:
+    """Numeric per-window figures for the UI's plots, and the tenants with the most failures."""
+    total = len(checks)
+    statuses = Counter(c.status for c in checks)
+    durations = sorted(c.duration_ms for c in checks)
+    return {
+        "total": total,
+        "valid": statuses[Status.VALID],
+        "invalid": statuses[Status.INVALID],
+        "unknown": statuses[Status.UNKNOWN],
+        "failure_rate": round(statuses[Status.INVALID] / total, 4) if total else 0.0,
+        "unknown_rate": round(statuses[Status.UNKNOWN] / total, 4) if total else 0.0,
+        "p50_duration_ms": percentile(durations, 0.50),
+        "p95_duration_ms": percentile(durations, 0.95),
+        "error_codes": MetadataValue.json(dict(sorted(Counter(c.error_code for c in checks).items()))),
+        "worst_tenants": MetadataValue.md(worst_tenants_markdown(checks)),
+        **unknown_metadata(checks),
+    }

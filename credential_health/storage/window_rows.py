@@ -74,11 +74,17 @@ def replace_rows(engine: Engine, window_start: datetime, rows: list[dict]) -> li
     return replace_rows(engine, window_start, rows[:middle]) + replace_rows(engine, window_start, rows[middle:])
 
 
-def run_rows(engine: Engine, window_start: datetime, run_id: str) -> list[dict]:
-    """The window's scheduled rows written by run `run_id` (an earlier attempt of this step)."""
-    query = select(checks).where(_scheduled_in(window_start), checks.c.run_id == run_id)
+def run_rows(engine: Engine, window_start: datetime, run_id: str | None,
+             keys: Collection[Key] | None = None) -> list[dict]:
+    """The window's scheduled rows written by run `run_id` (an earlier attempt of this step; None: any run),
+    of the credentials in `keys` if given (one shard's)."""
+    where = [_scheduled_in(window_start)] + ([checks.c.run_id == run_id] if run_id is not None else [])
     with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query).mappings()]
+        if keys is None:
+            return [dict(row) for row in connection.execute(select(checks).where(*where)).mappings()]
+        wanted = sorted(keys)
+        return [dict(row) for i in range(0, len(wanted), results.IN_CHUNK) for row in connection.execute(
+            select(checks).where(*where, tuple_(*KEY_COLUMNS).in_(wanted[i:i + results.IN_CHUNK]))).mappings()]
 
 
 def drop_absent(engine: Engine, window_start: datetime, inventory: Collection[Key]) -> int:
