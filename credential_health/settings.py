@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from credential_health.setting_checks import database_url_problem, unknown_exchange, without_userinfo
+from credential_health.scopes.risk import parse_levels as parse_risk_levels
 
 
 class SettingsError(ValueError):
@@ -325,6 +326,9 @@ SETTINGS: list[tuple[str, str, Callable[[str, str], Any], str, str]] = [
      "Comma-separated egress addresses tenants are told to allowlist; a key's allowlist is audited against them."),
     ("CREDENTIAL_HEALTH_AUDIT_LOG", "audit_log", audit_log_destination, "stderr",
      "Where the per-check and per-delivery-attempt JSON audit lines go: stderr, off, or a file path (appended)."),
+    ("CREDENTIAL_HEALTH_SCOPE_RISK_LEVELS", "scope_risk_levels", parse_risk_levels, "",
+     "JSON map of scope risk rule to level (warning, medium, high or off), overriding the defaults "
+     "(docs/operations.md, \"Scope audit\")."),
 ]
 
 
@@ -380,6 +384,7 @@ class Settings:
     egress_address: str
     published_egress_addresses: tuple[str, ...]
     audit_log: str
+    scope_risk_levels: dict[str, str]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
