@@ -58,7 +58,7 @@ def current(connection: Connection, keys: Iterable[Key]) -> dict[Key, dict]:
     key_columns = [scopes.c[n] for n in KEY_NAMES]
     for i in range(0, len(ordered), IN_CHUNK):
         query = select(scopes).where(tuple_(*key_columns).in_(ordered[i:i + IN_CHUNK]))
-        found.update({tuple(row[:3]): dict(row) for row in connection.execute(query).mappings()})
+        found.update({tuple(row[n] for n in KEY_NAMES): dict(row) for row in connection.execute(query).mappings()})
     return found
 
 
