@@ -135,3 +135,15 @@ def test_no_scope_reported_records_nothing(settings, engine, webhook_receiver):
     write_window(engine, 0, [check(0, None)])
     write_window(engine, 1, [check(1, ScopeRecord())])  # the exchange reports nothing at all: no risk, no guess
     assert deliver(settings, engine, webhook_receiver) == []
+
+
+def test_the_cli_subscribes_an_endpoint_to_scope_events_only(settings, engine, webhook_receiver, capsys):
+    from credential_health.cli import main
+
+    url = webhook_receiver.url_for("/acme")
+    assert main(["webhooks", "add", "acme", url, "--event", "credential.scope_risk"]) == 0
+    secret = capsys.readouterr().out.split("signing secret")[1].split(": ")[1].strip()
+    webhook_receiver.set_secrets("/acme", [secret])
+    write_window(engine, 0, [check(0, replace(SAFE, can_withdraw=True, expires_at=START + timedelta(days=2)))])
+    assert [b["type"] for b in deliver(settings, engine, webhook_receiver)] == ["credential.scope_risk"]
+    assert events(engine, "credential.expiring")[0].state == "undeliverable"

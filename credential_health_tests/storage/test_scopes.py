@@ -1,0 +1,38 @@
+"""The analysts' scope tables on SQLite and PostgreSQL: one current row per credential, one change row per change."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sqlalchemy as sa
+
+from credential_health.storage import scopes as store
+from credential_health.storage.database import make_engine, upgrade
+from credential_health.storage.schema import credential_health_checks, credential_scope_changes, credential_scopes
+from credential_health_tests.notify.scope_support import KEY, OURS, SAFE, check, write_window
+
+
+def table(engine, name):
+    with engine.connect() as connection:
+        return [dict(r) for r in connection.execute(sa.select(name)).mappings()]
+
+
+def test_a_change_row_per_change_and_one_current_row(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine)
+    risky = replace(SAFE, can_withdraw=True)
+    for n, scope in enumerate([SAFE, SAFE, risky, risky, SAFE, SAFE]):  # A A B B A A
+        write_window(engine, n, [check(n, scope)])
+        write_window(engine, n, [check(n, scope)], run_id="rerun")
+    write_window(engine, 2, [check(2, risky)], run_id="again")  # older than the current record: not a change
+    with engine.connect() as connection:
+        changes = store.history(connection, KEY)
+    assert [(c["can_withdraw"], c["risk_level"], c["previous_risk_level"], c["changed_fields"]) for c in changes] == [
+        (False, "ok", None, ""), (True, "high", "ok", "can_withdraw"), (False, "ok", "high", "can_withdraw")]
+    assert [c["previous_change_id"] for c in changes] == [None, changes[0]["change_id"], changes[1]["change_id"]]
+    [current] = table(engine, credential_scopes)
+    assert current["change_id"] == changes[-1]["change_id"] and current["observed_at"] == check(5, SAFE).checked_at
+    assert store.from_columns(current) == SAFE and current["egress_address"] == OURS
+    checks = table(engine, credential_health_checks)
+    assert {c["egress_address"] for c in checks} == {OURS}
+    engine.dispose()
