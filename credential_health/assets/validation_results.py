@@ -15,7 +15,7 @@ from dagster import (
     asset,
 )
 
-from credential_health.assets.metadata import unknown_metadata, worst_tenants_markdown
+from credential_health.assets.metadata import scope_risk_metadata, unknown_metadata, worst_tenants_markdown
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, no_secret_material_result, no_secret_material_spec
 from credential_health.models import (
@@ -130,6 +130,7 @@ def credential_validation_results(
             **results_metadata(checks),
             "resumed": len(resumed),
             "refused_rows": len(refused),
+            **scope_risk_metadata(results_db.engine, window.start),
         },
         check_results=[no_secret_material_result(results_db, window.start, digests),
                        guard.guard_result(trips, settings.exchange_wide_share, settings.exchange_wide_min_credentials)],
