@@ -22,7 +22,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from credential_health.notify.scope_events import EXPIRING, MILESTONES, SCOPE_CHANGED, SCOPE_RISK, ScopeOutbox, scope_fields
+from credential_health.notify.scope_events import (
+    EXPIRING, MILESTONES, SCOPE_CHANGED, SCOPE_RISK, ScopeOutbox, scope_fields,
+)
 from credential_health.scopes import risk as rules
 from credential_health.scopes.record import ScopeRecord
 from credential_health.storage import scopes as store
@@ -95,7 +97,8 @@ class ScopeAudit:
             if old is not None and row["status"] == "invalid" and row["error_code"] in BAD_KEY_CODES:
                 row = egress_failure(row, old, self.policy)
             scope = records.get(key)
-            if scope is not None and row["status"] == "valid" and (old is None or row["checked_at"] >= old["observed_at"]):
+            newer = old is None or row["checked_at"] >= old["observed_at"]  # an overtaken run's record is older
+            if scope is not None and row["status"] == "valid" and newer:
                 self._observe(key, scope, row, old)
             out.append(row)
         store.write(self.connection, self.current, self.changes)

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
-from credential_health.demo.mix import TENANTS, demo_credentials
+from credential_health.demo.mix import TENANTS, demo_credentials, expected_scope_events, simulator_scopes
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "leak-test-seed"
@@ -79,8 +79,12 @@ def test_demo_runs_twice_and_reports_the_seeded_mix(demo):
     expected = sorted(c.path for c in credentials if c.expected_status == "invalid")
     assert [a["credential"] for a in summary["alerted"]] == expected
     assert all(a["events"] == 1 and a["streak"] == 4 for a in summary["alerted"])  # alerted once, at window 3
-    assert summary["webhooks_accepted"] == summary["webhooks_received"] == len(expected)
-    assert summary["accepted_types"] == ["credential.failed"]
+    # Scope events only once the simulator reports scopes (its key-information endpoints): each sent once
+    scope_events = expected_scope_events(credentials) if simulator_scopes() else {}
+    assert summary["scope_events"] == scope_events
+    assert summary["webhooks_accepted"] == summary["webhooks_received"] == len(expected) + sum(scope_events.values())
+    assert summary["accepted_types"] == sorted(["credential.failed", *scope_events])
+    assert all(("Keys with a scope risk" in run.stdout) == bool(scope_events) for run in runs)
     assert len({c.tenant_id for c in credentials}) == TENANTS
 
 
