@@ -36,3 +36,27 @@ def test_a_change_row_per_change_and_one_current_row(database_url):
     checks = table(engine, credential_health_checks)
     assert {c["egress_address"] for c in checks} == {OURS}
     engine.dispose()
+
+
+def test_the_operations_guide_scope_queries_run(database_url):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = doc.split("## Scope audit")[1].split("\n## ")[0]
+    queries = re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)
+    engine = make_engine(database_url)
+    upgrade(engine)
+    write_window(engine, 0, [check(0, SAFE)])
+    write_window(engine, 1, [check(1, replace(SAFE, can_withdraw=True))])
+    answers = []
+    with engine.connect() as connection:
+        for query in queries:
+            if "INTERVAL" in query and engine.dialect.name == "sqlite":
+                continue  # PostgreSQL's syntax; the comment gives SQLite's
+            answers.append(connection.execute(sa.text(query)).all())
+    engine.dispose()
+    assert len(queries) == 5
+    assert [tuple(row[:4]) for row in answers[0]] == [("acme", "binance", "trading", "withdrawals enabled")]
+    assert [tuple(row) for row in answers[1]] == [("binance", "high", 1)]
+    assert [row[1] for row in answers[2]] == ["", "can_withdraw"]
