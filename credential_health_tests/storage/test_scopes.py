@@ -60,3 +60,16 @@ def test_the_operations_guide_scope_queries_run(database_url):
     assert [tuple(row[:4]) for row in answers[0]] == [("acme", "binance", "trading", "withdrawals enabled")]
     assert [tuple(row) for row in answers[1]] == [("binance", "high", 1)]
     assert [row[1] for row in answers[2]] == ["", "can_withdraw"]
+
+
+def test_a_large_batch_is_staged_and_a_rerun_adds_nothing(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine)
+    keys = [(f"t{i:03d}", "binance", "trading") for i in range(250)]  # PostgreSQL stages 200+ rows with COPY
+    for run_id in ("first", "rerun"):
+        write_window(engine, 0, [check(0, replace(SAFE, ip_allowlist=(OURS, f"10.0.0.{i % 9}")), key=key)
+                                 for i, key in enumerate(keys)], run_id=run_id)
+    current = table(engine, credential_scopes)
+    assert len(current) == len(table(engine, credential_scope_changes)) == 250
+    assert {store.from_columns(row).ip_allowlist for row in current} == {(OURS, f"10.0.0.{i}") for i in range(9)}
+    engine.dispose()
