@@ -127,3 +127,16 @@ def test_no_seeded_secret_anywhere_in_the_demo_output(demo):
     leaks = {name: value[:6] + "..." for name, text in texts.items() for value in secrets if value in text}
     assert leaks == {}
     assert not [name for name, text in texts.items() if "whsec_" in text]
+
+
+def test_the_seeded_scopes_have_the_simulators_shape():
+    from credential_health.demo.mix import simulator_keys
+
+    keys = simulator_keys(demo_credentials(SEED), scopes=True)
+    shapes = {tuple(sorted(k["scope"])) for k in keys}
+    assert shapes == {("expires_at", "ip_allowlist", "trade", "transfer", "withdraw")}
+    risky = [k["scope"] for k in keys if k["scope"]["withdraw"] or k["scope"]["ip_allowlist"] is None]
+    expiring = [k["scope"]["expires_at"] for k in keys if k["scope"]["expires_at"]]
+    assert len(risky) == expected_scope_events(demo_credentials(SEED))["credential.scope_risk"] == 3
+    assert len(expiring) == 2 and all(e.endswith("Z") for e in expiring)
+    assert "scope" not in simulator_keys(demo_credentials(SEED))[0]
