@@ -147,3 +147,21 @@ def test_the_cli_subscribes_an_endpoint_to_scope_events_only(settings, engine, w
     write_window(engine, 0, [check(0, replace(SAFE, can_withdraw=True, expires_at=START + timedelta(days=2)))])
     assert [b["type"] for b in deliver(settings, engine, webhook_receiver)] == ["credential.scope_risk"]
     assert events(engine, "credential.expiring")[0].state == "undeliverable"
+
+
+def test_a_manual_check_is_audited_the_same_way(settings, engine, monkeypatch):
+    import sqlalchemy as sa
+
+    from credential_health.resources import ResultsDatabase
+    from credential_health.storage.schema import credential_health_checks
+
+    monkeypatch.setenv("CREDENTIAL_HEALTH_PUBLISHED_EGRESS_ADDRESSES", f"{OURS},{SECOND}")
+    results_db = ResultsDatabase(database_url=settings.database_url)
+    results_db.record_manual(check(0, replace(SAFE, ip_allowlist=(SECOND,))), START, None)
+    results_db.record_manual(check(1, None, Status.INVALID, "auth_rejected"), START, None)
+    with engine.connect() as connection:
+        codes = connection.execute(sa.select(credential_health_checks.c.error_code).order_by(
+            credential_health_checks.c.checked_at)).scalars().all()
+    assert codes == ["ok", "egress_not_allowlisted"]
+    assert [e.event_type for e in events(engine, "credential.scope_risk")] == ["credential.scope_risk"]
+    results_db.engine.dispose()
