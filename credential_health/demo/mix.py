@@ -79,10 +79,19 @@ def demo_credentials(seed: str | None) -> list[DemoCredential]:
 
 
 def simulator_scopes() -> bool:
-    """Whether the simulator can report a key's scope (its key-information endpoints): then the demo seeds them."""
+    """Whether the simulator takes a key's scope (for its key-information endpoints): then the demo seeds them."""
     from credential_health.sandbox.keys import SimKey
 
     return "scope" in {f.name for f in fields(SimKey)}
+
+
+def scopes_reported(exchange: str = "binance") -> bool:
+    """Whether checks of `exchange` (the demo's risky keys) read its key information: then scope events follow."""
+    try:
+        from credential_health.scopes.normalise import NORMALISERS
+    except ImportError:  # no key-information probe in this build
+        return False
+    return simulator_scopes() and exchange in NORMALISERS
 
 
 def scope_option(credential: DemoCredential, now: datetime) -> dict:

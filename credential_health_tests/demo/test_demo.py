@@ -15,7 +15,7 @@ import psutil
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
-from credential_health.demo.mix import TENANTS, demo_credentials, expected_scope_events, simulator_scopes
+from credential_health.demo.mix import TENANTS, demo_credentials, expected_scope_events, scopes_reported
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "leak-test-seed"
@@ -79,8 +79,8 @@ def test_demo_runs_twice_and_reports_the_seeded_mix(demo):
     expected = sorted(c.path for c in credentials if c.expected_status == "invalid")
     assert [a["credential"] for a in summary["alerted"]] == expected
     assert all(a["events"] == 1 and a["streak"] == 4 for a in summary["alerted"])  # alerted once, at window 3
-    # Scope events only once the simulator reports scopes (its key-information endpoints): each sent once
-    scope_events = expected_scope_events(credentials) if simulator_scopes() else {}
+    # Scope events only once Binance checks read the key's information (the probe): each sent once
+    scope_events = expected_scope_events(credentials) if scopes_reported() else {}
     assert summary["scope_events"] == scope_events
     assert summary["webhooks_accepted"] == summary["webhooks_received"] == len(expected) + sum(scope_events.values())
     assert summary["accepted_types"] == sorted(["credential.failed", *scope_events])
