@@ -1,4 +1,5 @@
-"""`credential-health simulator`: run the wire-level exchange simulator (Binance spot, Kraken) for demos and tests."""
+"""`credential-health simulator`: run the wire-level exchange simulator (Binance spot, Kraken, Coinbase,
+KuCoin, OKX, Bybit) for demos and tests."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import click
 from credential_health.cli.common import NO_ENV
 
 
-@click.command("simulator", epilog=NO_ENV, short_help="Run the exchange simulator (Binance spot, Kraken).")
+@click.command("simulator", epilog=NO_ENV,
+               short_help="Run the exchange simulator (Binance, Kraken, Coinbase, KuCoin, OKX, Bybit).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to listen on (0 picks a free one, printed at start).")
@@ -24,10 +26,12 @@ from credential_health.cli.common import NO_ENV
 @click.option("--keys", type=click.Path(exists=True, dir_okay=False),
               help="JSON file with a list of keys to register at start.")
 def command(host, port, latency_ms, weight_per_minute, ban_after, ban_seconds, hang_cap_seconds, keys) -> None:
-    """Run the exchange simulator (Binance spot and Kraken REST, scriptable per key) until stopped.
+    """Run the exchange simulator (Binance spot, Kraken, Coinbase, KuCoin, OKX and Bybit REST, scriptable per key)
+    until stopped.
 
     Point the validator at it with CREDENTIAL_HEALTH_EXCHANGE_URLS='{"binance": "http://HOST:PORT/binance",
-    "kraken": "http://HOST:PORT/kraken"}'.
+    "kraken": "http://HOST:PORT/kraken", "coinbase": "http://HOST:PORT/coinbase", "kucoin": "http://HOST:PORT/kucoin",
+    "okx": "http://HOST:PORT/okx", "bybit": "http://HOST:PORT/bybit"}'.
     """
     from credential_health.sandbox.exchange_simulator import main
 

@@ -1,8 +1,10 @@
-"""Wire-level exchange simulator: Binance spot and Kraken REST on one port, scriptable per API key.
+"""Wire-level exchange simulator: Binance spot, Kraken, Coinbase, KuCoin, OKX and Bybit REST on one port, scriptable per
+API key.
 
 Run in a test process with ``SimulatorServer().start()`` or as its own process with
 ``python -m credential_health.sandbox.exchange_simulator --port 8765``; then point the validator at
-``{"binance": "<base>/binance", "kraken": "<base>/kraken"}`` and script keys over ``/__sim/...``.
+``{"binance": "<base>/binance", "kraken": "<base>/kraken", ...}`` (one prefix per exchange id) and script keys
+over ``/__sim/...``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 
 from aiohttp import web
 
-from credential_health.sandbox import binance, kraken
+from credential_health.sandbox import binance, bybit, coinbase, kraken, kucoin, okx
 from credential_health.sandbox.keys import STATE, SignedRequest, SimKey, SimState
 
 CONTROL = "/__sim"
@@ -86,10 +88,11 @@ async def _track_in_flight(request: web.Request, handler) -> web.StreamResponse:
 
 
 def build_app(state: SimState) -> web.Application:
-    """The aiohttp application serving both exchanges and the control API."""
+    """The aiohttp application serving every simulated exchange and the control API."""
     app = web.Application(middlewares=[_track_in_flight])
     app[STATE] = state
-    app.add_routes(binance.routes() + kraken.routes() + [
+    app.add_routes(binance.routes() + kraken.routes() + coinbase.routes() + kucoin.routes() + okx.routes()
+                   + bybit.routes() + [
         web.post(CONTROL + "/keys", _register_keys),
         web.get(CONTROL + "/keys", _list_keys),
         web.delete(CONTROL + "/keys/{exchange}/{api_key}", _remove_key),
@@ -137,7 +140,8 @@ class SimulatorServer:
     @property
     def urls(self) -> dict[str, str]:
         """exchange_urls for the validator."""
-        return {"binance": self.base_url + binance.PREFIX, "kraken": self.base_url + kraken.PREFIX}
+        return {module.EXCHANGE: self.base_url + module.PREFIX
+                for module in (binance, kraken, coinbase, kucoin, okx, bybit)}
 
     def start(self) -> str:
         """Start serving; return the base URL."""

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from credential_health.sandbox.transport import BEHAVIOURS as TRANSPORT_BEHAVIOURS
 
-EXCHANGES = ("binance", "kraken")
+EXCHANGES = ("binance", "kraken", "coinbase", "kucoin", "okx", "bybit")
 BEHAVIOURS = (
     "valid", "revoked", "bad_key_format", "bad_signature", "permission_denied", "suspended", "rate_limited",
     "timeout", "server_error", "maintenance", "clock_skew", "flaky", *TRANSPORT_BEHAVIOURS,
@@ -33,6 +33,11 @@ class SimKey:
     then: str = "valid"  # flaky: the behaviour after them
     calls: int = 0  # signed calls seen since the key was (re)registered
     last_nonce: int = 0  # Kraken: nonces must strictly increase per key
+    passphrase: str = field(default="", repr=False)  # KuCoin's KC-API-PASSPHRASE, OKX's OK-ACCESS-PASSPHRASE
+    # What the key-information endpoints report: withdraw/trade/transfer (bool), ip_allowlist (list|None) and
+    # expires_at (ISO|None); key_scope.py says what OKX and Bybit make of it at request time
+    scope: dict = field(default_factory=lambda: {"withdraw": False, "trade": True, "transfer": False,
+                                                 "ip_allowlist": None, "expires_at": None})
 
     def __post_init__(self) -> None:
         if self.exchange not in EXCHANGES:
@@ -51,7 +56,7 @@ class SimKey:
     def public(self) -> dict:
         """The key's settings without the secret."""
         data = asdict(self)
-        del data["secret"]
+        del data["secret"], data["passphrase"]
         return data
 
 

@@ -38,6 +38,16 @@ STATIC_MARKETS: dict[str, list[dict]] = {
                 _spot("ETH/USDT", "ETH", "USDT", "ETHUSDT", "ETH", "USDT")],
     "kraken": [_spot("BTC/USD", "BTC", "USD", "XXBTZUSD", "XXBT", "ZUSD"),
                _spot("ETH/USD", "ETH", "USD", "XETHZUSD", "XETH", "ZUSD")],
+    "coinbase": [_spot("BTC/USD", "BTC", "USD", "BTC-USD", "BTC", "USD")],
+    "kucoin": [_spot("BTC/USDT", "BTC", "USDT", "BTC-USDT", "BTC", "USDT")],
+    "okx": [_spot("BTC/USDT", "BTC", "USDT", "BTC-USDT", "BTC", "USDT")],
+    "bybit": [_spot("BTC/USDT", "BTC", "USDT", "BTCUSDT", "BTC", "USDT")],
+}
+# Pre-seeded options that spare fetch_balance its discovery calls. Bybit: ccxt asks /v5/user/query-api and
+# /v5/account/info whether the account is unified; wallet-balance now takes accountType=UNIFIED only
+# (https://bybit-exchange.github.io/docs/v5/account/wallet-balance), so every account is a UTA 2.0 one.
+STATIC_OPTIONS: dict[str, dict] = {
+    "bybit": {"enableUnifiedMargin": False, "enableUnifiedAccount": True, "unifiedMarginStatus": 6},
 }
 
 
@@ -201,6 +211,7 @@ def _prototype(exchange_id: str, base_url: str | None, timeout_ms: int):
     exchange._aliases = aliases
     if exchange_id in STATIC_MARKETS:
         exchange.set_markets(STATIC_MARKETS[exchange_id])
+    exchange.options.update(STATIC_OPTIONS.get(exchange_id, {}))
     return exchange
 
 

@@ -17,6 +17,7 @@ import aiohttp
 from credential_health.models import (
     CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
 )
+from credential_health.validation.answers import GENERIC_EVIDENCE, exchange_error
 from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.validation.codes import BAD_RESPONSE, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient
@@ -221,6 +222,10 @@ def _describe(error: Exception | None, code: str, exchange) -> str:
             f" ({type(error).__name__})" if error is not None else "")
     if code == TRANSPORT_AUTH:
         return f"HTTP {status} without an exchange error body ({type(error).__name__})"
+    said = exchange_error(exchange.id, exchange.last_json_response)
+    # ccxt may put a note of its own before the exchange's body (Bybit's 10005): name the exchange's code first
+    if said not in (None, GENERIC_EVIDENCE) and said not in str(error)[:100]:
+        return f"{type(error).__name__} ({exchange.id} {said}): {error}"
     return f"{type(error).__name__}: {error}"
 
 

@@ -12,8 +12,12 @@ import pytest
 from credential_health.models import MalformedSecret, Status
 from credential_health.validation.answers import ANSWERS, exchange_error, is_account_answer, lookup
 from credential_health.validation.classify import Evidence, classify_attempt
+from credential_health.validation.codes import EXCHANGE_REJECTIONS
 
-URLS = {"binance": "https://api.binance.com/api/v3/account", "kraken": "https://api.kraken.com/0/private/BalanceEx"}
+URLS = {"binance": "https://api.binance.com/api/v3/account", "kraken": "https://api.kraken.com/0/private/BalanceEx",
+        "coinbase": "https://api.coinbase.com/v2/accounts", "kucoin": "https://api.kucoin.com/api/v1/accounts",
+        "okx": "https://www.okx.com/api/v5/account/balance",
+        "bybit": "https://api.bybit.com/v5/account/wallet-balance?accountType=UNIFIED"}
 
 
 def ccxt_raises(exchange_id: str, status: int, body: dict) -> BaseException | None:
@@ -31,6 +35,17 @@ def ccxt_raises(exchange_id: str, status: int, body: dict) -> BaseException | No
 def body_of(row) -> tuple[int, dict]:
     if row.exchange == "binance":
         return 400, {"code": int(row.evidence), "msg": row.meaning.split(": ", 1)[-1]}
+    if row.exchange == "coinbase":
+        if row.evidence.isupper():  # Advanced Trade's grpc-gateway error
+            return 403, {"error": row.evidence, "error_details": row.meaning, "message": row.meaning}
+        error_id, _, message = row.evidence.partition(": ")
+        return int(row.meaning[:3]), {"errors": [{"id": error_id, "message": message or row.meaning[5:]}]}
+    if row.exchange == "kucoin":
+        return 400, {"code": row.evidence, "msg": row.meaning}
+    if row.exchange == "okx":
+        return 200, {"code": row.evidence, "msg": row.meaning, "data": []}
+    if row.exchange == "bybit":
+        return 200, {"retCode": int(row.evidence), "retMsg": row.meaning, "result": {}, "retExtInfo": {}, "time": 1}
     return 200, {"error": [row.evidence]}
 
 
@@ -46,26 +61,30 @@ def test_every_row_classifies_as_documented(row):
 def test_rows_are_unique_and_invalid_only_for_exchange_rejections():
     assert len({(r.exchange, r.evidence) for r in ANSWERS}) == len(ANSWERS)
     for row in ANSWERS:
-        assert (row.status is Status.INVALID) == (row.error_code in {"auth_rejected", "permission_denied",
-                                                                     "account_suspended"})
+        assert (row.status is Status.INVALID) == (row.error_code in EXCHANGE_REJECTIONS)
 
 
 @pytest.mark.parametrize("status", [401, 403, 407, 511])
-@pytest.mark.parametrize("exchange_id", ["binance", "kraken", "okx"])
+@pytest.mark.parametrize("exchange_id", ["binance", "kraken", "okx", "bybit", "bitget"])
 @pytest.mark.parametrize("body", [None, "<html>proxy</html>", {"message": "unauthorized"}, {}])
 def test_bare_auth_status_is_transport_auth(exchange_id, status, body):
     parsed = body if isinstance(body, dict) else None
     exc = ccxt.AuthenticationError("401") if status != 403 else ccxt.ExchangeNotAvailable("403")
     expected = (Status.UNKNOWN, "transport_auth")
-    if exchange_id == "okx" and parsed:  # an exchange with no known shape: any JSON object is its answer
+    if exchange_id == "bitget" and parsed:  # an exchange with no known shape: any JSON object is its answer
         expected = (Status.INVALID, "auth_rejected") if status != 403 else (Status.UNKNOWN, "exchange_unavailable")
     assert classify_attempt(exchange_id, exc, Evidence(status, parsed)) == expected
 
 
-@pytest.mark.parametrize("exchange_id", ["binance", "kraken"])
+@pytest.mark.parametrize("exchange_id", ["binance", "kraken", "coinbase", "kucoin", "okx", "bybit"])
 @pytest.mark.parametrize("body", [None, "", "<html/>", {"status": "maintenance"}, [], {"balances": "x"},
+                                  {"data": [{"balance": "1"}]}, {"code": "200000", "data": {}},
+                                  {"code": "400003", "msg": "KC-API-KEY not exists"},
                                   {"error": ["EAPI:Invalid key"]}, {"error": [], "result": []},
-                                  {"balances": [{"asset": "BTC"}]}, {"result": {"XXBT": "1.0"}, "error": []}])
+                                  {"balances": [{"asset": "BTC"}]}, {"result": {"XXBT": "1.0"}, "error": []},
+                                  {"code": "0", "data": {}}, {"code": "0", "data": [{"details": [{"ccy": "BTC"}]}]},
+                                  {"retCode": 0, "result": {"list": [{"coin": []}]}},
+                                  {"retCode": 0, "result": {"list": [{"accountType": "UNIFIED", "coin": [{}]}]}}])
 def test_a_200_that_is_not_an_account_answer_is_bad_response(exchange_id, body):
     assert classify_attempt(exchange_id, None, Evidence(200, body)) == (Status.UNKNOWN, "bad_response")
 
@@ -82,6 +101,15 @@ def test_a_200_that_broke_ccxt_without_an_exchange_error_is_bad_response(exc):
     ("kraken", {"error": [], "result": {"XXBT": {"balance": "1.0", "hold_trade": "0"}}}),
     ("kraken", {"error": [], "result": {}}),
     ("okx", {"code": "0", "data": [{"details": []}]}),
+    ("coinbase", {"pagination": {}, "data": [{"type": "wallet", "balance": {"amount": "1", "currency": "BTC"}}]}),
+    ("coinbase", {"accounts": [{"available_balance": {"value": "1", "currency": "BTC"}}], "has_next": False}),
+    ("coinbase", {"data": []}),
+    ("kucoin", {"code": "200000", "data": [{"currency": "BTC", "balance": "1", "available": "1", "holds": "0"}]}),
+    ("kucoin", {"code": "200000", "data": []}),
+    ("okx", {"code": "0", "msg": "", "data": [{"details": [{"ccy": "BTC", "cashBal": "1", "eq": "1"}]}]}),
+    ("bybit", {"retCode": 0, "retMsg": "OK", "result": {"list": []}}),
+    ("bybit", {"retCode": 0, "result": {"list": [{"accountType": "UNIFIED", "coin": [
+        {"coin": "BTC", "walletBalance": "1"}]}]}}),
 ])
 def test_documented_account_answers_are_valid(exchange_id, body):
     assert is_account_answer(exchange_id, body)
@@ -113,15 +141,28 @@ def test_evidence_parsing():
     assert exchange_error("kraken", {"error": ["WGeneral:Something", "EAPI:Invalid key"]}) == "EAPI:Invalid key"
     assert exchange_error("kraken", {"error": "EAPI:Invalid key"}) is None
     assert exchange_error("okx", {}) is None and exchange_error("okx", "text") is None
+    assert exchange_error("okx", {"code": "50111", "msg": "Invalid OK-ACCESS-KEY.", "data": []}) == "50111"
+    assert exchange_error("okx", {"code": "0", "msg": "", "data": []}) is None
+    assert exchange_error("bybit", {"retCode": 10003, "retMsg": "API key is invalid."}) == "10003"
+    assert exchange_error("bybit", {"ret_code": 10004, "ret_msg": "sign"}) == "10004"
+    assert exchange_error("bybit", {"retCode": 0, "retMsg": "OK"}) is None
     assert lookup("kraken", "EGeneral:Permission denied:extra").error_code == "permission_denied"
     assert lookup("kraken", None) is None and lookup("binance", "-1") is None
+    assert exchange_error("coinbase", {"errors": [{"id": "invalid_scope", "message": "m"}]}) == "invalid_scope: m"
+    assert exchange_error("coinbase", {"error": "PERMISSION_DENIED", "message": "m"}) == "PERMISSION_DENIED"
+    assert exchange_error("coinbase", {"data": []}) is None and exchange_error("coinbase", {"errors": []}) is None
+    assert lookup("coinbase", "authentication_error: anything").error_code == "auth_rejected"
+    assert lookup("coinbase", "authentication_error: request timestamp expired").error_code == "clock_skew"
+    assert exchange_error("kucoin", {"code": "400005", "msg": "Invalid KC-API-SIGN"}) == "400005"
+    assert exchange_error("kucoin", {"code": "200000", "data": []}) is None
 
 
 def test_operations_doc_lists_every_row_with_its_source():
     text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
     table = text[text.index("## Outcome classification"):text.index("## Exchange-wide guard")]
     for row in ANSWERS:
-        line = next(line for line in table.splitlines() if line.startswith("|") and f"`{row.evidence}`" in line)
+        line = next(line for line in table.splitlines() if line.startswith("|") and f"`{row.evidence}`" in line
+                    and row.meaning in line)
         assert f"`{row.status.value}`" in line and f"`{row.error_code}`" in line and row.meaning in line
         assert row.source in table
 

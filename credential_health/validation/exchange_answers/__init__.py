@@ -1,0 +1,1 @@
+"""Per-exchange answer shapes and error-code rows that `validation.answers` assembles into its one table."""
