@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from credential_health import rollup
 from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source, Status
 from credential_health.partitions import CHECK_INTERVAL
+from credential_health.scopes.audit import ScopeAudit, ScopePolicy
 from credential_health.settings import Settings
 from credential_health.storage import results, window_rows
 from credential_health.storage.database import make_engine, upgrade
@@ -215,7 +216,7 @@ class ResultsDatabase(SettingsResource):
         return window_rows.WindowWriter(
             self.engine, window_start,
             lambda check: stored_row(check, window_start, Source.SCHEDULED, run_id, late_after),
-            batch_rows=self.batch_rows)
+            batch_rows=self.batch_rows, policy=ScopePolicy.from_settings(self.settings))
 
     def drop_absent(self, window_start: datetime, inventory: set[rollup.Key]) -> int:
         return window_rows.drop_absent(self.engine, window_start, inventory)
@@ -229,9 +230,11 @@ class ResultsDatabase(SettingsResource):
     def record_manual(self, check: CheckResult, window_start: datetime, run_id: str | None) -> rollup.RollupSummary:
         """Store one manual check and fold it into that credential's status (and episode), in one transaction."""
         row = stored_row(check, window_start, Source.MANUAL, run_id)
-        event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
-                             row["error_code"], row["error_message"])
-        with self.engine.begin() as connection:
+        with self.engine.begin() as connection:  # the scope audit first: it may re-code an egress failure
+            [row] = ScopeAudit(connection, ScopePolicy.from_settings(settings), _now()).run(
+                [row], {check.ref.key: check.scope} if check.scope is not None else {})
+            event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
+                                 row["error_code"], row["error_message"])
             results.insert_rows(connection, [row])
             return rollup.apply_events(connection, {check.ref.key: [event]}, _now(), None,
                                        self.settings.consecutive_failures_before_alert, self.spacing)

@@ -19,6 +19,7 @@ from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from credential_health import setting_parsers as parse
+from credential_health.scopes.risk import parse_levels as parse_risk_levels
 from credential_health.setting_parsers import Parser, SettingsError
 
 __all__ = ["Settings", "SettingsError", "Variable", "variable", "variables"]
@@ -248,6 +249,10 @@ class Settings(BaseSettings):
     celery_queue: str = setting(
         "CREDENTIAL_HEALTH_CELERY_QUEUE", parse.path_segment, "credential_health",
         "Celery queue of the steps that are not shards (inventory, plan, finish, rollup).")
+    scope_risk_levels: dict[str, str] = setting(
+        "CREDENTIAL_HEALTH_SCOPE_RISK_LEVELS", parse_risk_levels, "",
+        "JSON map of scope risk rule to level (warning, medium, high or off), overriding the defaults "
+        "(docs/operations.md, \"Scope audit\").")
     audit_log: str = setting(
         "CREDENTIAL_HEALTH_AUDIT_LOG", parse.audit_log_destination, "stderr",
         "Where the per-check and per-delivery-attempt JSON audit lines go: stderr, off, or a file path (appended).")

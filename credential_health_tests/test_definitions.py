@@ -26,6 +26,7 @@ def test_assets_group_kinds_and_checks():
         ("credential_validation_results", "no_secret_material"),
         ("credential_validation_results", "results_cover_inventory"),
         ("credential_validation_results", "no_exchange_wide_failure"),
+        ("credential_validation_results", "no_high_risk_scopes"),
         ("credential_failure_rollup", "rollup_consistent"),
         ("credential_inventory", "inventory_not_shrunk"),
     }

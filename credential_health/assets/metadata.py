@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, select
 
 from credential_health.models import CheckResult, CredentialRef, Status
-from credential_health.storage.schema import credential_status
+from credential_health.storage.schema import credential_health_checks, credential_scopes, credential_status
 
 # Rows shown per table; the rest are counted in the last row. Enough to read, small enough to render.
 TABLE_ROWS = 50
@@ -111,6 +111,24 @@ def worst_tenants_markdown(checks: list[CheckResult], rows: int = MARKDOWN_ROWS)
         table_rows.append((tenant, named, statuses[Status.INVALID], statuses[Status.UNKNOWN], len(tenant_checks)))
     return md_table(["tenant", "failing credentials (exchange/type status (code))", "invalid", "unknown",
                      "credentials"], ["---", "---", "---:", "---:", "---:"], table_rows, len(failing), "tenants")
+
+
+def scope_risk_metadata(engine: Engine, window_start) -> dict:
+    """The window's checked keys by scope risk level (stored by the scope audit with the rows), and how many
+    failed as expired or as blocked by their own allowlist; keys whose exchange reports no scope are not counted."""
+    checks, scopes = credential_health_checks.c, credential_scopes.c
+    in_window = and_(checks.window_start == window_start, checks.source == "scheduled")
+    same_key = and_(*(checks[n] == scopes[n] for n in ("tenant_id", "exchange", "credential_type")))
+    levels = (select(scopes.risk_level, func.count()).join_from(credential_health_checks, credential_scopes, same_key)
+              .where(in_window, checks.status == Status.VALID.value).group_by(scopes.risk_level))
+    failures = (select(checks.error_code, func.count()).where(in_window, checks.error_code.in_(
+        ("key_expired", "egress_not_allowlisted"))).group_by(checks.error_code))
+    with engine.connect() as connection:
+        counts = {"ok": 0, "warning": 0, "medium": 0, "high": 0, **dict(connection.execute(levels).all())}
+        failed = dict(connection.execute(failures).all())
+    return {"scope_risk": MetadataValue.json(counts), "high_risk_keys": counts["high"],
+            "expired_keys": failed.get("key_expired", 0),
+            "egress_not_allowlisted_keys": failed.get("egress_not_allowlisted", 0)}
 
 
 # --- credential_failure_rollup ---------------------------------------------------------------------------

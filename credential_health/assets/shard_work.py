@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from dagster import OpExecutionContext
 from sqlalchemy import select, tuple_
 
-from credential_health.assets.metadata import results_metadata
+from credential_health.assets.metadata import results_metadata, scope_risk_metadata
 from credential_health.audit import audit_check
 from credential_health.checks import (
     SAMPLE, credential_label, no_secret_material_result, row_findings,
@@ -123,7 +123,8 @@ def finish_window(context: OpExecutionContext, inventory: list[CredentialRef], s
                      f"{len(summaries)} shards, {resumed} kept from an earlier attempt, {refused} refused, "
                      f"{dropped} rows of removed credentials dropped")
     metadata = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),
-                **results_metadata(guarded), "resumed": resumed, "refused_rows": refused, "shards": len(summaries)}
+                **results_metadata(guarded), **scope_risk_metadata(results_db.engine, window.start),
+                "resumed": resumed, "refused_rows": refused, "shards": len(summaries)}
     return metadata, [merge_secret_check(secret_check, summaries),
                       guard.guard_result(trips, settings.exchange_wide_share, settings.exchange_wide_min_credentials)]
 

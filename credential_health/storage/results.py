@@ -45,6 +45,7 @@ def check_row(result: CheckResult, window_start: datetime, window_end: datetime,
         "attempts": result.attempts,
         "run_id": run_id,
         "late": late,
+        "egress_address": result.egress_address or None,
     }
 
 
