@@ -69,7 +69,7 @@ def postgres_url(name: str) -> str:
 
 def prepare(settings: Settings, receiver: str, events: int, failing: set[int]) -> sa.Engine:
     """Endpoints (secrets in Vault and the receiver) and `events` due outbox rows, as the rollup writes them."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     upgrade(engine)
     store = WebhookSecretStore.from_settings(settings)
     now = datetime.now(timezone.utc)

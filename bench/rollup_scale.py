@@ -2,8 +2,9 @@
 
 Targets (the bench exits 1 on a miss): <= 10 s for each window write and each rollup, flat as history grows
 (the incremental path is O(credentials)); with --backfill, a rerun of an old window (its write, then its
-rollup, which recomputes every credential it touched) <= 10 s too. Creates and drops its own database on a
-local PostgreSQL (trust auth); --template seeds the history once into a kept template database and clones it:
+rollup, which keeps the stored state of every credential a later valid check shields) <= 10 s too. Creates and
+drops its own database on a local PostgreSQL (trust auth); --template seeds the history once into a kept
+template database and clones it:
 
     .venv/bin/python bench/rollup_scale.py [--credentials 100000] [--windows 30 120] [--backfill]
     .venv/bin/python bench/rollup_scale.py --windows 120 --backfill --template rollup_history

@@ -15,7 +15,7 @@ import threading
 from datetime import datetime, timezone
 
 from credential_health.models import CheckResult
-from credential_health.settings import audit_log_destination
+from credential_health.setting_parsers import audit_log_destination
 
 AUDIT_LOG_VARIABLE = "CREDENTIAL_HEALTH_AUDIT_LOG"
 LOGGER_NAME = "credential_health.audit"

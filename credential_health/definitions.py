@@ -9,11 +9,12 @@ from credential_health.jobs import JOBS
 from credential_health.ops.notify_tenants import notify_tenants_job
 from credential_health.resources import default_resources
 from credential_health.schedules import SCHEDULES
+from credential_health.scopes.checks import SCOPE_CHECKS
 from credential_health.sensors import credential_failure_sensor, webhook_delivery_sensor
 
 defs = Definitions(
     assets=ASSETS,
-    asset_checks=CHECKS,
+    asset_checks=[*CHECKS, *SCOPE_CHECKS],
     jobs=[*JOBS, notify_tenants_job],
     schedules=SCHEDULES,
     sensors=[credential_failure_sensor, webhook_delivery_sensor],

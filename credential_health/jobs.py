@@ -19,21 +19,22 @@ from pydantic import Field
 from credential_health.assets import ASSETS
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, row_findings
+from credential_health.executors import window_executor
 from credential_health.models import CredentialRef, ExchangeSecret, Source
 from credential_health.partitions import window_containing
 from credential_health.resources import (
-    CredentialSource, CredentialValidator, ResultsDatabase, SecretDigests, stored_row,
+    CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource, stored_row,
 )
 from credential_health.step_errors import step_failure
-from credential_health.settings import Settings
 from credential_health.storage import results
 
-# In-process everywhere: the work is IO-bound, and a subprocess per step costs seconds
-# (docs/design.md#dagster-executor).
+# In-process by default: the work is IO-bound, and a subprocess per step costs seconds
+# (docs/design.md#dagster-executor). Past one machine, the window's shards run on Celery workers or Kubernetes
+# pods instead (CREDENTIAL_HEALTH_EXECUTOR, docs/scaling.md).
 credential_health_job = define_asset_job(
     "credential_health_job",
     selection=AssetSelection.assets(*ASSETS),
-    executor_def=in_process_executor,
+    executor_def=window_executor(),
     description="Inventory, validate and roll up one window (partition) of credentials.",
 )
 
@@ -51,7 +52,7 @@ def _path_part(name: str, value: str) -> str:
 
 
 @op(description="Validate one credential now (source=manual), scan its row for secrets, fold it into its status.")
-def check_credential(context: OpExecutionContext, config: CheckCredentialConfig, credentials: CredentialSource,
+def check_credential(context: OpExecutionContext, config: CheckCredentialConfig, credentials: VaultCredentialSource,
                      validator: CredentialValidator, results_db: ResultsDatabase) -> Output[dict]:
     ref = CredentialRef(*(_path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")))
     digests = SecretDigests()
@@ -98,7 +99,7 @@ def check_credential_job():
 
 @op(description="Delete checks and webhook delivery attempts older than their retention settings.")
 def delete_expired_rows(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
-    settings = Settings.from_env()
+    settings = results_db.settings
     now = datetime.now(timezone.utc)
     checks_cutoff = now - timedelta(days=settings.checks_retention_days)
     log_cutoff = now - timedelta(days=settings.delivery_log_retention_days)

@@ -226,7 +226,7 @@ class CachedTableCollector(Collector):
 def registry_for(settings: Settings, engine: sa.Engine | None = None) -> CollectorRegistry:
     """The exporter's registry (`metrics serve` / `metrics show`): cached table gauges and its own counters."""
     registry = CollectorRegistry(auto_describe=False)
-    gauges = TableGauges(engine or make_engine(settings.database_url), settings)
+    gauges = TableGauges(engine or make_engine(settings.database_url.get_secret_value()), settings)
     registry.register(CachedTableCollector(gauges, settings.metrics_cache_seconds))
     return registry
 
@@ -244,7 +244,7 @@ def push_if_configured(settings: Settings, engine: sa.Engine | None = None, grou
     Only gauges are pushed: the Pushgateway replaces a group on every push, so a pushed counter would not add up."""
     if not settings.pushgateway_url:
         return False
-    gauges = TableGauges(engine or make_engine(settings.database_url), settings)
+    gauges = TableGauges(engine or make_engine(settings.database_url.get_secret_value()), settings)
     try:
         families, newest_window = gauges.read()
         registry = CollectorRegistry(auto_describe=False)

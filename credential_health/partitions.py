@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dagster import Failure, TimeWindow, TimeWindowPartitionsDefinition
 
-from credential_health.settings import SETTINGS, SettingsError
+from credential_health.settings import SettingsError, variable
 
 WINDOW_FORMAT = "%Y-%m-%d-%H:%M"
 WINDOW_FORMAT_TEXT = "YYYY-MM-DD-HH:MM"
@@ -29,16 +29,10 @@ FIRST_START_MARKER = "credential_health_first_start"
 WINDOWS_BEFORE_FIRST_START = 4
 
 
-def _parsed(variable: str, env: Mapping[str, str]):
-    """One setting, parsed by the same rule as Settings (only this variable, so an unrelated bad setting
-    cannot stop the code location from loading)."""
-    _, _, parse, default, _ = next(entry for entry in SETTINGS if entry[0] == variable)
-    return parse(variable, env.get(variable, default))
-
-
 def interval_hours_from_env(env: Mapping[str, str] | None = None) -> int:
     """The window length in hours."""
-    return _parsed(INTERVAL_VARIABLE, os.environ if env is None else env)
+    # this variable alone, so an unrelated bad setting cannot stop the code location from loading
+    return variable(INTERVAL_VARIABLE).parse(os.environ if env is None else env)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -79,7 +73,7 @@ def first_window_from_env(hours: int, env: Mapping[str, str] | None = None, now:
     """Start of the first window: CREDENTIAL_HEALTH_FIRST_WINDOW, else a few windows before the first start."""
     env = os.environ if env is None else env
     interval = timedelta(hours=hours)
-    chosen = _parsed(FIRST_WINDOW_VARIABLE, env)
+    chosen = variable(FIRST_WINDOW_VARIABLE).parse(env)
     if chosen is not None:
         if align_down(chosen, interval) != chosen:
             raise SettingsError(

@@ -6,17 +6,17 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta, timezone
 
 from dagster import ConfigurableResource, InitResourceContext
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine, text
 
 from credential_health import rollup
 from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source, Status
 from credential_health.partitions import CHECK_INTERVAL
+from credential_health.scopes.audit import ScopeAudit, ScopePolicy
 from credential_health.settings import Settings
 from credential_health.storage import results, window_rows
 from credential_health.storage.database import make_engine, upgrade
@@ -24,24 +24,61 @@ from credential_health.vault.client import VaultClient
 from credential_health.vault.inventory import CredentialStore
 
 
-class CredentialSource(ConfigurableResource, ABC):
-    """Where tenants' credentials live: list references, read one secret just in time."""
+class SettingsResource(ConfigurableResource):
+    """A resource configured by the settings, read once per run (at first use) rather than on every call."""
 
-    @abstractmethod
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._settings = None  # read lazily, so the environment is the run's own
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+
+class VaultCredentialSource(SettingsResource):
+    """Tenants' credentials in Vault KV v2: list references, read one secret just in time."""
+
+    kv_mount: str | None = Field(None, description="KV v2 mount of the credentials; None: VAULT_KV_MOUNT.")
+    tenants_path: str | None = Field(None, description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH.")
+
+    _store: CredentialStore | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        super().setup_for_execution(context)
+        self._store = None
+
+    @property
+    def store(self) -> CredentialStore:
+        if self._store is None:
+            self._store = CredentialStore(VaultClient.from_settings(self.settings),
+                                          self.kv_mount or self.settings.vault_kv_mount,
+                                          self.tenants_path or self.settings.vault_tenants_path)
+        return self._store
+
     def walk(self) -> list[CredentialRef]:
         """Every credential reference, sorted; never a secret value."""
+        return self.store.walk()
 
-    @abstractmethod
     def read(self, ref: CredentialRef) -> ExchangeSecret:
         """One secret (MalformedSecret / SecretUnavailable for this credential; other errors are infrastructure)."""
+        return self.store.read(ref)
 
-    @abstractmethod
     def exists(self, ref: CredentialRef) -> bool:
         """Whether a credential is stored at `ref`, without reading its value."""
+        return self.store.exists(ref)
 
     def secret_reads(self, on_secret: Callable[[ExchangeSecret], None]):
         """What the validator reads secrets with, each secret passed to `on_secret` (e.g. SecretDigests.add):
-        here `read` on a thread pool; sources with an async client return an async context manager instead."""
+        reads over aiohttp in the validator's loop (hvac's ~1 ms of CPU a read competes with the checks), unless
+        a subclass customises `read`, which then stays the one path (on a thread pool)."""
+        if type(self).read is VaultCredentialSource.read:
+            from credential_health.vault.secret_reads import AsyncSecretReads  # aiohttp: only where validation runs
+
+            return AsyncSecretReads(self.store, on_secret)
 
         def fetch_secret(ref: CredentialRef) -> ExchangeSecret:
             secret = self.read(ref)
@@ -49,48 +86,6 @@ class CredentialSource(ConfigurableResource, ABC):
             return secret
 
         return fetch_secret
-
-
-class VaultCredentialSource(CredentialSource):
-    """Credentials in Vault KV v2 under {kv_mount}/{tenants_path}/{tenant_id}/{exchange}/{credential_type}."""
-
-    kv_mount: str = ""  # "" = VAULT_KV_MOUNT
-    tenants_path: str = ""  # "" = VAULT_TENANTS_PATH
-
-    _store: CredentialStore | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._store = None  # built lazily, so the environment is read inside the run
-
-    @property
-    def store(self) -> CredentialStore:
-        if self._store is None:
-            settings = Settings.from_env()
-            self._store = CredentialStore(
-                VaultClient.from_settings(settings),
-                self.kv_mount or settings.vault_kv_mount,
-                self.tenants_path or settings.vault_tenants_path,
-            )
-        return self._store
-
-    def walk(self) -> list[CredentialRef]:
-        return self.store.walk()
-
-    def read(self, ref: CredentialRef) -> ExchangeSecret:
-        return self.store.read(ref)
-
-    def secret_reads(self, on_secret: Callable[[ExchangeSecret], None]):
-        """Reads over aiohttp in the validator's loop (hvac's ~1 ms of CPU a read competes with the checks),
-        unless a subclass customises `read`, which then stays the one path."""
-        if type(self).read is not VaultCredentialSource.read:
-            return super().secret_reads(on_secret)
-        from credential_health.vault.secret_reads import AsyncSecretReads  # aiohttp: only where validation runs
-
-        return AsyncSecretReads(self.store, on_secret)
-
-    def exists(self, ref: CredentialRef) -> bool:
-        folder = f"{self.store.tenants_path}/{ref.tenant_id}/{ref.exchange}"
-        return ref.credential_type in self.store.client.list_keys(self.store.mount, folder)
 
 
 class SecretDigests:
@@ -143,33 +138,37 @@ class SecretDigests:
         return len(self._digests)
 
 
-class CredentialValidator(ConfigurableResource):
+class CredentialValidator(SettingsResource):
     """Validates credentials against their exchanges (ccxt), configured from CREDENTIAL_HEALTH_* settings."""
 
-    concurrency: int = 0  # 0 = CREDENTIAL_HEALTH_CHECK_CONCURRENCY
+    concurrency: int | None = Field(None, ge=1, description="Checks in flight at once; None: "
+                                    "CREDENTIAL_HEALTH_CHECK_CONCURRENCY.")
 
     def validate(self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],
                  on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
         # Imported here: ccxt takes seconds to import, and the webserver and daemon load this module too.
         from credential_health.validation import ExchangeValidator
 
-        validator = ExchangeValidator.from_settings(Settings.from_env())
+        validator = ExchangeValidator.from_settings(self.settings)
         if self.concurrency:
             validator.concurrency = self.concurrency
         return validator.validate_all(refs, fetch_secret, on_result)
 
 
-class ResultsDatabase(ConfigurableResource):
-    """The result tables (SQLite or PostgreSQL) at CREDENTIAL_HEALTH_DATABASE_URL."""
+class ResultsDatabase(SettingsResource):
+    """The result tables (SQLite or PostgreSQL) at CREDENTIAL_HEALTH_DATABASE_URL, and the settings of the
+    rollup and retention that work on them."""
 
-    # Prefer the environment variable: a URL given here (with any password in it) shows in run config.
-    database_url: str = ""
-    migrate: bool = True  # apply pending Alembic migrations when a run starts (idempotent)
-    batch_rows: int = window_rows.BATCH_ROWS  # a window's rows are written in transactions of this many
+    database_url: str | None = Field(None, description="SQLAlchemy URL; None: CREDENTIAL_HEALTH_DATABASE_URL "
+                                     "(preferred: a URL here, with any password in it, shows in run config).")
+    migrate: bool = Field(True, description="Apply pending Alembic migrations when a run starts (idempotent).")
+    batch_rows: int = Field(window_rows.BATCH_ROWS, ge=1,
+                            description="A window's rows are written in transactions of this many.")
 
     _engine: Engine | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
+        super().setup_for_execution(context)
         self._engine = None
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -178,9 +177,14 @@ class ResultsDatabase(ConfigurableResource):
             self._engine = None
 
     @property
+    def url(self) -> str:
+        """The database URL in effect: the field when set, else the setting."""
+        return self.database_url or self.settings.database_url.get_secret_value()
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
-            engine = make_engine(self.database_url or Settings.from_env().database_url)
+            engine = make_engine(self.url)
             if self.migrate:
                 upgrade(engine)
             self._engine = engine
@@ -189,62 +193,65 @@ class ResultsDatabase(ConfigurableResource):
     def replace_window(self, window_start: datetime, checks: list[CheckResult], run_id: str | None) -> int:
         """Store the window's scheduled checks in one transaction (one row per credential; late ones flagged)."""
         return results.replace_window(self.engine, window_start, window_start + CHECK_INTERVAL, checks, run_id,
-                                      _late_after())
+                                      self.late_after)
 
     def reach(self) -> None:
         """Connect (and migrate) now, so a database problem surfaces before any exchange call."""
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def run_checks(self, window_start: datetime, run_id: str) -> list[CheckResult]:
-        """The window's scheduled checks stored by run `run_id` (an earlier attempt of a retried step)."""
+    def run_checks(self, window_start: datetime, run_id: str | None,
+                   keys: Collection[rollup.Key] | None = None) -> list[CheckResult]:
+        """The window's scheduled checks stored by run `run_id` (an earlier attempt of a retried step; None: any
+        run), of the credentials in `keys` if given."""
         return [
             CheckResult(CredentialRef(r["tenant_id"], r["exchange"], r["credential_type"]), Status(r["status"]),
                         r["error_code"], r["error_message"], r["checked_at"], r["duration_ms"], r["attempts"])
-            for r in window_rows.run_rows(self.engine, window_start, run_id)
+            for r in window_rows.run_rows(self.engine, window_start, run_id, keys)
         ]
 
     def window_writer(self, window_start: datetime, run_id: str | None) -> window_rows.WindowWriter:
         """Writes the window's scheduled checks in batches as they finish."""
-        late_after = _late_after()
+        late_after = self.late_after
         return window_rows.WindowWriter(
             self.engine, window_start,
             lambda check: stored_row(check, window_start, Source.SCHEDULED, run_id, late_after),
-            batch_rows=self.batch_rows)
+            batch_rows=self.batch_rows, policy=ScopePolicy.from_settings(self.settings))
 
     def drop_absent(self, window_start: datetime, inventory: set[rollup.Key]) -> int:
         return window_rows.drop_absent(self.engine, window_start, inventory)
 
     def rollup_window(self, window_start: datetime, inventory: set[rollup.Key] | None) -> rollup.RollupSummary:
         """Fold the window's scheduled checks into credential_status, episodes and the outbox, in one transaction."""
-        settings = Settings.from_env()
         with self.engine.begin() as connection:
             return rollup.apply_window(connection, window_start, _now(), inventory,
-                                       settings.consecutive_failures_before_alert, _spacing(settings))
+                                       self.settings.consecutive_failures_before_alert, self.spacing)
 
     def record_manual(self, check: CheckResult, window_start: datetime, run_id: str | None) -> rollup.RollupSummary:
         """Store one manual check and fold it into that credential's status (and episode), in one transaction."""
-        settings = Settings.from_env()
         row = stored_row(check, window_start, Source.MANUAL, run_id)
-        event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
-                             row["error_code"], row["error_message"])
-        with self.engine.begin() as connection:
+        with self.engine.begin() as connection:  # the scope audit first: it may re-code an egress failure
+            [row] = ScopeAudit(connection, ScopePolicy.from_settings(settings), _now()).run(
+                [row], {check.ref.key: check.scope} if check.scope is not None else {})
+            event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
+                                 row["error_code"], row["error_message"])
             results.insert_rows(connection, [row])
             return rollup.apply_events(connection, {check.ref.key: [event]}, _now(), None,
-                                       settings.consecutive_failures_before_alert, _spacing(settings))
+                                       self.settings.consecutive_failures_before_alert, self.spacing)
 
     def status_rows(self, keys: Iterable[rollup.Key] | None = None) -> list[dict]:
         with self.engine.connect() as connection:
             return rollup.status_rows(connection, keys)
 
+    @property
+    def spacing(self) -> timedelta:
+        """At most one webhook per credential within this time."""
+        return timedelta(seconds=self.settings.webhook_min_interval_seconds)
 
-def _spacing(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.webhook_min_interval_seconds)
-
-
-def _late_after() -> timedelta:
-    """How long after its window ends a scheduled check still counts as on time."""
-    return CHECK_INTERVAL * Settings.from_env().late_after_windows
+    @property
+    def late_after(self) -> timedelta:
+        """How long after its window ends a scheduled check still counts as on time."""
+        return CHECK_INTERVAL * self.settings.late_after_windows
 
 
 MESSAGE_COLUMN = 500  # credential_health_checks.error_message holds this many characters

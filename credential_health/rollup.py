@@ -4,7 +4,8 @@ and their outbox rows written in the same transaction.
 An event newer than a credential's `last_event_at` folds in O(1) from the stored state; anything else (a
 backfill, a rerun) recomputes that credential from its history (only the checks from its newest valid one
 before the changed window on are read), so the stored state and the episodes never depend on the order
-windows ran in. The pure folding lives in `rollup_fold`, episode derivation in `episodes`.
+windows ran in. The pure folding lives in `rollup_fold`, episode derivation in `episodes`; a rerun of an old
+window at scale on PostgreSQL goes through `rollup_rerun`, which keeps the states a later valid check shields.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, func, select, text, tuple_, update
 
 from credential_health import episodes as episode_rules
+from credential_health import rollup_rerun
 from credential_health.notify.outbox import FAILED, RECOVERED, write_episode_events
 from credential_health.rollup_fold import (  # noqa: F401 - re-exported: the rollup's public vocabulary
     INVALID, KEY_NAMES, MANUAL, SCHEDULED, STATE_NAMES, VALID, Event, Key, StreakState, can_fold, fold, replay,
@@ -78,10 +80,20 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     reappeared = {k for k, (_, present, *_) in stored.items() if not present and inventory is not None and k in inventory}
     recompute |= reappeared
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
-    for key, seen, last_window_start, tail in checks_table.history_tails(connection, recompute, before):
-        state, derived[key] = episode_rules.track_history(key, map(Event.from_row, tail), threshold)
-        new_states[key] = state._replace(windows_seen=seen, last_window_start=last_window_start)
-    for key in recompute - new_states.keys():  # no history left (retention): an empty state
+    stretch_end: dict[Key, datetime] = {}  # credentials whose stored state a rerun kept (see rollup_rerun)
+    kept: set[Key] = set()  # ... of which nothing changed at all
+    if before is not None and len(recompute) > checks_table.FULL_SCAN_KEYS and connection.dialect.name == "postgresql":
+        leaving = recompute - inventory if inventory is not None else set()
+        done = rollup_rerun.recompute(connection, recompute, before, stored, open_episodes, reappeared | leaving,
+                                      threshold)
+        new_states |= done.states
+        derived |= done.derived
+        stretch_end, kept = done.stretch_end, done.unchanged
+    else:
+        for key, seen, last_window_start, tail in checks_table.history_tails(connection, recompute, before):
+            state, derived[key] = episode_rules.track_history(key, map(Event.from_row, tail), threshold)
+            new_states[key] = state._replace(windows_seen=seen, last_window_start=last_window_start)
+    for key in recompute - new_states.keys() - kept:  # no history left (retention): an empty state
         new_states[key] = StreakState()
 
     rows, removed, final = [], 0, {}
@@ -89,7 +101,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     known = {e.episode_id: e for batch in open_episodes.values() for e in batch}
     known |= episode_table.by_ids(connection, {e.episode_id for batch in derived.values() for e in batch} - known.keys())
     writes, announce, opened, closed = [], [], 0, 0
-    unchanged = 0
+    unchanged = len(kept)
     for key in keys:
         old_state, was_present, removed_at, was_alerted_at = stored.get(key, (None, True, None, None))
         old_removed_at = removed_at
@@ -105,11 +117,15 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
             continue
         alerted_at = None
         if key in derived or key in open_episodes:  # most credentials have neither: skip the bookkeeping
-            outcome = episode_rules.reconcile(derived.get(key, []), open_episodes.get(key, []), known, present,
-                                              state, now)
+            stored_open, beyond = open_episodes.get(key, []), []
+            if key in stretch_end:  # open episodes after the stretch are the current one's: left as they are
+                beyond = [e for e in stored_open if e.first_failing_window > stretch_end[key]]
+                stored_open = [e for e in stored_open if e.first_failing_window <= stretch_end[key]]
+            outcome = episode_rules.reconcile(derived.get(key, []), stored_open, known, present, state, now)
             writes += outcome.writes
             announce += outcome.announce
-            opened, closed, alerted_at = opened + outcome.opened, closed + outcome.closed, outcome.alerted_at
+            opened, closed = opened + outcome.opened, closed + outcome.closed
+            alerted_at = was_alerted_at if beyond else outcome.alerted_at
             final[key] = state
         if (key in stored and state == old_state and present == was_present and removed_at == old_removed_at
                 and alerted_at == was_alerted_at):
@@ -123,7 +139,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     failing, at_threshold = _counts(connection, threshold)
     return RollupSummary(
         credentials=len(stored.keys() | new_states.keys()),
-        folded=len(new_states) - len(recompute), recomputed=len(recompute), removed=removed,
+        folded=len(new_states) + len(kept) - len(recompute), recomputed=len(recompute), removed=removed,
         reappeared=len(reappeared), failing=failing, at_threshold=at_threshold,
         late=sum(e.late for batch in events.values() for e in batch),
         episodes_opened=opened, episodes_closed=closed, failed_events=sent[FAILED], recovered_events=sent[RECOVERED],
@@ -155,7 +171,11 @@ def _serialize(connection: Connection) -> None:
 def _load(connection: Connection) -> dict[Key, tuple[StreakState, bool, datetime | None, datetime | None]]:
     """(state, present_in_inventory, removed_at, alerted_at) of every credential."""
     names = (*KEY_NAMES, *STATE_NAMES, "present_in_inventory", "removed_at", "alerted_at")
-    rows = connection.execute(select(*(status_table.c[n] for n in names))).all()  # fetchall: fetchone costs ~1 s at 100k
+    query = select(*(status_table.c[n] for n in names))
+    if connection.dialect.name == "postgresql":  # untyped: no per-value processing (~1 s at 100k), UTC as typed
+        connection.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+        query = text(f"SELECT {', '.join(names)} FROM {status_table.name}")
+    rows = connection.execute(query).all()  # fetchall: fetchone costs ~1 s at 100k
     return {tuple(row[:3]): (StreakState(*row[3:-3]), *row[-3:]) for row in rows}
 
 

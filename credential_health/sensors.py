@@ -21,7 +21,7 @@ from dagster import (
 
 from credential_health.notify.leases import due_count
 from credential_health.ops.notify_tenants import notify_tenants_job
-from credential_health.settings import Settings
+from credential_health.resources import ResultsDatabase
 from credential_health.storage.database import make_engine, upgrade
 
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -44,9 +44,8 @@ def credential_failure_sensor(context: SensorEvaluationContext, asset_event: Eve
     return RunRequest(run_key=run_key, tags={"credential_health/trigger": run_key})
 
 
-def _results_engine() -> sa.Engine:
+def _results_engine(url: str) -> sa.Engine:
     """One engine per results database for the sensor's process (ticks come every few seconds)."""
-    url = Settings.from_env().database_url
     if url not in _engines:
         engine = make_engine(url)
         upgrade(engine)
@@ -60,12 +59,12 @@ def _results_engine() -> sa.Engine:
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches notify_tenants_job when a webhook event is due and no delivery run is queued or running.",
 )
-def webhook_delivery_sensor(context: SensorEvaluationContext):
+def webhook_delivery_sensor(context: SensorEvaluationContext, results_db: ResultsDatabase):
     job = notify_tenants_job.name
     active = context.instance.get_run_records(RunsFilter(job_name=job, statuses=ACTIVE), limit=1)
     if active:
         return SkipReason(f"delivery run {active[0].dagster_run.run_id} is queued or in progress")
-    with _results_engine().connect() as connection:
+    with _results_engine(results_db.url).connect() as connection:
         due = due_count(connection, datetime.now(timezone.utc))
     if not due:
         return SkipReason("no webhook event is due")

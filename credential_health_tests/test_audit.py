@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from credential_health.audit import LOGGER_NAME, audit, audit_logger
-from credential_health.settings import SettingsError, audit_log_destination
+from credential_health.setting_parsers import SettingsError, audit_log_destination
 
 WINDOW = "2026-11-20-06:00"
 

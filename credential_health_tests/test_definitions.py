@@ -26,6 +26,7 @@ def test_assets_group_kinds_and_checks():
         ("credential_validation_results", "no_secret_material"),
         ("credential_validation_results", "results_cover_inventory"),
         ("credential_validation_results", "no_exchange_wide_failure"),
+        ("credential_validation_results", "no_high_risk_scopes"),
         ("credential_failure_rollup", "rollup_consistent"),
         ("credential_inventory", "inventory_not_shrunk"),
     }
@@ -37,8 +38,12 @@ def test_freshness_retry_and_executors():
     rollup = defs.resolve_assets_def(ROLLUP)
     policy = rollup.specs_by_key[ROLLUP].freshness_policy
     assert policy.fail_window.to_timedelta() == partitions.CHECK_INTERVAL + timedelta(hours=1)
-    retry = defs.resolve_assets_def(RESULTS).op.retry_policy
-    assert retry is not None and retry.max_retries >= 1
+    # The results asset is a graph: its shard steps (exchange calls) and its finishing step are retried.
+    graph = defs.resolve_assets_def(RESULTS).node_def
+    retried = {n.definition.name: n.definition.retry_policy for n in graph.nodes}
+    assert {"plan_shards", "validate_shard_default", "finish_window"} == set(retried)
+    for name in ("validate_shard_default", "finish_window"):
+        assert retried[name] is not None and retried[name].max_retries >= 1
     for name in ("credential_health_job", "check_credential_job", "retention_job"):
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
@@ -88,7 +93,7 @@ def test_only_infrastructure_failures_are_retried():
     from dagster import Failure
     from sqlalchemy.exc import OperationalError
 
-    from credential_health.assets.validation_results import step_failure
+    from credential_health.step_errors import step_failure
     from credential_health.vault.errors import VaultDown
 
     sealed = VaultDown("sealed")

@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 MODULE = "credential_health.definitions"
 EXECUTE = ["job", "execute", "-m", MODULE, "-j", "credential_health_job"]
 # Each numeric setting once, the bad values taken in turn (the parser tests cover every pair); every bad URL.
-ONE_EACH = [(entry[0], value) for entry, value in zip(NUMERIC, itertools.cycle(UNWORKABLE_NUMBERS))] + [
+ONE_EACH = [(known.name, value) for known, value in zip(NUMERIC, itertools.cycle(UNWORKABLE_NUMBERS))] + [
     (EXCHANGE_URLS, value) for value, _ in MALFORMED_EXCHANGE_URLS]
 
 

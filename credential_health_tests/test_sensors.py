@@ -13,6 +13,7 @@ from dagster import DagsterInstance, build_sensor_context, instance_for_test
 from credential_health.notify.endpoints import add_endpoint
 from credential_health.notify.outbox import event_rows
 from credential_health.ops.notify_tenants import DELIVERY_TAG, notify_tenants_job
+from credential_health.resources import ResultsDatabase
 from credential_health.sensors import webhook_delivery_sensor
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import webhook_events
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tick(instance):
-    with build_sensor_context(instance=instance) as context:
+    with build_sensor_context(instance=instance, resources={"results_db": ResultsDatabase()}) as context:
         return webhook_delivery_sensor.evaluate_tick(context)
 
 
@@ -64,7 +65,10 @@ def test_requests_one_delivery_run_while_events_are_due(database_url, monkeypatc
 def test_the_instance_runs_one_delivery_run_at_a_time(tmp_path):
     assert notify_tenants_job.tags[DELIVERY_TAG] == "true"
     for config in (ROOT / "dagster.yaml", ROOT / "deploy" / "embedded" / "dagster.yaml"):
-        limits = yaml.safe_load(config.read_text())["run_coordinator"]["config"]["tag_concurrency_limits"]
+        loaded = yaml.safe_load(config.read_text())
+        # The production instance keeps its run limits in its `concurrency` block, beside the egress pools.
+        runs = loaded["concurrency"]["runs"] if "concurrency" in loaded else loaded["run_coordinator"]["config"]
+        limits = runs["tag_concurrency_limits"]
         assert {"key": DELIVERY_TAG, "limit": 1} in limits, config
     shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", tmp_path / "dagster.yaml")
     instance = DagsterInstance.from_config(str(tmp_path))

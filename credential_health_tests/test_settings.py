@@ -1,6 +1,6 @@
 """Settings: defaults, finite ranges, checked URLs, a message naming the variable, and no secret in a repr.
 
-The refusal tests are parametrized over the SETTINGS table, so a new numeric entry is covered automatically."""
+The refusal tests are parametrized over every setting's variable, so a new numeric entry is covered automatically."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from credential_health.settings import SETTINGS, Settings, SettingsError, shown_number
+from credential_health.setting_parsers import shown_number
+from credential_health.settings import Settings, SettingsError, variable, variables
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -24,7 +25,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-NUMERIC = [entry for entry in SETTINGS if _is_number(entry[3])]
+NUMERIC = [known for known in variables() if _is_number(known.default)]
 UNWORKABLE_NUMBERS = ["inf", "nan", "1e999", "-1", "-inf", "twelve", ""]
 # (value of CREDENTIAL_HEALTH_EXCHANGE_URLS, what the message says)
 MALFORMED_EXCHANGE_URLS = [
@@ -43,7 +44,7 @@ MALFORMED_EXCHANGE_URLS = [
 ]
 EXCHANGE_URLS = "CREDENTIAL_HEALTH_EXCHANGE_URLS"
 # Every (variable, value) that must be refused at start-up: used here, by test_cli.py and by the Dagster load test.
-UNWORKABLE = [(entry[0], value) for entry in NUMERIC for value in UNWORKABLE_NUMBERS] + [
+UNWORKABLE = [(known.name, value) for known in NUMERIC for value in UNWORKABLE_NUMBERS] + [
     (EXCHANGE_URLS, value) for value, _ in MALFORMED_EXCHANGE_URLS]
 
 
@@ -58,23 +59,23 @@ def test_defaults_match_the_design():
     assert settings.vault_kv_mount == "secret" and settings.vault_tenants_path == "tenants"
     assert settings.exchange_rate_limit is None and settings.exchange_urls == {}
     assert settings.webhook_allow_private_urls is False
-    assert settings.database_url.endswith(".credential_health/credential_health.db")
+    assert settings.database_url.get_secret_value().endswith(".credential_health/credential_health.db")
 
 
 def test_database_defaults_under_the_dagster_home(tmp_path):
     settings = Settings.from_env({"DAGSTER_HOME": str(tmp_path)})
-    assert settings.database_url == f"sqlite:///{tmp_path}/credential_health.db"
+    assert settings.database_url.get_secret_value() == f"sqlite:///{tmp_path}/credential_health.db"
 
 
 def bounds(name: str) -> tuple[float, float] | None:
-    """(minimum, maximum) of the table's own number parsers; a custom parser may carry none."""
-    return getattr(next(entry[2] for entry in NUMERIC if entry[0] == name), "bounds", None)
+    """(minimum, maximum) of the number parsers; a custom parser may carry none."""
+    return variable(name).bounds
 
 
 def test_every_numeric_setting_has_a_finite_range_that_cannot_overflow():
     assert len(NUMERIC) >= 18
     now = datetime.now(timezone.utc)
-    for name, _, parse, default, _ in NUMERIC:
+    for name, parse, default in ((known.name, known.parser, known.default) for known in NUMERIC):
         with pytest.raises(SettingsError):
             parse(name, "1e12")
         if bounds(name) is None:
@@ -96,7 +97,7 @@ def test_unworkable_numbers_are_refused_with_the_variable_and_its_range(name, va
         assert f"from {shown_number(minimum)} to {shown_number(maximum)}" in str(error.value)
 
 
-@pytest.mark.parametrize("name", [entry[0] for entry in NUMERIC if hasattr(entry[2], "bounds")])
+@pytest.mark.parametrize("name", [known.name for known in NUMERIC if known.bounds])
 def test_values_past_the_maximum_are_refused(name):
     with pytest.raises(SettingsError, match=re.escape(name)):
         Settings.from_env({name: str(bounds(name)[1] * 10 + 1)})
@@ -150,7 +151,7 @@ def test_parsed_values():
     assert settings.webhook_allow_private_urls is True
     assert settings.vault_tenants_path == "platform/tenants"
     assert settings.webhook_timeout_seconds == 2.5
-    assert settings.database_url == "postgresql+psycopg2://u@db:5432/results"
+    assert settings.database_url.get_secret_value() == "postgresql+psycopg2://u@db:5432/results"
 
 
 def test_approle_needs_both_ids():
@@ -160,14 +161,37 @@ def test_approle_needs_both_ids():
 
 def test_secrets_are_not_in_the_repr():
     settings = Settings.from_env({"VAULT_TOKEN": "hvs.super-secret-token", "VAULT_ROLE_ID": "r",
-                                  "VAULT_SECRET_ID": "secret-id-value"})
-    assert "hvs.super-secret-token" not in repr(settings) and "secret-id-value" not in repr(settings)
+                                  "VAULT_SECRET_ID": "secret-id-value",
+                                  "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql://analyst:hunter2@db/results"})
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "hvs.super-secret-token" not in shown and "secret-id-value" not in shown and "hunter2" not in shown
+    assert settings.vault_token.get_secret_value() == "hvs.super-secret-token"
     assert settings.vault_auth_method == "token"
 
 
 def test_the_readme_configuration_table_is_the_settings_table():
     rows = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \| (.*?) \|", README.read_text(), flags=re.MULTILINE)
     documented = dict(rows)
-    assert set(documented) == {name for name, *_ in SETTINGS}
-    for name, _, _, default, _ in SETTINGS:
-        assert documented[name] == (f"`{default}`" if default else "—"), name
+    assert set(documented) == {known.name for known in variables()}
+    for known in variables():
+        assert documented[known.name] == (f"`{known.default}`" if known.default else "—"), known.name
+
+
+def test_resources_read_the_settings_once_per_run_and_a_field_left_none_means_the_setting(monkeypatch, tmp_path):
+    from dagster import build_init_resource_context
+
+    from credential_health.resources import ResultsDatabase, VaultCredentialSource
+
+    monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL", f"sqlite:///{tmp_path}/first.db")
+    database = ResultsDatabase()
+    assert database.url == f"sqlite:///{tmp_path}/first.db"
+    monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL", f"sqlite:///{tmp_path}/second.db")
+    assert database.url.endswith("first.db")  # read once, not on every call
+    database.setup_for_execution(build_init_resource_context())  # a new run reads its own environment
+    assert database.url.endswith("second.db")
+    assert ResultsDatabase(database_url=f"sqlite:///{tmp_path}/given.db").url.endswith("given.db")
+
+    monkeypatch.setenv("VAULT_TOKEN", "t")
+    monkeypatch.setenv("VAULT_KV_MOUNT", "kv")
+    assert VaultCredentialSource().store.mount == "kv"
+    assert VaultCredentialSource(kv_mount="other").store.mount == "other"

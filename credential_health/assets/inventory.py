@@ -18,8 +18,8 @@ from dagster import (
 from credential_health.assets.metadata import inventory_metadata
 from credential_health.models import CredentialRef
 from credential_health.partitions import PARTITION_TAG, require_closed_window
-from credential_health.resources import CredentialSource
-from credential_health.settings import Settings, SettingsError
+from credential_health.resources import VaultCredentialSource
+from credential_health.settings import SettingsError
 from credential_health.vault.errors import VaultDown, VaultTimeout, VaultUnreachable
 
 GROUP = "credential_health"
@@ -89,12 +89,12 @@ def outage_only(exc: Exception) -> Exception:
 
 
 @asset(group_name=GROUP, kinds={"vault"}, retry_policy=VAULT_OUTAGE_RETRY, check_specs=[inventory_not_shrunk_spec])
-def credential_inventory(context: AssetExecutionContext, credentials: CredentialSource):
+def credential_inventory(context: AssetExecutionContext, credentials: VaultCredentialSource):
     """Every tenant credential reference in Vault (tenant, exchange, type), found by LIST only."""
     if PARTITION_TAG in context.run.tags:  # a window's run: refuse a key outside the partition set right away
         require_closed_window(context.run.tags[PARTITION_TAG])
     try:  # a setting that cannot work fails the run at once (a retry reads the same environment)
-        max_shrink = Settings.from_env().inventory_max_shrink
+        max_shrink = credentials.settings.inventory_max_shrink
     except SettingsError as exc:
         raise Failure(description=f"configuration error: {exc}", allow_retries=False) from None
     try:

@@ -7,15 +7,16 @@ goes into markdown, so a `|` in a tenant id cannot break a table.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, select
 
 from credential_health.models import CheckResult, CredentialRef, Status
-from credential_health.storage.schema import credential_status
+from credential_health.storage.schema import credential_health_checks, credential_scopes, credential_status
 
 # Rows shown per table; the rest are counted in the last row. Enough to read, small enough to render.
 TABLE_ROWS = 50
@@ -112,6 +113,24 @@ def worst_tenants_markdown(checks: list[CheckResult], rows: int = MARKDOWN_ROWS)
                      "credentials"], ["---", "---", "---:", "---:", "---:"], table_rows, len(failing), "tenants")
 
 
+def scope_risk_metadata(engine: Engine, window_start) -> dict:
+    """The window's checked keys by scope risk level (stored by the scope audit with the rows), and how many
+    failed as expired or as blocked by their own allowlist; keys whose exchange reports no scope are not counted."""
+    checks, scopes = credential_health_checks.c, credential_scopes.c
+    in_window = and_(checks.window_start == window_start, checks.source == "scheduled")
+    same_key = and_(*(checks[n] == scopes[n] for n in ("tenant_id", "exchange", "credential_type")))
+    levels = (select(scopes.risk_level, func.count()).join_from(credential_health_checks, credential_scopes, same_key)
+              .where(in_window, checks.status == Status.VALID.value).group_by(scopes.risk_level))
+    failures = (select(checks.error_code, func.count()).where(in_window, checks.error_code.in_(
+        ("key_expired", "egress_not_allowlisted"))).group_by(checks.error_code))
+    with engine.connect() as connection:
+        counts = {"ok": 0, "warning": 0, "medium": 0, "high": 0, **dict(connection.execute(levels).all())}
+        failed = dict(connection.execute(failures).all())
+    return {"scope_risk": MetadataValue.json(counts), "high_risk_keys": counts["high"],
+            "expired_keys": failed.get("key_expired", 0),
+            "egress_not_allowlisted_keys": failed.get("egress_not_allowlisted", 0)}
+
+
 # --- credential_failure_rollup ---------------------------------------------------------------------------
 
 # Short names, the widest column last: the UI shows this table inside the metadata column (~600 px on a laptop).
@@ -139,3 +158,30 @@ def failing_credentials_metadata(engine: Engine, rows: int = TABLE_ROWS) -> dict
                 "error_code": code, "alerted": alerted_at is not None}
                for t, e, c, streak, since, code, alerted_at in found]
     return {"failing_credentials": capped_table(FAILING_COLUMNS, records, total, "failing credentials")}
+
+
+def percentile(sorted_values: list[int], q: float) -> int:
+    """Nearest-rank percentile of an ascending list (0 when empty)."""
+    if not sorted_values:
+        return 0
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))]
+
+
+def results_metadata(checks: list[CheckResult]) -> dict:
+    """Numeric per-window figures for the UI's plots, and the tenants with the most failures."""
+    total = len(checks)
+    statuses = Counter(c.status for c in checks)
+    durations = sorted(c.duration_ms for c in checks)
+    return {
+        "total": total,
+        "valid": statuses[Status.VALID],
+        "invalid": statuses[Status.INVALID],
+        "unknown": statuses[Status.UNKNOWN],
+        "failure_rate": round(statuses[Status.INVALID] / total, 4) if total else 0.0,
+        "unknown_rate": round(statuses[Status.UNKNOWN] / total, 4) if total else 0.0,
+        "p50_duration_ms": percentile(durations, 0.50),
+        "p95_duration_ms": percentile(durations, 0.95),
+        "error_codes": MetadataValue.json(dict(sorted(Counter(c.error_code for c in checks).items()))),
+        "worst_tenants": MetadataValue.md(worst_tenants_markdown(checks)),
+        **unknown_metadata(checks),
+    }

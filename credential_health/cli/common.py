@@ -1,5 +1,5 @@
 """What every command shares: exit codes, settings read once, the database opened with a clear error, and
-help text listing the environment a command reads (generated from the SETTINGS table)."""
+help text listing the environment a command reads (generated from the settings' variables)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import click
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from credential_health.settings import SETTINGS, Settings, check_database_url, shown_number
+from credential_health.setting_parsers import check_database_url, shown_number
+from credential_health.settings import Settings, variables
 from credential_health.storage.database import make_engine, upgrade
 
 # Exit codes (documented in the top-level help and the README). 2 is also click's own for usage errors.
@@ -44,13 +45,13 @@ class ConfigurationError(click.ClickException):
 def environment_help(*patterns: str) -> str:
     """An epilog naming every setting that matches `patterns` (fnmatch), with its range and default."""
     lines = ["\b", "Environment (every setting is validated first; exit code 3 names a bad one):"]
-    for name, _, parse, default, description in SETTINGS:
-        if not any(fnmatch(name, pattern) for pattern in patterns):
+    for known in variables():
+        if not any(fnmatch(known.name, pattern) for pattern in patterns):
             continue
-        bounds = getattr(parse, "bounds", None)
+        bounds = known.bounds
         extra = f" Range {shown_number(bounds[0])} to {shown_number(bounds[1])}." if bounds else ""
-        extra += f" Default {default}." if default else ""
-        lines += [f"  {name}", f"      {description}{extra}"]
+        extra += f" Default {known.default}." if known.default else ""
+        lines += [f"  {known.name}", f"      {known.description}{extra}"]
     return "\n".join(lines)
 
 
@@ -89,7 +90,7 @@ def open_database(settings: Settings, url: str | None = None, *, migrate: bool =
     error; a server that does not answer is a runtime failure. No folder is created for a mistyped SQLite
     path (only the default location is created on first use)."""
     source = _named_by(url)
-    url = check_database_url(source, url) if url else settings.database_url
+    url = check_database_url(source, url) if url else settings.database_url.get_secret_value()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         folder = Path(parsed.database or ".").parent

@@ -18,7 +18,7 @@ from credential_health.notify.service import dispatch
 from credential_health.notify.ssrf import UnsafeWebhookURL
 from credential_health.settings import Settings
 from credential_health.storage.schema import webhook_events
-from credential_health.vault.client import NotFound
+from credential_health.vault.errors import NotFound
 
 group = command_group("webhooks", "Tenant webhooks: add, list, enable, rotate, test, replay.")
 VAULT_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "VAULT_*", "WEBHOOK_ALLOW_PRIVATE_URLS")

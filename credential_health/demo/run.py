@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from credential_health.demo.mix import demo_credentials, simulator_keys
+from credential_health.demo.mix import DEMO_EGRESS, demo_credentials, simulator_keys, simulator_scopes
 from credential_health.demo.services import Services
 
 WINDOWS = 4
@@ -54,6 +54,7 @@ def configure(services: Services) -> None:
         "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
         # The demo replays the last windows within a minute, as if each had run on time (not as a backfill).
         "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": str(WINDOWS + 1),
+        "CREDENTIAL_HEALTH_PUBLISHED_EGRESS_ADDRESSES": DEMO_EGRESS,  # the scope audit checks allowlists for it
     })
 
 
@@ -66,29 +67,31 @@ def seed(services: Services, credentials) -> dict[str, str]:
 def seed_credentials(services: Services, credentials) -> None:
     """The tenants' exchange keys, in Vault and as the simulated exchanges know them."""
     from credential_health.settings import Settings
+    from credential_health.vault import paths as vault_paths
     from credential_health.vault.client import VaultClient
 
     settings = Settings.from_env()
     vault = VaultClient.from_settings(settings)
     for credential in credentials:
-        vault.write(settings.vault_kv_mount, f"{settings.vault_tenants_path}/{credential.path}", credential.vault_data())
-    requests.post(f"{services.simulator_url}/__sim/keys", json=simulator_keys(credentials), timeout=30).raise_for_status()
+        path = vault_paths.credential(settings.vault_tenants_path, credential.tenant_id, credential.exchange,
+                                      credential.credential_type)
+        vault.write(settings.vault_kv_mount, path, credential.vault_data())
+    keys = simulator_keys(credentials, scopes=simulator_scopes())
+    requests.post(f"{services.simulator_url}/__sim/keys", json=keys, timeout=30).raise_for_status()
 
 
 def seed_endpoints(services: Services, tenants: list[str]) -> dict[str, str]:
     """One receiver endpoint per tenant; an endpoint a tenant already has is moved to this run's receiver."""
-    from credential_health.notify.endpoints import add_endpoint
+    from credential_health.notify.endpoints import EVENT_TYPES, add_endpoint
     from credential_health.notify.secrets import WebhookSecretStore
     from credential_health.settings import Settings
     from credential_health.storage.database import make_engine, upgrade
     from credential_health.storage.schema import tenant_webhooks
-    from credential_health.vault.client import VaultClient
 
     settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     upgrade(engine)
-    store = WebhookSecretStore(VaultClient.from_settings(settings), settings.vault_kv_mount,
-                               settings.vault_webhook_secrets_path)
+    store = WebhookSecretStore.from_settings(settings)
     with engine.connect() as connection:
         endpoints = dict(connection.execute(sa.select(tenant_webhooks.c.tenant_id, tenant_webhooks.c.endpoint_id)).all())
     for tenant_id in tenants:
@@ -98,8 +101,7 @@ def seed_endpoints(services: Services, tenants: list[str]) -> dict[str, str]:
                 connection.execute(tenant_webhooks.update().where(
                     tenant_webhooks.c.endpoint_id == endpoints[tenant_id]).values(url=url))
             else:
-                endpoints[tenant_id] = add_endpoint(connection, tenant_id, url,
-                                                    ["credential.failed", "credential.recovered"], allow_private=True)
+                endpoints[tenant_id] = add_endpoint(connection, tenant_id, url, list(EVENT_TYPES), allow_private=True)
         secret = store.create(endpoints[tenant_id])  # OpenBao's dev server forgets everything when it stops
         requests.post(f"{services.receiver_url}/__receiver/secrets",
                       json={"path": f"/{tenant_id}", "secrets": [secret]}, timeout=10).raise_for_status()
@@ -148,6 +150,9 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
         alerts = connection.execute(sa.text(
             "SELECT tenant_id, exchange, credential_type, COUNT(*) FROM webhook_events "
             "WHERE event_type = 'credential.failed' GROUP BY tenant_id, exchange, credential_type ORDER BY 1, 2, 3")).all()
+        risky = connection.execute(sa.text(
+            "SELECT tenant_id, exchange, credential_type, risk_level, risk_reason FROM credential_scopes "
+            "WHERE risk_level <> 'ok' ORDER BY tenant_id, exchange, credential_type")).all()
         streaks = dict(((r[0], r[1], r[2]), (r[3], r[4])) for r in connection.execute(sa.text(
             "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code FROM credential_status")))
     engine.dispose()
@@ -159,6 +164,7 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
     # What the tenants got, kept beside the instance (and searched by the leak test).
     (home / "demo-logs" / "received.json").write_text(json.dumps(received, indent=1))
     accepted = [r for r in received if r["verified"] and r["answered"] and 200 <= r["status"] < 300]
+    types = [json.loads(r["body"])["type"] for r in accepted]
     return {
         "windows": windows,
         "per_window": per_window,
@@ -167,7 +173,11 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
                      "error_code": streaks[(t, e, c)][1]} for t, e, c, n in alerts],
         "webhooks_received": len(received),
         "webhooks_accepted": len(accepted),
-        "accepted_types": sorted({json.loads(r["body"])["type"] for r in accepted}),
+        "accepted_types": sorted(set(types)),
+        "scope_events": {t: types.count(t) for t in sorted(set(types)) if t.startswith("credential.")
+                         and t not in ("credential.failed", "credential.recovered")},
+        "risky_scopes": [{"credential": f"{t}/{e}/{c}", "risk_level": level, "reason": reason}
+                         for t, e, c, level, reason in risky],
         "notify_runs": notify_runs,
         "dagster_home": str(home),
     }
@@ -181,6 +191,12 @@ def report(summary: dict) -> None:
     print(f"\nCredentials that reached the alert threshold ({len(summary['alerted'])}; credential.failed sent once each):")
     for alert in summary["alerted"]:
         print(f"  {alert['credential']:<34} streak {alert['streak']}  {alert['error_code']}")
+    if summary["risky_scopes"]:  # the simulator reported scopes: the scope audit's findings and events
+        print(f"\nKeys with a scope risk ({len(summary['risky_scopes'])}; docs/operations.md, Scope audit):")
+        for risky in summary["risky_scopes"]:
+            print(f"  {risky['credential']:<34} {risky['risk_level']:<8} {risky['reason']}")
+        print("Scope events accepted by the receiver (each once, whatever the window): "
+              + ", ".join(f"{t} {n}" for t, n in summary["scope_events"].items()))
     print(f"\nWebhooks accepted by the receiver (Standard Webhooks signature verified): "
           f"{summary['webhooks_accepted']} of {summary['webhooks_received']} received")
     print("\nAll demo processes are stopped. Open the Dagster UI on this instance with:  make ui")

@@ -15,7 +15,9 @@ from credential_health.storage.schema import tenant_webhooks
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("credential.failed", "credential.recovered")
+# Subscribed per endpoint (`webhooks add --event`); the last three come from the scope audit (notify.scope_events).
+EVENT_TYPES = ("credential.failed", "credential.recovered", "credential.scope_risk", "credential.expiring",
+               "credential.scope_changed")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from credential_health.notify.signing import generate_secret
 from credential_health.settings import Settings
-from credential_health.vault.client import NotFound, VaultClient
+from credential_health.vault import paths
+from credential_health.vault.client import VaultClient
+from credential_health.vault.errors import NotFound
 
 
 class WebhookSecretStore:
@@ -23,7 +25,7 @@ class WebhookSecretStore:
                    settings.vault_webhook_secrets_path)
 
     def _path(self, endpoint_id: str) -> str:
-        return f"{self.path}/{endpoint_id}"
+        return paths.webhook_secret(self.path, endpoint_id)
 
     def create(self, endpoint_id: str) -> str:
         """Make and store a new secret for a new endpoint; returned once so the operator can hand it over."""

@@ -6,7 +6,6 @@ from credential_health.metrics import push_if_configured
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import dispatch
 from credential_health.resources import ResultsDatabase
-from credential_health.settings import Settings
 
 # Runs carrying this tag are limited to one at a time by the instance's run coordinator (dagster.yaml).
 DELIVERY_TAG = "credential_health/delivery"
@@ -14,7 +13,7 @@ DELIVERY_TAG = "credential_health/delivery"
 
 @op(description="Claim due outbox events with a lease and deliver them as signed webhooks.")
 def notify_tenants_op(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
-    settings = Settings.from_env()
+    settings = results_db.settings
     report = dispatch(
         settings, results_db.engine, WebhookSecretStore.from_settings(settings), run_id=context.run_id, audit=context.log
     )

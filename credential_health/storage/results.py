@@ -45,6 +45,7 @@ def check_row(result: CheckResult, window_start: datetime, window_end: datetime,
         "attempts": result.attempts,
         "run_id": run_id,
         "late": late,
+        "egress_address": result.egress_address or None,
     }
 
 
@@ -187,13 +188,6 @@ def history_tails(connection: Connection, keys: Collection[Key], before: datetim
     """
     wanted = set(keys)
     if not wanted:
-        return
-    if before is not None and len(wanted) > FULL_SCAN_KEYS and connection.dialect.name == "postgresql":
-        from credential_health.storage.history_pg import rerun_tails  # PostgreSQL only: raw SQL
-
-        for key, seen, last_ws, rows in rerun_tails(connection, before):
-            if key in wanted:
-                yield key, seen, last_ws, rows
         return
     scheduled = checks.c.source == Source.SCHEDULED.value
     valid, start = checks.c.status == Status.VALID.value, checks.c.window_start

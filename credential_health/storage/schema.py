@@ -27,10 +27,9 @@ metadata = MetaData()
 
 def _window_end(context) -> datetime:
     """A row written without its window end (a hand-made one) gets the end under the configured interval."""
-    from credential_health.settings import SETTINGS  # imported late: settings is heavier than this module
+    from credential_health.settings import variable  # imported late: settings is heavier than this module
 
-    name, _, parse, default, _ = next(entry for entry in SETTINGS if entry[0] == "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS")
-    hours = parse(name, os.environ.get(name, default))
+    hours = variable("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS").parse(os.environ)
     return context.get_current_parameters()["window_start"] + timedelta(hours=hours)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
@@ -56,6 +55,7 @@ credential_health_checks = Table(
     Column("run_id", String(64)),
     # Made more than CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS windows after the window ended (a backfill).
     Column("late", Boolean, nullable=False, default=False),
+    Column("egress_address", Text),  # the source address the check was sent from (NULL: the host's default)
     CheckConstraint("status IN ('valid', 'invalid', 'unknown')", name="ck_checks_status"),
     CheckConstraint("source IN ('scheduled', 'manual')", name="ck_checks_source"),
     Index("ix_checks_credential_window", "tenant_id", "exchange", "credential_type", "window_start"),
@@ -180,4 +180,52 @@ credential_failure_episodes = Table(
     Index("ix_episodes_credential", "tenant_id", "exchange", "credential_type", "opened_at"),
     Index("ix_episodes_opened_at", "opened_at"),
     Index("ix_episodes_closed_at", "closed_at"),
+)
+
+
+def _scope_columns() -> list[Column]:
+    """A ScopeRecord's fields (None: the exchange does not report it; the allowlist as a JSON array) and its risk."""
+    return [
+        Column("can_trade", Boolean), Column("can_withdraw", Boolean), Column("can_transfer", Boolean),
+        Column("ip_restricted", Boolean), Column("ip_allowlist", Text), Column("expires_at", UTCDateTime()),
+        Column("egress_allowlisted", Boolean),
+        Column("risk_level", String(16), nullable=False),  # ok, warning, medium, high (credential_health.scopes.risk)
+        Column("risk_reason", Text),
+    ]
+
+
+# The current scope record per credential (written with the window's check rows, in their transaction).
+credential_scopes = Table(
+    "credential_scopes",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("exchange", Text, primary_key=True),
+    Column("credential_type", Text, primary_key=True),
+    *_scope_columns(),
+    Column("missing_egress", Text),  # published egress addresses the allowlist lacks, comma-separated
+    Column("egress_address", Text),  # the address the check that reported this record was sent from
+    Column("observed_at", UTCDateTime(), nullable=False),  # checked_at of the newest check reporting it
+    Column("changed_at", UTCDateTime(), nullable=False),  # observed_at of the change that made it current
+    Column("change_id", String(64), nullable=False),  # that change's row in credential_scope_changes
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_scopes_risk", "risk_level"),
+)
+
+# One row per change of a credential's scope record (the first record seen included), kept for analysts.
+credential_scope_changes = Table(
+    "credential_scope_changes",
+    metadata,
+    # sha256 of (credential, previous change id, new record): a rerun of a window cannot add it twice
+    Column("change_id", String(64), primary_key=True),
+    Column("previous_change_id", String(64)),
+    Column("tenant_id", Text, nullable=False),
+    Column("exchange", Text, nullable=False),
+    Column("credential_type", Text, nullable=False),
+    Column("observed_at", UTCDateTime(), nullable=False),  # checked_at of the check that first reported it
+    *_scope_columns(),
+    Column("previous_risk_level", String(16)),
+    Column("changed_fields", Text, nullable=False),  # comma-separated; "" for the first record seen
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Index("ix_scope_changes_credential", "tenant_id", "exchange", "credential_type", "observed_at"),
+    Index("ix_scope_changes_observed_at", "observed_at"),
 )

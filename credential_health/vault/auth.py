@@ -77,9 +77,10 @@ VaultAuth = TokenAuth | AppRoleAuth | KubernetesAuth
 def auth_from_settings(settings: Settings) -> VaultAuth:
     method = settings.vault_auth_method
     if method == "token":
-        return TokenAuth(settings.vault_token)
+        return TokenAuth(settings.vault_token.get_secret_value())
     if method == "approle":
-        return AppRoleAuth(settings.vault_role_id, settings.vault_secret_id, settings.vault_approle_mount)
+        return AppRoleAuth(settings.vault_role_id, settings.vault_secret_id.get_secret_value(),
+                           settings.vault_approle_mount)
     if method == "kubernetes":
         return KubernetesAuth(settings.vault_k8s_role, settings.vault_k8s_jwt_path, settings.vault_k8s_mount)
     raise VaultAuthError("no Vault auth configured: set VAULT_TOKEN, VAULT_ROLE_ID+VAULT_SECRET_ID, or VAULT_K8S_ROLE")

@@ -12,22 +12,17 @@ import requests
 from hvac import exceptions as hvac_errors
 
 from credential_health.settings import Settings
+from credential_health.vault import errors, paths
 from credential_health.vault.auth import Login, TokenAuth, VaultAuth, auth_from_settings
-from credential_health.vault.errors import (
-    Forbidden,
-    VaultAuthError,
-    VaultDown,
-    VaultError,
-    VaultTimeout,
-    VaultUnreachable,
-)
+from credential_health.vault.errors import NotFound, VaultAuthError, for_status, needs, timed_out, unreachable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class NotFound(VaultError):
-    """Nothing is stored at that path."""
+# hvac raises one exception class per HTTP status (hvac.utils.raise_for_error); the statuses they stand for.
+HVAC_STATUS = {hvac_errors.InvalidRequest: 400, hvac_errors.Unauthorized: 401, hvac_errors.Forbidden: 403,
+               hvac_errors.InvalidPath: 404, hvac_errors.RateLimitExceeded: 429,
+               hvac_errors.InternalServerError: 500, hvac_errors.VaultNotInitialized: 501,
+               hvac_errors.BadGateway: 502, hvac_errors.VaultDown: 503}
 
 
 class VaultClient:
@@ -78,14 +73,18 @@ class VaultClient:
         client.token = self.token()
         try:
             return self._map_errors(operation, api_path, lambda: fn(client), policy_hint)
-        except Forbidden:
+        except errors.Forbidden as denied:
             # An expired or revoked token also answers 403: log in again once (if we can), else say which.
             if self.can_relogin:
                 client.token = self.token(force_login=True)
                 return self._map_errors(operation, api_path, lambda: fn(client), policy_hint)
-            if not self.token_is_valid():
-                raise VaultAuthError("the Vault token is invalid, expired or revoked") from None
-            raise
+            raise self.refused(denied) from None
+
+    def refused(self, denied: errors.Forbidden) -> errors.VaultError:
+        """What a 401/403 that no new login cures means: a dead token, or a policy without the capability."""
+        if not self.token_is_valid():
+            return VaultAuthError("the Vault token is invalid, expired or revoked")
+        return denied
 
     def token_is_valid(self) -> bool:
         client = self._hvac()
@@ -99,33 +98,28 @@ class VaultClient:
     def _map_errors(self, operation: str, api_path: str, fn: Callable[[], T], policy_hint: str = "") -> T:
         try:
             return fn()
-        except hvac_errors.VaultDown:
-            raise VaultDown(f"Vault at {self.addr} is sealed or unavailable (503) during {operation}") from None
-        except hvac_errors.InvalidPath:
-            raise NotFound(f"nothing at {api_path}") from None
-        except (hvac_errors.Forbidden, hvac_errors.Unauthorized, hvac_errors.InvalidRequest) as exc:
-            if operation == "login":  # a wrong role or secret id is a 400 on AppRole, 403 elsewhere
-                raise VaultAuthError(f"Vault rejected the {self.auth.name} login at {api_path}") from None
-            if isinstance(exc, hvac_errors.InvalidRequest):
-                raise VaultError(f"Vault refused {operation} on {api_path} as an invalid request") from None
-            raise Forbidden(operation, api_path, policy_hint) from None
         except hvac_errors.VaultError as exc:
-            raise VaultError(f"Vault error during {operation} on {api_path}: {type(exc).__name__}") from None
+            status = HVAC_STATUS.get(type(exc))
+            if operation == "login" and status in (400, 401, 403):  # a wrong role or secret id is a 400 on AppRole
+                raise VaultAuthError(f"Vault rejected the {self.auth.name} login at {api_path}") from None
+            if status is None:  # hvac's UnexpectedError and the like: no status to go by
+                raise errors.VaultError(f"Vault error during {operation} on {api_path}: {type(exc).__name__}") from None
+            raise for_status(status, operation, api_path, self.addr, policy_hint) from None
         except requests.exceptions.Timeout:
-            raise VaultTimeout(f"Vault at {self.addr} did not answer {operation} within {self.timeout}s") from None
+            raise timed_out(self.addr, operation, self.timeout) from None
         except requests.exceptions.ConnectionError:
-            raise VaultUnreachable(f"cannot connect to Vault at {self.addr} ({operation})") from None
+            raise unreachable(self.addr, operation) from None
 
     # KV v2 primitives -------------------------------------------------------------------------
 
     def list_keys(self, mount: str, path: str) -> list[str]:
         """LIST {mount}/metadata/{path}: child names, folders ending in '/'; [] when the folder is absent."""
-        api_path = f"{mount}/metadata/{path}"
+        api_path = paths.metadata(mount, path)
         try:
             response = self.call(
                 "list",
                 api_path,
-                f'capabilities ["list"] on "{mount}/metadata/{path}/*"',
+                needs('["list"]', f"{api_path}/*"),
                 lambda c: c.secrets.kv.v2.list_secrets(path=path, mount_point=mount),
             )
         except NotFound:
@@ -134,18 +128,20 @@ class VaultClient:
 
     def read(self, mount: str, path: str) -> dict:
         """Read the current version of {mount}/data/{path}; NotFound when absent or deleted."""
+        api_path = paths.data(mount, path)
         response = self.call(
             "read",
-            f"{mount}/data/{path}",
-            f'capabilities ["read"] on "{mount}/data/{path}"',
+            api_path,
+            needs('["read"]', api_path),
             lambda c: c.secrets.kv.v2.read_secret_version(path=path, mount_point=mount, raise_on_deleted_version=True),
         )
         return response["data"]["data"] or {}
 
     def write(self, mount: str, path: str, data: dict) -> None:
+        api_path = paths.data(mount, path)
         self.call(
             "write",
-            f"{mount}/data/{path}",
-            f'capabilities ["create", "update"] on "{mount}/data/{path}"',
+            api_path,
+            needs('["create", "update"]', api_path),
             lambda c: c.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point=mount),
         )

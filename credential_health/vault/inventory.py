@@ -6,7 +6,10 @@ import logging
 from dataclasses import dataclass
 
 from credential_health.models import CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable
-from credential_health.vault.client import NotFound, VaultClient
+from credential_health.settings import Settings
+from credential_health.vault import paths
+from credential_health.vault.client import VaultClient
+from credential_health.vault.errors import NotFound
 from credential_health.vault.walk import run_coroutine, walk_tree
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,13 @@ class CredentialStore:
             raise SecretUnavailable(f"no current version of {ref.path} in Vault") from None
         return secret_from_data(ref, data)
 
+    def exists(self, ref: CredentialRef) -> bool:
+        """Whether a credential is stored at `ref`, by LISTing its folder (never reading a value)."""
+        folder = paths.exchange_folder(self.tenants_path, ref.tenant_id, ref.exchange)
+        return ref.credential_type in self.client.list_keys(self.mount, folder)
+
     def secret_path(self, ref: CredentialRef) -> str:
-        return f"{self.tenants_path}/{ref.tenant_id}/{ref.exchange}/{ref.credential_type}"
+        return paths.credential(self.tenants_path, ref.tenant_id, ref.exchange, ref.credential_type)
 
 
 def secret_from_data(ref: CredentialRef, data: dict) -> ExchangeSecret:

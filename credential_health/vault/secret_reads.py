@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from credential_health.models import CredentialRef, ExchangeSecret, SecretUnavailable
+from credential_health.vault import paths
 from credential_health.vault.inventory import CredentialStore, secret_from_data
 from credential_health.vault.walk import AsyncLister
 
@@ -34,8 +35,7 @@ class AsyncSecretReads:
 
     async def read(self, ref: CredentialRef) -> ExchangeSecret:
         """One secret; MalformedSecret / SecretUnavailable for this credential, VaultError for Vault itself."""
-        path = self.store.secret_path(ref)
-        api_path = f"{self.store.mount}/data/{path}"
+        api_path = paths.data(self.store.mount, self.store.secret_path(ref))
         body = await self._lister._authorized("read", api_path, "", '["read"]', "")  # noqa: SLF001 - same package
         if body is None:  # absent, or its current version deleted or destroyed (KV v2 answers 404)
             raise SecretUnavailable(f"no current version of {ref.path} in Vault")

@@ -15,14 +15,16 @@ from urllib.parse import quote
 
 import aiohttp
 
+from credential_health.vault import paths
 from credential_health.vault.client import VaultClient
 from credential_health.vault.errors import (
     Forbidden,
-    VaultAuthError,
-    VaultDown,
+    NotFound,
     VaultError,
-    VaultTimeout,
-    VaultUnreachable,
+    for_status,
+    needs,
+    timed_out,
+    unreachable,
 )
 from credential_health.vault.versions import CurrentVersion, current_version
 
@@ -62,13 +64,13 @@ class AsyncLister:
 
     async def list_keys(self, path: str) -> list[str]:
         """Child names of {mount}/metadata/{path}, folders ending in '/'; [] when the folder is absent."""
-        body = await self._authorized("list", f"{self.mount}/metadata/{path}", "?list=true", '["list"]', "/*")
+        body = await self._authorized("list", paths.metadata(self.mount, path), "?list=true", '["list"]', "/*")
         return list(body["data"]["keys"]) if body else []
 
     async def list_detailed(self, path: str) -> dict[str, dict]:
         """OpenBao's LIST {mount}/detailed-metadata/{path}: child names with each secret's metadata ({} for a
         folder); {} when the folder is absent."""
-        body = await self._authorized("list", f"{self.mount}/detailed-metadata/{path}", "?list=true",
+        body = await self._authorized("list", paths.detailed_metadata(self.mount, path), "?list=true",
                                       '["list"]', "/*")
         if not body:
             return {}
@@ -78,9 +80,9 @@ class AsyncLister:
     async def probe_detailed(self, path: str) -> dict[str, dict] | None:
         """list_detailed(path) if this server and token answer it; None otherwise (HashiCorp Vault has no
         detailed-metadata endpoint; a policy may not grant it), without raising."""
-        api_path = f"{self.mount}/detailed-metadata/{path}"
+        api_path = paths.detailed_metadata(self.mount, path)
         status, body = await self._get(f"{self.client.addr}/v1/{quote(api_path)}?list=true", self.client.token(),
-                                       api_path)
+                                       "list")
         data = body.get("data") if status == 200 else None
         if not isinstance(data, dict) or not isinstance(data.get("key_info"), dict):
             return None
@@ -88,39 +90,38 @@ class AsyncLister:
 
     async def metadata(self, path: str) -> dict | None:
         """GET {mount}/metadata/{path}: versions and their deletion state, never a value; None when absent."""
-        body = await self._authorized("read metadata", f"{self.mount}/metadata/{path}", "", '["read"]', "")
+        body = await self._authorized("read metadata", paths.metadata(self.mount, path), "", '["read"]', "")
         return body["data"] if body else None
 
     async def _authorized(self, operation: str, api_path: str, query: str, capabilities: str,
                           suffix: str) -> dict | None:
-        """The 200 body (None on 404), logging in again once on 401/403 when the auth method can."""
+        """The 200 body (None on 404), logging in again once on 401/403 when the auth method can; other
+        answers mapped to VaultErrors as the hvac path maps them (errors.for_status)."""
         url = f"{self.client.addr}/v1/{quote(api_path)}{query}"
         for relogin in (False, True):
             token = await asyncio.to_thread(self.client.token, relogin) if relogin else self.client.token()
-            status, body = await self._get(url, token, api_path)
-            if status == 404:
-                return None
+            status, body = await self._get(url, token, operation)
             if status == 200:
                 return body
-            if status == 503:
-                raise VaultDown(f"Vault at {self.client.addr} is sealed or unavailable (503) during {operation}")
-            if status not in (401, 403):
-                raise VaultError(f"Vault answered {status} to {operation} on {api_path}")
-            if relogin or not self.client.can_relogin:
+            problem = for_status(status, operation, api_path, self.client.addr,
+                                 needs(capabilities, f"{api_path}{suffix}"))
+            if isinstance(problem, NotFound):
+                return None
+            if status not in (401, 403) or relogin or not self.client.can_relogin:
                 break
-        if not await asyncio.to_thread(self.client.token_is_valid):
-            raise VaultAuthError("the Vault token is invalid, expired or revoked")
-        raise Forbidden(operation, api_path, f'capabilities {capabilities} on "{api_path}{suffix}"')
+        if isinstance(problem, Forbidden):
+            problem = await asyncio.to_thread(self.client.refused, problem)
+        raise problem
 
-    async def _get(self, url: str, token: str, api_path: str) -> tuple[int, dict]:
+    async def _get(self, url: str, token: str, operation: str) -> tuple[int, dict]:
         try:
             async with self._slots, self._session.get(url, headers={"X-Vault-Token": token}) as response:
                 body = await response.json(content_type=None) if response.status == 200 else {}
                 return response.status, body or {}
         except asyncio.TimeoutError:
-            raise VaultTimeout(f"Vault at {self.client.addr} did not answer within {self.client.timeout}s") from None
+            raise timed_out(self.client.addr, operation, self.client.timeout) from None
         except aiohttp.ClientConnectionError:
-            raise VaultUnreachable(f"cannot connect to Vault at {self.client.addr}") from None
+            raise unreachable(self.client.addr, operation) from None
 
 
 @dataclass

@@ -33,7 +33,7 @@ def test_malformed_unknown_exchange_and_hanging_key_do_not_fail_the_window(pipel
     assert rows["slow"]["error_message"]
     assert "kraken-key-without-secret" not in repr(rows)
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert all(evaluations.values()) and len(evaluations) == 5  # incl. no_exchange_wide_failure, inventory_not_shrunk
+    assert all(evaluations.values()) and len(evaluations) == 6  # incl. the guard, shrink, scope checks
 
 
 @pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)  # the backend is not the point here

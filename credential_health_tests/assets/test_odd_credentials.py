@@ -65,8 +65,8 @@ def test_a_deleted_or_destroyed_secret_leaves_the_inventory_like_a_removed_one(p
         pipeline.add(tenant, "binance", behaviour="revoked")
     assert pipeline.materialize(WINDOWS[0]).success
     kv = pipeline.bao.root().secrets.kv.v2
-    kv.delete_latest_version_of_secret(f"{pipeline.tenants_path}/soft/binance/trading", mount_point="secret")
-    kv.destroy_secret_versions(f"{pipeline.tenants_path}/destroyed/binance/trading", versions=[1],
+    kv.delete_latest_version_of_secret(pipeline.path("soft", "binance"), mount_point="secret")
+    kv.destroy_secret_versions(pipeline.path("destroyed", "binance"), versions=[1],
                                mount_point="secret")
 
     result = pipeline.materialize(WINDOWS[1])

@@ -28,7 +28,13 @@ def run_window(pipeline, **resources):
                        resources={**default_resources(), **resources})
 
 
-def step_events(result, event_type: DagsterEventType, step: str = "credential_validation_results") -> list:
+# The results asset is a graph: the database is reached in its plan step, checks are made in the shard steps
+# (one shard by default).
+PLAN_STEP = "credential_validation_results.plan_shards"
+SHARD_STEP = "credential_validation_results.validate_shard_default[shard_0]"
+
+
+def step_events(result, event_type: DagsterEventType, step: str = SHARD_STEP) -> list:
     return [e for e in result.all_events if e.event_type == event_type and e.step_key == step]
 
 
@@ -134,7 +140,7 @@ def test_a_misconfigured_database_fails_before_any_exchange_call(pipeline, monke
     result = run_window(pipeline)
     assert not result.success
     # A URL that cannot work stops the first step (the inventory); a reachable-looking one, the results step.
-    step = "credential_inventory" if said.startswith("configuration error") else "credential_validation_results"
+    step = "credential_inventory" if said.startswith("configuration error") else PLAN_STEP
     assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY, step) == []
     [failure] = step_events(result, DagsterEventType.STEP_FAILURE, step)
     assert said in failure.step_failure_data.user_failure_data.description  # a Failure, said plainly

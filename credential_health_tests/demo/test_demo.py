@@ -15,7 +15,7 @@ import psutil
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
-from credential_health.demo.mix import TENANTS, demo_credentials
+from credential_health.demo.mix import TENANTS, demo_credentials, expected_scope_events, scopes_reported
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "leak-test-seed"
@@ -79,8 +79,12 @@ def test_demo_runs_twice_and_reports_the_seeded_mix(demo):
     expected = sorted(c.path for c in credentials if c.expected_status == "invalid")
     assert [a["credential"] for a in summary["alerted"]] == expected
     assert all(a["events"] == 1 and a["streak"] == 4 for a in summary["alerted"])  # alerted once, at window 3
-    assert summary["webhooks_accepted"] == summary["webhooks_received"] == len(expected)
-    assert summary["accepted_types"] == ["credential.failed"]
+    # Scope events only once Binance checks read the key's information (the probe): each sent once
+    scope_events = expected_scope_events(credentials) if scopes_reported() else {}
+    assert summary["scope_events"] == scope_events
+    assert summary["webhooks_accepted"] == summary["webhooks_received"] == len(expected) + sum(scope_events.values())
+    assert summary["accepted_types"] == sorted(["credential.failed", *scope_events])
+    assert all(("Keys with a scope risk" in run.stdout) == bool(scope_events) for run in runs)
     assert len({c.tenant_id for c in credentials}) == TENANTS
 
 
@@ -123,3 +127,16 @@ def test_no_seeded_secret_anywhere_in_the_demo_output(demo):
     leaks = {name: value[:6] + "..." for name, text in texts.items() for value in secrets if value in text}
     assert leaks == {}
     assert not [name for name, text in texts.items() if "whsec_" in text]
+
+
+def test_the_seeded_scopes_have_the_simulators_shape():
+    from credential_health.demo.mix import simulator_keys
+
+    keys = simulator_keys(demo_credentials(SEED), scopes=True)
+    shapes = {tuple(sorted(k["scope"])) for k in keys}
+    assert shapes == {("expires_at", "ip_allowlist", "trade", "transfer", "withdraw")}
+    risky = [k["scope"] for k in keys if k["scope"]["withdraw"] or k["scope"]["ip_allowlist"] is None]
+    expiring = [k["scope"]["expires_at"] for k in keys if k["scope"]["expires_at"]]
+    assert len(risky) == expected_scope_events(demo_credentials(SEED))["credential.scope_risk"] == 3
+    assert len(expiring) == 2 and all(e.endswith("Z") for e in expiring)
+    assert "scope" not in simulator_keys(demo_credentials(SEED))[0]

@@ -42,7 +42,7 @@ def settings(notify_env) -> Settings:
 
 @pytest.fixture
 def engine(settings):
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     yield engine
     engine.dispose()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -66,7 +65,7 @@ def test_an_event_already_in_retry_is_not_superseded(settings, engine, webhook_r
 
 
 def test_a_redirect_fails_each_run_then_the_event_fails(settings, engine, webhook_receiver):
-    settings = replace(settings, webhook_max_delivery_runs=3)
+    settings = settings.model_copy(update=dict(webhook_max_delivery_runs=3))
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     webhook_receiver.script("/acme", [{"status": 302, "headers": {"Location": "http://127.0.0.1:1/x"}}] * 10)
     (event_id,) = put_event(engine, "acme", [endpoint_id])
@@ -87,7 +86,7 @@ def test_a_redirect_fails_each_run_then_the_event_fails(settings, engine, webhoo
 def test_redelivery_waits_double_each_run(settings, engine, webhook_receiver):
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     webhook_receiver.script("/acme", [500] * 100)
-    settings = replace(settings, webhook_retry_attempts=0)
+    settings = settings.model_copy(update=dict(webhook_retry_attempts=0))
     (event_id,) = put_event(engine, "acme", [endpoint_id])
     now, waits = datetime.now(timezone.utc), []
     for _ in range(3):
@@ -103,7 +102,7 @@ def test_a_url_refused_at_send_time_fails_each_run_then_the_event_fails(settings
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     with engine.begin() as connection:  # changed after registration (or the rules tightened since)
         connection.execute(tenant_webhooks.update().values(url=url.format(port=webhook_receiver.port)))
-    settings = replace(settings, webhook_max_delivery_runs=2, webhook_allow_private_urls=False)
+    settings = settings.model_copy(update=dict(webhook_max_delivery_runs=2, webhook_allow_private_urls=False))
     (event_id,) = put_event(engine, "acme", [endpoint_id])
     first = send(settings, engine)
     assert first.deferred == 1

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 
 import sqlalchemy as sa
 
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import dispatch
 from credential_health.storage.schema import tenant_webhooks, webhook_delivery_log, webhook_events
+from credential_health.vault import paths as vault_paths
 from credential_health_tests.notify.conftest import put_event
 from credential_health_tests.notify.test_outbox import register, rows
 
@@ -23,7 +23,7 @@ def wait_for_request(receiver, path: str, timeout: float = 30) -> None:
 
 
 def test_a_lease_is_renewed_while_the_delivery_runs(settings, engine, webhook_receiver):
-    settings = replace(settings, webhook_lease_seconds=1.5, webhook_timeout_seconds=10)
+    settings = settings.model_copy(update=dict(webhook_lease_seconds=1.5, webhook_timeout_seconds=10))
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     webhook_receiver.script("/acme", [{"status": 200, "delay": 4}])  # longer than the lease
     (event_id,) = put_event(engine, "acme", [endpoint_id])
@@ -46,7 +46,7 @@ def test_an_outcome_is_not_written_without_the_lease(settings, engine, webhook_r
     secrets = WebhookSecretStore.from_settings(settings)
     result = {}
     worker = threading.Thread(target=lambda: result.update(
-        report=dispatch(replace(settings, webhook_retry_attempts=0), engine, secrets)))
+        report=dispatch(settings.model_copy(update=dict(webhook_retry_attempts=0)), engine, secrets)))
     worker.start()
     wait_for_request(webhook_receiver, "/acme")
     with engine.begin() as connection:  # as if our lease had expired and another worker had claimed the event
@@ -62,7 +62,8 @@ def test_an_outcome_is_not_written_without_the_lease(settings, engine, webhook_r
 def test_a_missing_signing_secret_sends_nothing_and_retries_later(settings, engine, webhook_receiver, openbao):
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     openbao.root().secrets.kv.v2.delete_metadata_and_all_versions(
-        path=f"{settings.vault_webhook_secrets_path}/{endpoint_id}", mount_point=settings.vault_kv_mount)
+        path=vault_paths.webhook_secret(settings.vault_webhook_secrets_path, endpoint_id),
+        mount_point=settings.vault_kv_mount)
     put_event(engine, "acme", [endpoint_id])
     report = dispatch(settings, engine, WebhookSecretStore.from_settings(settings))
     assert report.deferred == 1 and webhook_receiver.received() == []

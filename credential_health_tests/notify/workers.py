@@ -16,7 +16,7 @@ from credential_health.settings import Settings
 from credential_health.storage.database import make_engine
 go = sys.argv[1]
 settings = Settings.from_env()
-engine = make_engine(settings.database_url)
+engine = make_engine(settings.database_url.get_secret_value())
 while go and not os.path.exists(go):
     time.sleep(0.01)
 report = dispatch(settings, engine, WebhookSecretStore.from_settings(settings))

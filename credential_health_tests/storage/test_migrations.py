@@ -18,8 +18,8 @@ TABLES = {"credential_health_checks", "credential_status", "tenant_webhooks", "w
 def test_upgrade_from_empty_is_idempotent(empty_database_url):
     engine = make_engine(empty_database_url)
     assert current_revision(engine) is None
-    assert upgrade(engine) == head_revision() == "0004"
-    assert upgrade(engine) == "0004"
+    assert upgrade(engine) == head_revision() == "0005"
+    assert upgrade(engine) == "0005"
     assert TABLES <= set(sa.inspect(engine).get_table_names())
 
 
@@ -77,9 +77,9 @@ def test_cli_db_upgrade_and_current(empty_database_url, capsys, monkeypatch):
     assert capsys.readouterr().out.strip() == "empty"
     assert main(["db", "upgrade", "--revision", "0001"]) == 0
     assert main(["db", "upgrade"]) == 0
-    assert "revision 0004" in capsys.readouterr().out
+    assert "revision 0005" in capsys.readouterr().out
     assert main(["db", "current"]) == 0
-    assert capsys.readouterr().out.strip() == "0004"
+    assert capsys.readouterr().out.strip() == "0005"
 
 
 def test_cli_names_a_bad_setting(monkeypatch, capsys):

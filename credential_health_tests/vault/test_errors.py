@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from credential_health.models import CredentialRef
+from credential_health.models import CredentialRef, SecretUnavailable
 from credential_health.settings import Settings
 from credential_health.vault.auth import AppRoleAuth, KubernetesAuth, TokenAuth, auth_from_settings
 from credential_health.vault.client import VaultClient
@@ -20,6 +20,8 @@ from credential_health.vault.errors import (
     VaultUnreachable,
 )
 from credential_health.vault.inventory import CredentialStore
+from credential_health.vault.secret_reads import AsyncSecretReads
+from credential_health.vault.walk import run_coroutine
 from credential_health_tests.fixtures.services import free_port
 
 REF = CredentialRef("acme", "binance", "trading")
@@ -64,6 +66,37 @@ def test_policy_without_data_access_names_path_and_capability(seeded):
     message = str(denied.value)
     assert "secret/data/errors/acme/binance/trading" in message and '"read"' in message
     assert "credential-health.hcl" in message and token not in message
+
+
+def _failure(read) -> BaseException:
+    with pytest.raises(Exception) as failed:
+        read()
+    return failed.value
+
+
+def _read_over_aiohttp(target: CredentialStore, ref: CredentialRef):
+    async def read_async():
+        async with AsyncSecretReads(target) as read:
+            return await read(ref)
+
+    return run_coroutine(read_async())
+
+
+def test_hvac_and_aiohttp_reads_map_the_same_answer_to_the_same_error(seeded):
+    """The validator reads over aiohttp, the CLI and manual checks over hvac: one mapping serves both."""
+    metadata_only = seeded.token_with_policy("errors-metadata-only",
+                                             'path "secret/metadata/*" { capabilities = ["list", "read"] }')
+    cases = [
+        (store(seeded.addr, TokenAuth(metadata_only)), REF, Forbidden),
+        (store(seeded.addr, TokenAuth(seeded.root_token)), CredentialRef("nobody", "binance", "trading"),
+         SecretUnavailable),
+        (store(f"http://127.0.0.1:{free_port()}", TokenAuth("t")), REF, VaultUnreachable),
+    ]
+    for target, ref, kind in cases:
+        over_hvac = _failure(lambda: target.read(ref))
+        over_aiohttp = _failure(lambda: _read_over_aiohttp(target, ref))
+        assert type(over_hvac) is type(over_aiohttp) is kind
+        assert str(over_hvac) == str(over_aiohttp)
 
 
 def test_walk_needs_metadata_reads_where_it_cannot_list_detailed_metadata(seeded):
