@@ -103,7 +103,7 @@ def scope_option(credential: DemoCredential, now: datetime) -> dict:
         scope.update(ip_allowlist=None)
     elif credential.scope == "expiring":
         expires = now + timedelta(days=credential.expires_in_days, hours=1)
-        scope["expires_at"] = expires.isoformat().replace("+00:00", "Z")
+        scope["expires_at"] = int(expires.timestamp())  # the simulator's scope takes Unix seconds
     return scope
 
 
