@@ -88,10 +88,10 @@ def simulator_scopes() -> bool:
 def scopes_reported(exchange: str = "binance") -> bool:
     """Whether checks of `exchange` (the demo's risky keys) read its key information: then scope events follow."""
     try:
-        from credential_health.scopes.normalise import NORMALISERS
+        from credential_health.scopes.normalise import normaliser
     except ImportError:  # no key-information probe in this build
         return False
-    return simulator_scopes() and exchange in NORMALISERS
+    return simulator_scopes() and normaliser(exchange) is not None
 
 
 def scope_option(credential: DemoCredential, now: datetime) -> dict:
