@@ -16,9 +16,9 @@ import argparse
 import base64
 import cProfile
 import io
-import pstats
 import json
 import os
+import pstats
 import resource
 import secrets
 import shutil

@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import unquote_plus
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, asset_check
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetIn,
+    asset_check,
+)
 from sqlalchemy import and_, func, or_, select
 
 from credential_health.models import CredentialRef, Source

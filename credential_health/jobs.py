@@ -23,7 +23,11 @@ from credential_health.executors import window_executor
 from credential_health.models import CredentialRef, ExchangeSecret, Source
 from credential_health.partitions import window_containing
 from credential_health.resources import (
-    CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource, stored_row,
+    CredentialValidator,
+    ResultsDatabase,
+    SecretDigests,
+    VaultCredentialSource,
+    stored_row,
 )
 from credential_health.step_errors import step_failure
 from credential_health.storage import results

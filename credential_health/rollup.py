@@ -21,7 +21,18 @@ from credential_health import episodes as episode_rules
 from credential_health import rollup_rerun
 from credential_health.notify.outbox import FAILED, RECOVERED, write_episode_events
 from credential_health.rollup_fold import (  # noqa: F401 - re-exported: the rollup's public vocabulary
-    INVALID, KEY_NAMES, MANUAL, SCHEDULED, STATE_NAMES, VALID, Event, Key, StreakState, can_fold, fold, replay,
+    INVALID,
+    KEY_NAMES,
+    MANUAL,
+    SCHEDULED,
+    STATE_NAMES,
+    VALID,
+    Event,
+    Key,
+    StreakState,
+    can_fold,
+    fold,
+    replay,
 )
 from credential_health.storage import episodes as episode_table
 from credential_health.storage import results as checks_table

@@ -223,7 +223,7 @@ def test_empty_tables_give_no_series_and_nan_age(database_url):
 class _Pushgateway(http.server.BaseHTTPRequestHandler):
     received: list = []
 
-    def do_PUT(self):  # noqa: N802 (http.server's naming)
+    def do_PUT(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((self.path, body.decode()))
         self.send_response(200)

@@ -6,10 +6,18 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
-from sqlalchemy import select, update
-
-from credential_health.rollup import STATE_NAMES, Event, StreakState, apply_events, apply_window, fold, replay, status_rows
+from credential_health.rollup import (
+    STATE_NAMES,
+    Event,
+    StreakState,
+    apply_events,
+    apply_window,
+    fold,
+    replay,
+    status_rows,
+)
 from credential_health.storage import results
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import credential_health_checks, credential_status

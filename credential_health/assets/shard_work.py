@@ -12,11 +12,14 @@ from sqlalchemy import select, tuple_
 from credential_health.assets.metadata import results_metadata, scope_risk_metadata
 from credential_health.audit import audit_check
 from credential_health.checks import (
-    SAMPLE, credential_label, no_secret_material_result, row_findings,
+    SAMPLE,
+    credential_label,
+    no_secret_material_result,
+    row_findings,
 )
 from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable
 from credential_health.partitions import require_closed_window
-from credential_health.resources import VaultCredentialSource, CredentialValidator, ResultsDatabase, SecretDigests
+from credential_health.resources import CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource
 from credential_health.step_errors import step_failure
 from credential_health.storage import results
 from credential_health.storage.schema import credential_health_checks

@@ -12,7 +12,12 @@ from dagster import graph_asset
 
 from credential_health.assets.metadata import percentile, results_metadata
 from credential_health.assets.validation_shards import (
-    CHECK_OUTPUTS, INFRASTRUCTURE_RETRY, finish_op, op_name, plan_op, shard_op,
+    CHECK_OUTPUTS,
+    INFRASTRUCTURE_RETRY,
+    finish_op,
+    op_name,
+    plan_op,
+    shard_op,
 )
 from credential_health.checks import no_secret_material_spec
 from credential_health.partitions import check_windows

@@ -9,7 +9,13 @@ import click
 import sqlalchemy as sa
 
 from credential_health.cli.common import (
-    DATABASE_ENV, InputError, RuntimeFailure, command_group, environment_help, open_database, with_settings,
+    DATABASE_ENV,
+    InputError,
+    RuntimeFailure,
+    command_group,
+    environment_help,
+    open_database,
+    with_settings,
 )
 from credential_health.notify.endpoints import EVENT_TYPES, add_endpoint, find_endpoints, set_active
 from credential_health.notify.outbox import event_rows, requeue

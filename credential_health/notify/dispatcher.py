@@ -189,7 +189,7 @@ class Dispatcher:
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), FLUSH_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await self._flush()
 

@@ -198,7 +198,7 @@ class WebhookTransport:
                 error, retryable = "dns_error", True
             except UnsafeWebhookURL as exc:  # refused at send time (SSRF guard, malformed URL): not sent
                 error = f"unsafe_url: {exc.reason}"
-            except (asyncio.TimeoutError, httpx.TimeoutException):
+            except (TimeoutError, httpx.TimeoutException):
                 error, retryable = "timeout", True
             except httpx.ConnectError as exc:
                 # A certificate that does not match the host will not match on a retry seconds later.

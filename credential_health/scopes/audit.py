@@ -23,7 +23,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from credential_health.notify.scope_events import (
-    EXPIRING, MILESTONES, SCOPE_CHANGED, SCOPE_RISK, ScopeOutbox, scope_fields,
+    EXPIRING,
+    MILESTONES,
+    SCOPE_CHANGED,
+    SCOPE_RISK,
+    ScopeOutbox,
+    scope_fields,
 )
 from credential_health.scopes import risk as rules
 from credential_health.scopes.record import ScopeRecord

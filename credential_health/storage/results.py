@@ -7,7 +7,20 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
-    Connection, Engine, String, Table, and_, case, delete, func, or_, select, text, true, tuple_, update,
+    Connection,
+    Engine,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
 )
 
 from credential_health.models import CheckResult, Source, Status

@@ -11,8 +11,15 @@ from typing import NamedTuple
 
 from credential_health.models import Status
 from credential_health.validation.codes import (
-    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EGRESS_NOT_ALLOWLISTED, EXCHANGE_UNAVAILABLE, PERMISSION_DENIED,
-    RATE_LIMITED, TIMEOUT, UNEXPECTED,
+    ACCOUNT_SUSPENDED,
+    AUTH_REJECTED,
+    CLOCK_SKEW,
+    EGRESS_NOT_ALLOWLISTED,
+    EXCHANGE_UNAVAILABLE,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    TIMEOUT,
+    UNEXPECTED,
 )
 from credential_health.validation.exchange_answers import bybit, okx
 

@@ -104,7 +104,7 @@ def retry_after_seconds(code: int, headers: Mapping[str, str]) -> float | None:
         return 60.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _paced_class(exchange_id: str) -> type:
     """A subclass that charges the shared budget ccxt's own cost of each request before sending it, pauses the
     budget when the exchange answers 429/418 with Retry-After, and maps overridden URLs back to the real ones
@@ -139,7 +139,7 @@ def _paced_class(exchange_id: str) -> type:
             return super().on_rest_response(code, reason, url, method, response_headers, *args)
 
         if hasattr(base, "get_exceptions_by_url"):
-            def get_exceptions_by_url(self, url, exactOrBroad):  # noqa: N803 (ccxt's name)
+            def get_exceptions_by_url(self, url, exactOrBroad):
                 for local, real in self._aliases:
                     if url and url.startswith(local):
                         url = real + url[len(local):]
@@ -150,7 +150,7 @@ def _paced_class(exchange_id: str) -> type:
     return Paced
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template(exchange_id: str, base_url: str | None) -> tuple[dict | None, tuple, tuple[str, ...]]:
     """Per exchange (computed once): overridden urls['api'], URL aliases and the required credential names."""
     probe = getattr(ccxt_async, exchange_id)()

@@ -15,7 +15,12 @@ from datetime import datetime, timezone
 import aiohttp
 
 from credential_health.models import (
-    CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
+    CheckResult,
+    CredentialRef,
+    ExchangeSecret,
+    MalformedSecret,
+    SecretUnavailable,
+    Status,
 )
 from credential_health.scopes.probe import expired, probes, run_probe
 from credential_health.scopes.record import ScopeRecord
@@ -23,11 +28,20 @@ from credential_health.validation.answers import GENERIC_EVIDENCE, exchange_erro
 from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.validation.codes import (
-    BAD_RESPONSE, KEY_EXPIRED, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient,
+    BAD_RESPONSE,
+    KEY_EXPIRED,
+    TRANSPORT_AUTH,
+    UNSUPPORTED_EXCHANGE,
+    is_transient,
 )
 from credential_health.validation.handoff import Handoff
 from credential_health.validation.instances import (
-    SUPPORTED, build_exchange, default_ssl_context, exchange_session, forget_last_answer, last_answer,
+    SUPPORTED,
+    build_exchange,
+    default_ssl_context,
+    exchange_session,
+    forget_last_answer,
+    last_answer,
     missing_credentials,
 )
 from credential_health.validation.redact import redact

@@ -36,7 +36,7 @@ class AsyncSecretReads:
     async def read(self, ref: CredentialRef) -> ExchangeSecret:
         """One secret; MalformedSecret / SecretUnavailable for this credential, VaultError for Vault itself."""
         api_path = paths.data(self.store.mount, self.store.secret_path(ref))
-        body = await self._lister._authorized("read", api_path, "", '["read"]', "")  # noqa: SLF001 - same package
+        body = await self._lister._authorized("read", api_path, "", '["read"]', "")
         if body is None:  # absent, or its current version deleted or destroyed (KV v2 answers 404)
             raise SecretUnavailable(f"no current version of {ref.path} in Vault")
         secret = secret_from_data(ref, (body.get("data") or {}).get("data") or {})

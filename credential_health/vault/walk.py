@@ -118,7 +118,7 @@ class AsyncLister:
             async with self._slots, self._session.get(url, headers={"X-Vault-Token": token}) as response:
                 body = await response.json(content_type=None) if response.status == 200 else {}
                 return response.status, body or {}
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise timed_out(self.client.addr, operation, self.client.timeout) from None
         except aiohttp.ClientConnectionError:
             raise unreachable(self.client.addr, operation) from None

@@ -10,9 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psutil
 import sqlalchemy as sa

@@ -3,9 +3,7 @@ by the claiming worker to a real receiver, with real OpenBao, on both databases.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
-
 
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import dispatch

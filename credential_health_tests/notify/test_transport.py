@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from credential_health.notify.signing import generate_secret, new_message_id
+from credential_health.notify.signing import new_message_id
 from credential_health.notify.transport import DeliveryPolicy, WebhookTransport, parse_retry_after
 from credential_health.sandbox.webhook_receiver import WebhookReceiver
 from credential_health.settings import Settings

@@ -11,7 +11,12 @@ import ccxt.async_support as ccxt_async
 
 from credential_health.models import ExchangeSecret
 from credential_health.validation.instances import (
-    QUIET_LOGGER, _paced_class, build_exchange, default_ssl_context, missing_credentials, override_api_urls,
+    QUIET_LOGGER,
+    _paced_class,
+    build_exchange,
+    default_ssl_context,
+    missing_credentials,
+    override_api_urls,
 )
 
 BASE = "http://127.0.0.1:9/binance"
