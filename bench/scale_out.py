@@ -75,7 +75,7 @@ def seed(base: str, addr: str, token: str, tenants: str, entries: list[dict]) ->
 
 def deployment(folder: Path, env: dict, pools: tuple[str, ...], shards: int, egresses: list[str]):
     cluster = make_cluster(folder, env, pools, shards)
-    for index, (pool, egress) in enumerate(zip(cluster.pools, egresses)):
+    for index, (pool, egress) in enumerate(zip(cluster.pools, egresses, strict=True)):
         cluster.start_worker(pool, egress, f"w{index}")
     return cluster
 
@@ -107,7 +107,7 @@ def window_run(env: dict, folder: Path, executor: str, services: set[int]) -> tu
     pools = ("a", "b")
     cluster = make_cluster(folder / executor, {**env, "VAULT_TENANTS_PATH": "tenants/window"}, pools, 4)
     if executor == "celery":
-        for index, (pool, egress) in enumerate(zip(cluster.pools, ["127.0.0.2", "127.0.0.3"])):
+        for index, (pool, egress) in enumerate(zip(cluster.pools, ["127.0.0.2", "127.0.0.3"], strict=True)):
             cluster.start_worker(pool, egress, f"w{index}")
     cluster.env["CREDENTIAL_HEALTH_EXECUTOR"] = executor
     me = psutil.Process()  # its children: the orchestrating `dagster job execute` and the workers, not the services

@@ -231,7 +231,7 @@ class ResultsDatabase(SettingsResource):
         """Store one manual check and fold it into that credential's status (and episode), in one transaction."""
         row = stored_row(check, window_start, Source.MANUAL, run_id)
         with self.engine.begin() as connection:  # the scope audit first: it may re-code an egress failure
-            [row] = ScopeAudit(connection, ScopePolicy.from_settings(settings), _now()).run(
+            [row] = ScopeAudit(connection, ScopePolicy.from_settings(self.settings), _now()).run(
                 [row], {check.ref.key: check.scope} if check.scope is not None else {})
             event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
                                  row["error_code"], row["error_message"])

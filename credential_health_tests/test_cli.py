@@ -114,7 +114,7 @@ def test_cli_window_manual_check_and_retention_on_embedded_instance(pipeline, py
     run(RETENTION, env)
     assert len(pipeline.checks()) == 3  # nothing is old enough to go
 
-    for process, command in zip(validations, VALIDATE):
+    for process, command in zip(validations, VALIDATE, strict=True):
         finish(process, command)
 
 

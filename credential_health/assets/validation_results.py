@@ -48,7 +48,7 @@ def credential_validation_results(credential_inventory):
     summaries = {f"summaries_{op_name(pool)}": planned[op_name(pool)].map(_shards[pool]).collect()
                  for pool in SCALE.egress_pools}
     result, *checks = _finish(credential_inventory=credential_inventory, **summaries)
-    return {"result": result, **dict(zip(CHECK_OUTPUTS, checks))}
+    return {"result": result, **dict(zip(CHECK_OUTPUTS, checks, strict=True))}
 
 
 __all__ = ["INFRASTRUCTURE_RETRY", "credential_validation_results", "percentile", "results_metadata"]

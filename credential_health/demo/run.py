@@ -153,8 +153,8 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
         risky = connection.execute(sa.text(
             "SELECT tenant_id, exchange, credential_type, risk_level, risk_reason FROM credential_scopes "
             "WHERE risk_level <> 'ok' ORDER BY tenant_id, exchange, credential_type")).all()
-        streaks = dict(((r[0], r[1], r[2]), (r[3], r[4])) for r in connection.execute(sa.text(
-            "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code FROM credential_status")))
+        streaks = {(r[0], r[1], r[2]): (r[3], r[4]) for r in connection.execute(sa.text(
+            "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code FROM credential_status"))}
     engine.dispose()
     per_window: dict[str, dict[str, int]] = {}
     for window_start, status, count in counts:

@@ -109,7 +109,7 @@ def write_episode_events(connection, announce: Sequence[tuple[str, object]], sta
     outbox = []
     for event_type, episode in announce:
         key = episode.key
-        status = SimpleNamespace(**dict(zip(("tenant_id", "exchange", "credential_type"), key)),
+        status = SimpleNamespace(**dict(zip(("tenant_id", "exchange", "credential_type"), key, strict=True)),
                                  **states[key]._asdict())
         slot = max(now, slots[key] + min_interval) if key in slots else now
         slots[key] = slot

@@ -114,7 +114,7 @@ class ScopeAudit:
         at, policy = row["checked_at"], self.policy
         risk = rules.assess(scope, at, policy.published, policy.overrides)
         missing = rules.missing_egress(scope, policy.published)
-        current = dict(zip(store.KEY_NAMES, key), **store.to_columns(scope), risk_level=risk.level,
+        current = dict(zip(store.KEY_NAMES, key, strict=True), **store.to_columns(scope), risk_level=risk.level,
                        risk_reason=risk.reason, missing_egress=",".join(missing) or None,
                        egress_address=row.get("egress_address"), observed_at=at, updated_at=self.now)
         previous = store.from_columns(old) if old else None

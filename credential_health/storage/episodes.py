@@ -47,5 +47,5 @@ def write(connection: Connection, rows: Iterable[Episode]) -> None:
 
 def credential_episodes(connection: Connection, key: tuple) -> list[dict]:
     """One credential's episodes, oldest first (for reports and tests)."""
-    query = select(episodes).where(*(episodes.c[n] == v for n, v in zip(COLUMNS[1:4], key)))
+    query = select(episodes).where(*(episodes.c[n] == v for n, v in zip(COLUMNS[1:4], key, strict=True)))
     return [dict(row._mapping) for row in connection.execute(query.order_by(episodes.c.first_failing_window))]

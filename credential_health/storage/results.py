@@ -104,7 +104,7 @@ def copy_rows(connection: Connection, table: Table, columns: Sequence[str], rows
     """Bulk-load rows (value sequences in `columns` order) with PostgreSQL COPY: several times faster than
     multi-row INSERTs at 100k rows (measured). `into` loads a staging table shaped like `table` instead."""
     formats = [_csv_formatter(table, c) for c in columns]
-    lines = [",".join([fmt(value) for fmt, value in zip(formats, row)]) for row in rows]
+    lines = [",".join([fmt(value) for fmt, value in zip(formats, row, strict=True)]) for row in rows]
     buffer = io.StringIO("\n".join(lines) + "\n")
     cursor = connection.connection.dbapi_connection.cursor()
     try:
@@ -176,7 +176,7 @@ def window_text(engine: Engine, window_start: datetime) -> Iterator[tuple[str, s
         for source in Source:  # one query per source: each has its own partial index on window_start
             query = select(*columns).where(checks.c.window_start == window_start, checks.c.source == source.value)
             for row in connection.execute(query):
-                for name, value in zip(TEXT_COLUMNS, row):
+                for name, value in zip(TEXT_COLUMNS, row, strict=True):
                     if value:
                         yield name, value
 

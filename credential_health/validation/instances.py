@@ -159,7 +159,7 @@ def _template(exchange_id: str, base_url: str | None) -> tuple[dict | None, tupl
         return None, (), required
     real = probe.urls.get("api")
     local = override_api_urls(real, base_url)
-    pairs = sorted(set(zip(_leaves(local), _leaves(real))), key=lambda pair: len(pair[0]), reverse=True)
+    pairs = sorted(set(zip(_leaves(local), _leaves(real), strict=True)), key=lambda pair: len(pair[0]), reverse=True)
     return local, tuple(pairs), required
 
 

@@ -221,7 +221,7 @@ def _write_pair(cert_pem: bytes, key: ec.EllipticCurvePrivateKey) -> tuple[str, 
     folder = tempfile.mkdtemp(prefix="webhook-tls-")
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     paths = (f"{folder}/cert.pem", f"{folder}/key.pem")
-    for path, data in zip(paths, (cert_pem, key_pem)):
+    for path, data in zip(paths, (cert_pem, key_pem), strict=True):
         with open(path, "wb") as handle:
             handle.write(data)
     return paths

@@ -54,7 +54,7 @@ def test_instances_are_independent_copies():
                     a.urls["api"]["private"], sorted(a.markets), a.session is session, a.own_session)
             await a.close()
             await b.close()
-            return pair + (session.closed, a.session)
+            return (*pair, session.closed, a.session)
 
     result = asyncio.run(build())
     assert result == ("key-a", "key-b", False, 3000, BASE + "/api/v3", ["BTC/USDT", "ETH/USDT"], True, False,
