@@ -270,7 +270,7 @@ class Settings(BaseSettings):
         """Every variable read from `env` (default os.environ) and checked; SettingsError names the first bad one."""
         env = os.environ if env is None else env
         try:
-            settings = cls(_build_sources=((_Environment(cls, env),), {}))
+            settings = cls(_build_sources=((_Environment(cls, env),), {}))  # type: ignore[call-arg]  # pydantic-settings' own init argument, unknown to mypy
         except ValidationError as invalid:
             raise SettingsError(_first_problem(invalid)) from None
         if not settings.database_url.get_secret_value():
@@ -303,7 +303,7 @@ def variables() -> Iterator[Variable]:
     for attribute, field in Settings.model_fields.items():
         for marker in field.metadata:
             if isinstance(marker, _ParsedBy):
-                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description,
+                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description or "",
                                secret=field.annotation is SecretStr)
 
 

@@ -58,7 +58,10 @@ def _alembic_config() -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # only with an empty versions folder
+        raise RuntimeError("no alembic migration found")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
@@ -90,7 +91,7 @@ def _csv_plain(value) -> str:
     return str(value)
 
 
-def _csv_formatter(table: Table, column: str) -> Callable[[object], str]:
+def _csv_formatter(table: Table, column: str) -> Callable[[Any], str]:
     kind = table.c[column].type
     if isinstance(kind, UTCDateTime):
         return _csv_time
@@ -106,7 +107,9 @@ def copy_rows(connection: Connection, table: Table, columns: Sequence[str], rows
     formats = [_csv_formatter(table, c) for c in columns]
     lines = [",".join([fmt(value) for fmt, value in zip(formats, row, strict=True)]) for row in rows]
     buffer = io.StringIO("\n".join(lines) + "\n")
-    cursor = connection.connection.dbapi_connection.cursor()
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None  # None only once the connection is invalidated
+    cursor = dbapi.cursor()
     try:
         cursor.copy_expert(f"COPY {into or table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
     finally:
@@ -159,7 +162,7 @@ def window_events(connection: Connection, window_start: datetime) -> list:
     query = select(*EVENT_COLUMNS).where(
         checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value
     )
-    return connection.execute(query).all()
+    return list(connection.execute(query).all())
 
 
 def window_keys(connection: Connection, window_start: datetime) -> set[Key]:

@@ -112,7 +112,7 @@ def _paced_class(exchange_id: str) -> type:
     at a proxy or simulator they would degrade to a bare ExchangeError)."""
     base = getattr(ccxt_async, exchange_id)
 
-    class Paced(base):
+    class Paced(base):  # type: ignore[misc,valid-type]  # ccxt's class for the exchange, picked at runtime
         _pacer = None  # a ratelimit.TokenBucket or redis_budget.RedisBucket, or None (unlimited)
         _aliases: tuple[tuple[str, str], ...] = ()
         # The raw answer is the evidence of a check: keep the parsed body (ccxt already parsed it) and the status.
@@ -151,7 +151,7 @@ def _paced_class(exchange_id: str) -> type:
 
 
 @functools.cache
-def _template(exchange_id: str, base_url: str | None) -> tuple[dict | None, tuple, tuple[str, ...]]:
+def _template(exchange_id: str, base_url: str | None) -> tuple[object, tuple, tuple[str, ...]]:
     """Per exchange (computed once): overridden urls['api'], URL aliases and the required credential names."""
     probe = getattr(ccxt_async, exchange_id)()
     required = tuple(name for name, needed in probe.requiredCredentials.items() if needed)
