@@ -224,7 +224,7 @@ def test_empty_tables_give_no_series_and_nan_age(database_url):
 class _Pushgateway(http.server.BaseHTTPRequestHandler):
     received: ClassVar[list] = []  # shared by the handler instances the server makes
 
-    def do_PUT(self):
+    def do_PUT(self):  # http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((self.path, body.decode()))
         self.send_response(200)

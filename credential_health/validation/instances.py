@@ -139,7 +139,7 @@ def _paced_class(exchange_id: str) -> type:
             return super().on_rest_response(code, reason, url, method, response_headers, *args)
 
         if hasattr(base, "get_exceptions_by_url"):
-            def get_exceptions_by_url(self, url, exactOrBroad):
+            def get_exceptions_by_url(self, url, exactOrBroad):  # ccxt's names
                 for local, real in self._aliases:
                     if url and url.startswith(local):
                         url = real + url[len(local):]
