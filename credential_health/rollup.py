@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, select, text, tuple_, update
+from sqlalchemy import Connection, Select, TextClause, and_, func, select, text, tuple_, update
 
 from credential_health import episodes as episode_rules
 from credential_health import rollup_rerun
@@ -117,6 +117,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
         old_state, was_present, removed_at, was_alerted_at = stored.get(key, (None, True, None, None))
         old_removed_at = removed_at
         state = new_states.get(key, old_state)
+        assert state is not None  # every key comes from new_states or stored
         present = was_present if inventory is None else key in inventory
         if not present:  # removed credentials keep their history but never a streak
             state = state._replace(consecutive_failures=0, failing_since=None)
@@ -182,7 +183,7 @@ def _serialize(connection: Connection) -> None:
 def _load(connection: Connection) -> dict[Key, tuple[StreakState, bool, datetime | None, datetime | None]]:
     """(state, present_in_inventory, removed_at, alerted_at) of every credential."""
     names = (*KEY_NAMES, *STATE_NAMES, "present_in_inventory", "removed_at", "alerted_at")
-    query = select(*(status_table.c[n] for n in names))
+    query: Select | TextClause = select(*(status_table.c[n] for n in names))
     if connection.dialect.name == "postgresql":  # untyped: no per-value processing (~1 s at 100k), UTC as typed
         connection.execute(text("SET LOCAL TIME ZONE 'UTC'"))
         query = text(f"SELECT {', '.join(names)} FROM {status_table.name}")

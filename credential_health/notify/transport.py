@@ -208,6 +208,7 @@ class WebhookTransport:
             except httpx.HTTPError as exc:
                 error = f"request_error: {type(exc).__name__}"
             else:
+                assert status is not None  # send() answered
                 if 300 <= status < 400:  # redirects are never followed (the target was checked, its Location not)
                     error = f"http_{status}: redirect not followed"
                 elif not 200 <= status < 300:

@@ -9,8 +9,9 @@ import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 import aiohttp
 
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 # (e.g. vault.secret_reads.AsyncSecretReads: reads on the checks' own loop, cheaper than a thread each).
 FetchSecret = Callable[[CredentialRef], ExchangeSecret]
 AsyncRead = Callable[[CredentialRef], Awaitable[ExchangeSecret]]
-_END = object()
 
 
 class ExchangeValidator:
@@ -87,14 +87,16 @@ class ExchangeValidator:
                    published_egress_addresses=settings.published_egress_addresses)
 
     async def validate_stream(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
-                              ) -> AsyncIterator[CheckResult]:
+                              ) -> AsyncGenerator[CheckResult, None]:
         """Yield one result per ref in completion order, with at most `concurrency` checks in flight.
 
         `refs` is consumed lazily. An exception from `fetch_secret` other than MalformedSecret or
         SecretUnavailable aborts the run: in-flight checks are cancelled and everything is closed.
         """
         # One pool, one session and one SSL context for every check: per-instance ones double the cost.
-        reads = fetch_secret if hasattr(fetch_secret, "__aenter__") else _PooledReads(fetch_secret, self.concurrency)
+        # duck-typed: the caller's own async reads (an async context manager) or a pool around its function
+        reads: Any = (fetch_secret if hasattr(fetch_secret, "__aenter__")
+                      else _PooledReads(fetch_secret, self.concurrency))
         read = await reads.__aenter__()
         session = exchange_session(self.concurrency, self._ssl_context, self.egress_address)
         budgets = self.budget.open()
@@ -105,8 +107,8 @@ class ExchangeValidator:
         try:
             while True:
                 while not exhausted and len(pending) < self.concurrency:
-                    ref = next(ref_iter, _END)
-                    if ref is _END:
+                    ref = next(ref_iter, None)  # refs are never None
+                    if ref is None:
                         exhausted = True
                     else:
                         task = asyncio.ensure_future(self._check(ref, read, session, budgets))
@@ -187,7 +189,7 @@ class ExchangeValidator:
             if status is Status.VALID and probes(ref.exchange):  # same instance, same budget, right after
                 now = datetime.now(timezone.utc)
                 scope, scope_error = await run_probe(exchange, now, self.allowlist_addresses)
-                if expired(scope, now):
+                if scope is not None and scope.expires_at is not None and expired(scope, now):
                     status, code = Status.INVALID, KEY_EXPIRED
                     message = f"the exchange reports the key expired at {scope.expires_at.isoformat()}"
         finally:
