@@ -2,11 +2,13 @@
 
 
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetSelection,
     Config,
     Failure,
+    JobDefinition,
     OpExecutionContext,
     Output,
     define_asset_job,
@@ -15,6 +17,9 @@ from dagster import (
     op,
 )
 from pydantic import Field
+
+if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from credential_health.assets import ASSETS
 from credential_health.audit import audit_check
@@ -58,7 +63,9 @@ def _path_part(name: str, value: str) -> str:
 @op(description="Validate one credential now (source=manual), scan its row for secrets, fold it into its status.")
 def check_credential(context: OpExecutionContext, config: CheckCredentialConfig, credentials: VaultCredentialSource,
                      validator: CredentialValidator, results_db: ResultsDatabase) -> Output[dict]:
-    ref = CredentialRef(*(_path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")))
+    tenant_id, exchange, credential_type = (_path_part(n, getattr(config, n))
+                                            for n in ("tenant_id", "exchange", "credential_type"))
+    ref = CredentialRef(tenant_id, exchange, credential_type)
     digests = SecretDigests()
 
     def fetch_secret(wanted: CredentialRef) -> ExchangeSecret:
@@ -121,4 +128,5 @@ def retention_job():
     delete_expired_rows()
 
 
-JOBS = [credential_health_job, check_credential_job, retention_job]
+JOBS: "list[JobDefinition | UnresolvedAssetJobDefinition]" = [
+    credential_health_job, check_credential_job, retention_job]

@@ -270,7 +270,7 @@ class Settings(BaseSettings):
         """Every variable read from `env` (default os.environ) and checked; SettingsError names the first bad one."""
         env = os.environ if env is None else env
         try:
-            settings = cls(_build_sources=((_Environment(cls, env),), {}))  # type: ignore[call-arg]  # pydantic-settings' own init argument, unknown to mypy
+            settings = cls(_build_sources=((_Environment(cls, env),), {}))
         except ValidationError as invalid:
             raise SettingsError(_first_problem(invalid)) from None
         if not settings.database_url.get_secret_value():

@@ -93,7 +93,8 @@ def seed_endpoints(services: Services, tenants: list[str]) -> dict[str, str]:
     upgrade(engine)
     store = WebhookSecretStore.from_settings(settings)
     with engine.connect() as connection:
-        endpoints = dict(connection.execute(sa.select(tenant_webhooks.c.tenant_id, tenant_webhooks.c.endpoint_id)).all())
+        query = sa.select(tenant_webhooks.c.tenant_id, tenant_webhooks.c.endpoint_id)
+        endpoints = dict(connection.execute(query).tuples().all())
     for tenant_id in tenants:
         url = f"{services.receiver_url}/{tenant_id}"
         with engine.begin() as connection:
@@ -121,7 +122,7 @@ def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> 
     notify = defs.resolve_job_def("notify_tenants_job")
     sensor = defs.resolve_sensor_def("credential_failure_sensor")
     complete = check_windows.get_partition_keys(current_time=datetime.now(timezone.utc))
-    windows = complete[:len(complete) - leave_newest][-count:]
+    windows = list(complete[:len(complete) - leave_newest][-count:])
     cursor, notify_runs = None, []
     for number, window in enumerate(windows, start=1):
         say(f"window {number}/{count} {window}: credential_health_job (inventory -> results -> rollup) ...", started)
@@ -131,7 +132,8 @@ def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> 
         with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
-        for request in tick.run_requests:
+        for request in tick.run_requests or []:
+            assert request.run_key is not None  # the sensor keys each request by its rollup event
             if instance.get_runs(RunsFilter(tags={"dagster/run_key": request.run_key})):
                 continue  # the same rollup event already launched its run
             say(f"window {number}/{count} {window}: credential_failure_sensor -> notify_tenants_job", started)
