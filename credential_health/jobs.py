@@ -1,6 +1,5 @@
 """Jobs: the per-window asset job, a manual check of one credential, and retention cleanup."""
 
-
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
