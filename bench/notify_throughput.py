@@ -77,7 +77,8 @@ def prepare(settings: Settings, receiver: str, events: int, failing: set[int]) -
     with engine.begin() as connection:
         for t in range(TENANTS):
             tenant = f"tenant-{t:03d}"
-            endpoint_id = add_endpoint(connection, tenant, f"{receiver}/{tenant}", ["credential.failed"], allow_private=True)
+            endpoint_id = add_endpoint(connection, tenant, f"{receiver}/{tenant}", ["credential.failed"],
+                                       allow_private=True)
             requests.post(f"{receiver}/__receiver/secrets",
                           json={"path": f"/{tenant}", "secrets": [store.create(endpoint_id)]}, timeout=10)
             if t in failing:

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {"VAULT_ADDR": addr, "VAULT_TOKEN": token, "CREDENTIAL_HEALTH_DATABASE_URL": results_url,
            "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": base + "/binance", "kraken": base + "/kraken"}),
            "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units}),
-           "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL, "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": f"scale_out_{os.getpid()}",
+           "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL,
+           "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": f"scale_out_{os.getpid()}",
            "CREDENTIAL_HEALTH_AUDIT_LOG": "off",
            "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": "100000", "CREDENTIAL_HEALTH_CHECK_RETRIES": "1",
            "CREDENTIAL_HEALTH_FIRST_WINDOW": "2026-01-01"}

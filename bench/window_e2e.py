@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": f"{sim}/binance", "kraken": f"{sim}/kraken"}),
             "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",  # unthrottled: the simulator's budget is not the point
             "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.05",
-            "CREDENTIAL_HEALTH_AUDIT_LOG": str(workdir / "audit.jsonl"),
-            "CREDENTIAL_HEALTH_FIRST_WINDOW": "T".join(args.partition.rsplit("-", 1)),  # key is day-HH:MM  # as shipped: a file, not the console
+            "CREDENTIAL_HEALTH_AUDIT_LOG": str(workdir / "audit.jsonl"),  # as shipped: a file, not the console
+            "CREDENTIAL_HEALTH_FIRST_WINDOW": "T".join(args.partition.rsplit("-", 1)),  # key is day-HH:MM
         })
         home = workdir / "dagster_home"
         home.mkdir()
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         for event in result.all_events:
             if event.event_type_value == "STEP_SUCCESS":
                 seconds = event.event_specific_data.duration_ms / 1000
-                rate = f" ({results_meta['total'] / seconds:.0f} checks/s)" if event.step_key == "credential_validation_results" else ""
+                validating = event.step_key == "credential_validation_results"
+                rate = f" ({results_meta['total'] / seconds:.0f} checks/s)" if validating else ""
                 print(f"  step {event.step_key}: {seconds:.1f} s{rate}")
         print(f"  {event_records} Dagster event-log records for the run; {audited} audit lines in the audit log")
         if profile is not None:

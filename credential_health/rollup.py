@@ -88,7 +88,8 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
                 derived[key] = episode_rules.track(key, state, batch, threshold)[1]
         else:
             recompute.add(key)
-    reappeared = {k for k, (_, present, *_) in stored.items() if not present and inventory is not None and k in inventory}
+    reappeared = {k for k, (_, present, *_) in stored.items()
+                  if not present and inventory is not None and k in inventory}
     recompute |= reappeared
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
     stretch_end: dict[Key, datetime] = {}  # credentials whose stored state a rerun kept (see rollup_rerun)
@@ -110,7 +111,8 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     rows, removed, final = [], 0, {}
     keys = new_states.keys() | (stored.keys() if inventory is not None else set())
     known = {e.episode_id: e for batch in open_episodes.values() for e in batch}
-    known |= episode_table.by_ids(connection, {e.episode_id for batch in derived.values() for e in batch} - known.keys())
+    known |= episode_table.by_ids(connection,
+                                  {e.episode_id for batch in derived.values() for e in batch} - known.keys())
     writes, announce, opened, closed = [], [], 0, 0
     unchanged = len(kept)
     for key in keys:

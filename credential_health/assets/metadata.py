@@ -45,7 +45,8 @@ def capped_table(columns: list[TableColumn], records: list[dict], total: int, no
     """A typed table of the given records; when cut off, a last row names how many were left out."""
     rows = [TableRecord(data=record) for record in records]
     if total > len(records):
-        remainder: dict[str, str | None] = {column.name: None for column in columns}  # every record must have every field
+        # every record must have every field
+        remainder: dict[str, str | None] = {column.name: None for column in columns}
         remainder[columns[0].name] = f"… and {total - len(records)} more {noun}"
         rows.append(TableRecord(data=remainder))
     return MetadataValue.table(rows, schema=TableSchema(columns=columns))

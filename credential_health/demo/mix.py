@@ -122,7 +122,8 @@ def simulator_keys(credentials: list[DemoCredential], scopes: bool = False) -> l
     for c in credentials:
         if c.behaviour == "malformed":
             continue
-        entry: dict[str, object] = {"exchange": c.exchange, "api_key": c.api_key, "secret": c.secret, "behaviour": c.behaviour}
+        entry: dict[str, object] = {"exchange": c.exchange, "api_key": c.api_key, "secret": c.secret,
+                                    "behaviour": c.behaviour}
         if c.behaviour == "flaky":
             entry.update(fail_first=1, fail_with="server_error")
         if scopes:

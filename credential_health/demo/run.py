@@ -151,12 +151,14 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
             "GROUP BY window_start, status ORDER BY window_start")).all()
         alerts = connection.execute(sa.text(
             "SELECT tenant_id, exchange, credential_type, COUNT(*) FROM webhook_events "
-            "WHERE event_type = 'credential.failed' GROUP BY tenant_id, exchange, credential_type ORDER BY 1, 2, 3")).all()
+            "WHERE event_type = 'credential.failed' GROUP BY tenant_id, exchange, credential_type "
+            "ORDER BY 1, 2, 3")).all()
         risky = connection.execute(sa.text(
             "SELECT tenant_id, exchange, credential_type, risk_level, risk_reason FROM credential_scopes "
             "WHERE risk_level <> 'ok' ORDER BY tenant_id, exchange, credential_type")).all()
         streaks = {(r[0], r[1], r[2]): (r[3], r[4]) for r in connection.execute(sa.text(
-            "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code FROM credential_status"))}
+            "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code "
+            "FROM credential_status"))}
     engine.dispose()
     per_window: dict[str, dict[str, int]] = {}
     for window_start, status, count in counts:
@@ -170,7 +172,8 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
     return {
         "windows": windows,
         "per_window": per_window,
-        "expected_per_window": {s: sum(c.expected_status == s for c in credentials) for s in ("valid", "invalid", "unknown")},
+        "expected_per_window": {s: sum(c.expected_status == s for c in credentials)
+                                for s in ("valid", "invalid", "unknown")},
         "alerted": [{"credential": f"{t}/{e}/{c}", "events": n, "streak": streaks[(t, e, c)][0],
                      "error_code": streaks[(t, e, c)][1]} for t, e, c, n in alerts],
         "webhooks_received": len(received),
@@ -190,7 +193,8 @@ def report(summary: dict) -> None:
     print(f"  {'window':<18} {'valid':>6} {'invalid':>8} {'unknown':>8}")
     for window, counts in summary["per_window"].items():
         print(f"  {window:<18} {counts['valid']:>6} {counts['invalid']:>8} {counts['unknown']:>8}")
-    print(f"\nCredentials that reached the alert threshold ({len(summary['alerted'])}; credential.failed sent once each):")
+    print(f"\nCredentials that reached the alert threshold ({len(summary['alerted'])}; "
+          "credential.failed sent once each):")
     for alert in summary["alerted"]:
         print(f"  {alert['credential']:<34} streak {alert['streak']}  {alert['error_code']}")
     if summary["risky_scopes"]:  # the simulator reported scopes: the scope audit's findings and events
@@ -217,11 +221,13 @@ def main() -> int:
     signal.signal(signal.SIGINT, _interrupt)
     home = prepare_home()
     credentials = demo_credentials(os.environ.get("CREDENTIAL_HEALTH_DEMO_SEED"))
-    say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})", started)
+    say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})",
+        started)
     try:
         with Services(home / "demo-logs") as services:
             configure(services)
-            say(f"seeding {len(credentials)} credentials for {len({c.tenant_id for c in credentials})} tenants", started)
+            say(f"seeding {len(credentials)} credentials for {len({c.tenant_id for c in credentials})} tenants",
+                started)
             seed(services, credentials)
             windows, notify_runs = run_windows(started)
             summary = summarise(services, credentials, windows, notify_runs, home)

@@ -44,7 +44,8 @@ class Services:
                                   "--weight-per-minute", "1000000"])  # the demo is not about Binance's IP limit
         port = free_port()
         self.receiver_url = f"http://127.0.0.1:{port}"
-        self._spawn("receiver", [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port", str(port)])
+        self._spawn("receiver", [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port",
+                                 str(port)])
         self._wait_until_up()
         return self
 

@@ -131,7 +131,8 @@ def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | N
                    WHERE c.window_start BETWEEN x.lo AND x.hi"""),
         (wanted.keys() - near, f"""SELECT {columns} FROM {{keys}} CROSS JOIN LATERAL (
                    SELECT * FROM credential_health_checks c WHERE {_SAME_KEY} AND
-                   c.window_start >= coalesce(x.lo, '-infinity') AND c.window_start <= coalesce(x.hi, 'infinity')) c"""),
+                   c.window_start >= coalesce(x.lo, '-infinity')
+                   AND c.window_start <= coalesce(x.hi, 'infinity')) c"""),
     )
     keys_sql = """unnest(CAST(:t AS text[]), CAST(:e AS text[]), CAST(:k AS text[]), CAST(:lo AS timestamptz[]),
                          CAST(:hi AS timestamptz[])) AS x(tenant_id, exchange, credential_type, lo, hi)"""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Connection,

@@ -39,7 +39,8 @@ def test_failed_once_per_episode_then_recovered(settings, engine, webhook_receiv
     later = datetime.now(timezone.utc) + timedelta(hours=1, seconds=1)  # the one-per-hour slot has passed
     recovered = dispatch(settings, engine, WebhookSecretStore.from_settings(settings), now=later)
     assert events_of(engine, "credential.recovered") == 1 and recovered.delivered == 1
-    assert [r.json()["type"] for r in webhook_receiver.accepted("/acme")] == ["credential.failed", "credential.recovered"]
+    assert [r.json()["type"] for r in webhook_receiver.accepted("/acme")] == ["credential.failed",
+                                                                              "credential.recovered"]
     assert rows(engine, credential_status)[0].alerted_at is None
 
 

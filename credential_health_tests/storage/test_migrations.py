@@ -29,7 +29,8 @@ def test_upgrade_from_the_previous_revision_keeps_rows(empty_database_url):
     assert "webhook_events" not in sa.inspect(engine).get_table_names()
     now = datetime.now(timezone.utc)
     row = dict(tenant_id="acme", exchange="binance", credential_type="trading", window_start=now.isoformat(),
-               source="scheduled", checked_at=now.isoformat(), status="valid", error_code="ok", duration_ms=5, attempts=1)
+               source="scheduled", checked_at=now.isoformat(), status="valid", error_code="ok", duration_ms=5,
+               attempts=1)
     old_checks = sa.table("credential_health_checks", *(sa.column(name) for name in row))
     with engine.begin() as connection:
         connection.execute(old_checks.insert(), row)

@@ -58,7 +58,8 @@ def test_revoked_token_is_an_auth_error(seeded):
 
 
 def test_policy_without_data_access_names_path_and_capability(seeded):
-    token = seeded.token_with_policy("errors-metadata-only", 'path "secret/metadata/*" { capabilities = ["list", "read"] }')
+    token = seeded.token_with_policy("errors-metadata-only",
+                                     'path "secret/metadata/*" { capabilities = ["list", "read"] }')
     target = store(seeded.addr, TokenAuth(token))
     assert len(target.walk()) == 1
     with pytest.raises(Forbidden) as denied:
@@ -139,7 +140,8 @@ def approle(seeded):
     client = seeded.root()
     if "approle/" not in client.sys.list_auth_methods()["data"]:
         client.sys.enable_auth_method("approle")
-    client.sys.create_or_update_policy(name="errors-approle", policy='path "secret/*" { capabilities = ["read", "list"] }')
+    client.sys.create_or_update_policy(name="errors-approle",
+                                       policy='path "secret/*" { capabilities = ["read", "list"] }')
     client.auth.approle.create_or_update_approle("credential-health", token_policies=["errors-approle"],
                                                  token_ttl="6s", token_max_ttl="6s")
     role_id = client.auth.approle.read_role_id("credential-health")["data"]["role_id"]
