@@ -30,11 +30,11 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from budget_shared import ACCOUNT_WEIGHT, WEIGHT_PER_UNIT, start_simulator  # noqa: E402
-from credential_health.validation.budget import HEADROOM  # noqa: E402
-from credential_health_tests.scale.cluster import REDIS_URL, make_cluster, throwaway_database  # noqa: E402
-from validation_throughput import control  # noqa: E402
-from window_e2e import credential, seed_vault, start_openbao  # noqa: E402
+from budget_shared import ACCOUNT_WEIGHT, WEIGHT_PER_UNIT, start_simulator  # noqa: E402 - after the sys.path insert
+from credential_health.validation.budget import HEADROOM  # noqa: E402 - after the sys.path insert
+from credential_health_tests.scale.cluster import REDIS_URL, make_cluster, throwaway_database  # noqa: E402 - after the sys.path insert
+from validation_throughput import control  # noqa: E402 - after the sys.path insert
+from window_e2e import credential, seed_vault, start_openbao  # noqa: E402 - after the sys.path insert
 
 TARGET_RATIO, TARGET_OF_BOUND = 1.8, 0.9
 WINDOWS = iter(["2026-11-20-00:00", "2026-11-20-06:00", "2026-11-20-12:00", "2026-11-20-18:00"])

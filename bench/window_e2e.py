@@ -36,8 +36,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credential_health.sandbox.openbao import start_openbao  # noqa: E402
-from credential_health.sandbox.ports import free_port, wait_healthy  # noqa: E402
+from credential_health.sandbox.openbao import start_openbao  # noqa: E402 - after the sys.path insert
+from credential_health.sandbox.ports import free_port, wait_healthy  # noqa: E402 - after the sys.path insert
 
 # Mostly healthy keys, as in production; the rest exercise every classification path.
 MIX = ["valid"] * 16 + ["revoked", "permission_denied", "suspended", "server_error"]
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         # ccxt compiles from source in an environment with PYTHONDONTWRITEBYTECODE (~3 s here; an install
         # with bytecode imports it in well under 1 s): import it before the clock, and say how long it took
         began = time.perf_counter()
-        import ccxt.async_support  # noqa: F401
+        import ccxt.async_support  # noqa: F401 - imported for its import time only
         print(f"ccxt imported before the clock in {time.perf_counter() - began:.1f} s", flush=True)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         profile = cProfile.Profile() if args.profile else None

@@ -24,7 +24,7 @@ class Services:
         self.vault_addr = self.simulator_url = self.receiver_url = ""
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child, closed below
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         # Own session: Ctrl-C in the terminal reaches only us, and we stop the whole group ourselves.
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

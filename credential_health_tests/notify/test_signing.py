@@ -93,4 +93,4 @@ def test_bad_inputs_are_refused_without_echoing_the_secret() -> None:
     with pytest.raises(ValueError):
         sign_headers("msg_a", 1, BODY, [], "x")
     with pytest.raises(TypeError):
-        sign_headers("msg_a", 1, BODY.decode(), [generate_secret()], "x")  # type: ignore[arg-type]
+        sign_headers("msg_a", 1, BODY.decode(), [generate_secret()], "x")  # type: ignore[arg-type]  # the wrong type on purpose

@@ -217,7 +217,7 @@ def _tls_contexts(names: list[str]) -> tuple[ssl.SSLContext, ssl.SSLContext, lis
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(*_write_pair(cert_pem, key))
     sni: list[str] = []
-    server.sni_callback = lambda _sock, name, _ctx: sni.append(name)  # type: ignore[assignment,misc]
+    server.sni_callback = lambda _sock, name, _ctx: sni.append(name)  # type: ignore[assignment,misc]  # typeshed types the callback narrowly
     return server, ssl.create_default_context(cadata=cert_pem.decode()), sni
 
 

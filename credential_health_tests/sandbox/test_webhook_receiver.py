@@ -132,7 +132,7 @@ def test_runs_as_a_process() -> None:
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
     ) as process:
         try:
-            line = process.stdout.readline().strip()  # type: ignore[union-attr]
+            line = process.stdout.readline().strip()  # type: ignore[union-attr]  # stdout=PIPE: never None
             assert line.startswith("webhook receiver listening on http://127.0.0.1:")
             url = line.rsplit(" ", 1)[1]
             httpx.post(url + "/__receiver/script", json={"path": "/p", "responses": [503]}, trust_env=False)
