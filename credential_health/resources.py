@@ -145,8 +145,10 @@ class CredentialValidator(SettingsResource):
     concurrency: int | None = Field(default=None, ge=1, description="Checks in flight at once; None: "
                                     "CREDENTIAL_HEALTH_CHECK_CONCURRENCY.")
 
-    def validate(self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],  # type: ignore[override]  # shadows pydantic's deprecated classmethod, never called on a resource
-                 on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    def validate(  # type: ignore[override]  # shadows pydantic's deprecated classmethod, never called on a resource
+        self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],
+        on_result: Callable[[CheckResult], None] | None = None,
+    ) -> list[CheckResult]:
         # Imported here: ccxt takes seconds to import, and the webserver and daemon load this module too.
         from credential_health.validation import ExchangeValidator
 
