@@ -57,6 +57,7 @@ def track(key: Key, state: StreakState, events: Iterable[Event], threshold: int)
     for event in events:
         state = fold(state, event)
         if state.consecutive_failures >= threshold:
+            assert state.failing_since is not None  # fold sets it with the first failure of a streak
             identity = episode_id(key, state.failing_since)
             if current is None or current.episode_id != identity:
                 current = Episode(identity, key, state.failing_since, event.checked_at, 0, None)

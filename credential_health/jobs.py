@@ -1,12 +1,13 @@
 """Jobs: the per-window asset job, a manual check of one credential, and retention cleanup."""
 
-
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetSelection,
     Config,
     Failure,
+    JobDefinition,
     OpExecutionContext,
     Output,
     define_asset_job,
@@ -16,6 +17,9 @@ from dagster import (
 )
 from pydantic import Field
 
+if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
 from credential_health.assets import ASSETS
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, row_findings
@@ -23,7 +27,11 @@ from credential_health.executors import window_executor
 from credential_health.models import CredentialRef, ExchangeSecret, Source
 from credential_health.partitions import window_containing
 from credential_health.resources import (
-    CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource, stored_row,
+    CredentialValidator,
+    ResultsDatabase,
+    SecretDigests,
+    VaultCredentialSource,
+    stored_row,
 )
 from credential_health.step_errors import step_failure
 from credential_health.storage import results
@@ -54,7 +62,9 @@ def _path_part(name: str, value: str) -> str:
 @op(description="Validate one credential now (source=manual), scan its row for secrets, fold it into its status.")
 def check_credential(context: OpExecutionContext, config: CheckCredentialConfig, credentials: VaultCredentialSource,
                      validator: CredentialValidator, results_db: ResultsDatabase) -> Output[dict]:
-    ref = CredentialRef(*(_path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")))
+    tenant_id, exchange, credential_type = (_path_part(n, getattr(config, n))
+                                            for n in ("tenant_id", "exchange", "credential_type"))
+    ref = CredentialRef(tenant_id, exchange, credential_type)
     digests = SecretDigests()
 
     def fetch_secret(wanted: CredentialRef) -> ExchangeSecret:
@@ -117,4 +127,5 @@ def retention_job():
     delete_expired_rows()
 
 
-JOBS = [credential_health_job, check_credential_job, retention_job]
+JOBS: "list[JobDefinition | UnresolvedAssetJobDefinition]" = [
+    credential_health_job, check_credential_job, retention_job]

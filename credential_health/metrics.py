@@ -66,7 +66,7 @@ class TableGauges:
         interval = GaugeMetricFamily("credential_health_window_interval_seconds",
                                      "Length of one validation window (CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS).",
                                      value=self.settings.check_interval_hours * 3600)
-        return families + [interval], newest_window
+        return [*families, interval], newest_window
 
     def _credentials(self, connection) -> tuple[list, datetime | None]:
         by_state = GaugeMetricFamily(

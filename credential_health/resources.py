@@ -42,8 +42,9 @@ class SettingsResource(ConfigurableResource):
 class VaultCredentialSource(SettingsResource):
     """Tenants' credentials in Vault KV v2: list references, read one secret just in time."""
 
-    kv_mount: str | None = Field(None, description="KV v2 mount of the credentials; None: VAULT_KV_MOUNT.")
-    tenants_path: str | None = Field(None, description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH.")
+    kv_mount: str | None = Field(default=None, description="KV v2 mount of the credentials; None: VAULT_KV_MOUNT.")
+    tenants_path: str | None = Field(default=None,
+                                     description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH.")
 
     _store: CredentialStore | None = PrivateAttr(default=None)
 
@@ -141,11 +142,13 @@ class SecretDigests:
 class CredentialValidator(SettingsResource):
     """Validates credentials against their exchanges (ccxt), configured from CREDENTIAL_HEALTH_* settings."""
 
-    concurrency: int | None = Field(None, ge=1, description="Checks in flight at once; None: "
+    concurrency: int | None = Field(default=None, ge=1, description="Checks in flight at once; None: "
                                     "CREDENTIAL_HEALTH_CHECK_CONCURRENCY.")
 
-    def validate(self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],
-                 on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    def validate(  # type: ignore[override]  # shadows pydantic's deprecated classmethod, never called on a resource
+        self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],
+        on_result: Callable[[CheckResult], None] | None = None,
+    ) -> list[CheckResult]:
         # Imported here: ccxt takes seconds to import, and the webserver and daemon load this module too.
         from credential_health.validation import ExchangeValidator
 
@@ -159,10 +162,10 @@ class ResultsDatabase(SettingsResource):
     """The result tables (SQLite or PostgreSQL) at CREDENTIAL_HEALTH_DATABASE_URL, and the settings of the
     rollup and retention that work on them."""
 
-    database_url: str | None = Field(None, description="SQLAlchemy URL; None: CREDENTIAL_HEALTH_DATABASE_URL "
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; None: CREDENTIAL_HEALTH_DATABASE_URL "
                                      "(preferred: a URL here, with any password in it, shows in run config).")
-    migrate: bool = Field(True, description="Apply pending Alembic migrations when a run starts (idempotent).")
-    batch_rows: int = Field(window_rows.BATCH_ROWS, ge=1,
+    migrate: bool = Field(default=True, description="Apply pending Alembic migrations when a run starts (idempotent).")
+    batch_rows: int = Field(default=window_rows.BATCH_ROWS, ge=1,
                             description="A window's rows are written in transactions of this many.")
 
     _engine: Engine | None = PrivateAttr(default=None)

@@ -303,7 +303,7 @@ def variables() -> Iterator[Variable]:
     for attribute, field in Settings.model_fields.items():
         for marker in field.metadata:
             if isinstance(marker, _ParsedBy):
-                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description,
+                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description or "",
                                secret=field.annotation is SecretStr)
 
 

@@ -9,7 +9,13 @@ import click
 import sqlalchemy as sa
 
 from credential_health.cli.common import (
-    DATABASE_ENV, InputError, RuntimeFailure, command_group, environment_help, open_database, with_settings,
+    DATABASE_ENV,
+    InputError,
+    RuntimeFailure,
+    command_group,
+    environment_help,
+    open_database,
+    with_settings,
 )
 from credential_health.notify.endpoints import EVENT_TYPES, add_endpoint, find_endpoints, set_active
 from credential_health.notify.outbox import event_rows, requeue
@@ -182,7 +188,7 @@ def _send(settings: Settings, engine: sa.Engine, store: WebhookSecretStore, even
     dispatch(settings, engine, store, event_ids=event_ids)
     with engine.connect() as connection:  # the outcome as recorded, whatever the dispatcher counted
         states = connection.execute(sa.select(webhook_events.c.state, sa.func.count()).where(
-            webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).all()
+            webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).tuples().all()
     counts = dict(states)
     click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in ("delivered", "failed", "pending"))
                + "".join(f", {state} {count}" for state, count in sorted(counts.items())))

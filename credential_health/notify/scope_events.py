@@ -39,7 +39,7 @@ class ScopeOutbox:
         self.connection = connection
         self.now = now
         self.rows: list[dict] = []
-        self.counts = {event_type: 0 for event_type in SCOPE_EVENTS}
+        self.counts = dict.fromkeys(SCOPE_EVENTS, 0)
         self._subscribers: dict | None = None
 
     def add(self, event_type: str, identity: str, key: tuple[str, str, str], data: dict) -> None:

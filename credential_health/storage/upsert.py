@@ -24,7 +24,7 @@ def upsert(connection: Connection, table: Table, columns: Sequence[str], keys: S
         raise NotImplementedError(f"upserts are written for PostgreSQL and SQLite, not {dialect}")
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
     insert = insert.on_conflict_do_update(index_elements=list(keys), set_={n: insert.excluded[n] for n in updates})
-    connection.execute(insert, [dict(zip(columns, row)) for row in rows])
+    connection.execute(insert, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def _staged_upsert(connection: Connection, table: Table, columns: Sequence[str], keys: Sequence[str],
