@@ -45,13 +45,14 @@ def scenario(key: SimKey, scoped: bool) -> str:
     return key.scope_of("answer") if scoped and name == "valid" else name
 
 
-async def admit(request: web.Request, exchange: str, prefix: str, api_key: str,
-                refuse: Callable[[str], web.Response | None]) -> tuple[web.Response | None, SimKey | None]:
+async def admit(
+    request: web.Request, exchange: str, prefix: str, api_key: str, refuse: Callable[[str], web.Response | None]
+) -> tuple[web.Response | None, SimKey | None]:
     """What every exchange does first with a signed request: log it, charge the IP budget one unit, find the key
     and wait its latency. Returns `refuse(verdict)` when over the budget (else None) and the key (None: unknown)."""
     state = request.app[STATE]
     if api_key:
-        state.record(exchange, api_key, request.path[len(prefix):])
+        state.record(exchange, api_key, request.path[len(prefix) :])
     verdict, _, _ = state.charge(exchange, request.remote or "", 1)
     key = state.key(exchange, api_key)
     await state.pause(key)
