@@ -11,7 +11,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-DATABASE_BACKENDS = ("sqlite", "postgresql")
+from credential_health.storage.dialect import BACKENDS
+
+DATABASE_BACKENDS = BACKENDS
 
 
 def without_userinfo(url: str) -> str:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from credential_health.cli.common import (
     DATABASE_ENV, InputError, RuntimeFailure, command_group, environment_help, open_database, with_settings,
 )
+from credential_health.models import OutboxState
 from credential_health.notify.endpoints import EVENT_TYPES, add_endpoint, find_endpoints, set_active
 from credential_health.notify.outbox import event_rows, requeue
 from credential_health.notify.secrets import MissingWebhookSecret, WebhookSecretStore
@@ -184,9 +185,9 @@ def _send(settings: Settings, engine: sa.Engine, store: WebhookSecretStore, even
         states = connection.execute(sa.select(webhook_events.c.state, sa.func.count()).where(
             webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).all()
     counts = dict(states)
-    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in ("delivered", "failed", "pending"))
+    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in (OutboxState.DELIVERED, OutboxState.FAILED, OutboxState.PENDING))
                + "".join(f", {state} {count}" for state, count in sorted(counts.items())))
-    missing = len(event_ids) - sum(count for state, count in states if state == "delivered")
+    missing = len(event_ids) - sum(count for state, count in states if state == OutboxState.DELIVERED)
     if missing:
         raise RuntimeFailure(f"{missing} of {len(event_ids)} events not delivered (see `credential-health "
                              f"webhooks list` and the delivery log)")
