@@ -11,9 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from credential_health.storage.dialect import BACKENDS
-
-DATABASE_BACKENDS = BACKENDS
+DATABASE_BACKENDS = ("sqlite", "postgresql")
 
 
 def without_userinfo(url: str) -> str:

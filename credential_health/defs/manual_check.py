@@ -1,42 +1,16 @@
-"""Jobs: the per-window asset job, a manual check of one credential, and retention cleanup."""
+"""check_credential_job: validate one credential now (source=manual), from run config."""
 
-
-from datetime import datetime, timedelta, timezone
-
-from dagster import (
-    AssetSelection,
-    Config,
-    Failure,
-    OpExecutionContext,
-    Output,
-    define_asset_job,
-    in_process_executor,
-    job,
-    op,
-)
+from dagster import Config, Failure, OpExecutionContext, Output, in_process_executor, job, op
 from pydantic import Field
 
-from credential_health.assets import ASSETS
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, row_findings
-from credential_health.executors import window_executor
 from credential_health.models import CredentialRef, ExchangeSecret, Source
 from credential_health.partitions import window_containing
 from credential_health.resources import (
     CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource, stored_row,
 )
 from credential_health.step_errors import step_failure
-from credential_health.storage import results
-
-# In-process by default: the work is IO-bound, and a subprocess per step costs seconds
-# (docs/design.md#dagster-executor). Past one machine, the window's shards run on Celery workers or Kubernetes
-# pods instead (CREDENTIAL_HEALTH_EXECUTOR, docs/scaling.md).
-credential_health_job = define_asset_job(
-    "credential_health_job",
-    selection=AssetSelection.assets(*ASSETS),
-    executor_def=window_executor(),
-    description="Inventory, validate and roll up one window (partition) of credentials.",
-)
 
 
 class CheckCredentialConfig(Config):
@@ -95,26 +69,3 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
 @job(executor_def=in_process_executor, description="Validate one credential now, from run config.")
 def check_credential_job():
     check_credential()
-
-
-@op(description="Delete checks and webhook delivery attempts older than their retention settings.")
-def delete_expired_rows(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
-    settings = results_db.settings
-    now = datetime.now(timezone.utc)
-    checks_cutoff = now - timedelta(days=settings.checks_retention_days)
-    log_cutoff = now - timedelta(days=settings.delivery_log_retention_days)
-    deleted = {
-        "checks_deleted": results.delete_checks_before(results_db.engine, checks_cutoff),
-        "delivery_log_deleted": results.delete_delivery_log_before(results_db.engine, log_cutoff),
-    }
-    context.log.info(f"retention: {deleted}")
-    return Output(deleted, metadata={**deleted, "checks_cutoff": checks_cutoff.isoformat(),
-                                     "delivery_log_cutoff": log_cutoff.isoformat()})
-
-
-@job(executor_def=in_process_executor, description="Weekly cleanup of old checks and delivery-log rows.")
-def retention_job():
-    delete_expired_rows()
-
-
-JOBS = [credential_health_job, check_credential_job, retention_job]
