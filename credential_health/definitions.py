@@ -8,9 +8,9 @@ from credential_health.checks import CHECKS
 from credential_health.defs.manual_check import check_credential_job
 from credential_health.defs.notify import credential_failure_sensor, notify_tenants_job, webhook_delivery_sensor
 from credential_health.defs.retention import retention_job, retention_schedule
+from credential_health.defs.scope_checks import SCOPE_CHECKS
 from credential_health.defs.window import credential_health_job, credential_health_schedule
 from credential_health.resources import default_resources
-from credential_health.scopes.checks import SCOPE_CHECKS
 
 defs = Definitions(
     assets=ASSETS,

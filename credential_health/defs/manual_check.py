@@ -5,11 +5,10 @@ from pydantic import Field
 
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, row_findings
-from credential_health.models import CredentialRef, ExchangeSecret, Source
+from credential_health.models import CredentialRef, Source
 from credential_health.partitions import window_containing
-from credential_health.resources import (
-    CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource, stored_row,
-)
+from credential_health.resources import CredentialValidator, ResultsDatabase, VaultCredentialSource, stored_row
+from credential_health.secret_digests import SecretDigests
 from credential_health.step_errors import step_failure
 
 
@@ -30,11 +29,7 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
                      validator: CredentialValidator, results_db: ResultsDatabase) -> Output[dict]:
     ref = CredentialRef(*(_path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")))
     digests = SecretDigests()
-
-    def fetch_secret(wanted: CredentialRef) -> ExchangeSecret:
-        secret = credentials.read(wanted)
-        digests.add(secret)
-        return secret
+    fetch_secret = credentials.recorded(digests.add)
 
     try:
         results_db.reach()  # before the exchange call, as in a window's run
