@@ -126,11 +126,7 @@ async def _private(request: web.Request, payload, required: dict[str, str]) -> w
     """Bybit's checks, in order: IP limit, key, timestamp window, signature, expiry, bound IPs, behaviour."""
     state = request.app[STATE]
     api_key = request.headers.get("X-BAPI-API-KEY", "")
-    if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
-    key = state.key(EXCHANGE, api_key)
-    await state.pause(key)
+    key, verdict = await state.arrive(EXCHANGE, api_key, request.path[len(PREFIX):], request.remote or "")
     throttled = _throttled(verdict)
     if throttled is not None:
         return throttled

@@ -147,11 +147,7 @@ async def _private(request: web.Request, api: str, payload) -> web.Response:
     state = request.app[STATE]
     parsed = _jwt_parts(request.headers.get("Authorization", ""))
     api_key = str(parsed[1].get("sub", "")) if parsed else request.headers.get("CB-ACCESS-KEY", "")
-    if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
-    key = state.key(EXCHANGE, api_key)
-    await state.pause(key)
+    key, verdict = await state.arrive(EXCHANGE, api_key, request.path[len(PREFIX):], request.remote or "")
     if verdict != "ok":
         return _error(api, "rate_limited")
     if key is None:

@@ -94,11 +94,7 @@ async def _private(request: web.Request, payload, scoped: bool = False) -> web.R
     `scoped`: the key-information endpoint, answering as the key's scope says once the key itself is good."""
     state = request.app[STATE]
     api_key = request.headers.get("API-Key", "")
-    if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
-    key = state.key(EXCHANGE, api_key)
-    await state.pause(key)
+    key, verdict = await state.arrive(EXCHANGE, api_key, request.path[len(PREFIX):], request.remote or "")
     throttled = _throttled(verdict)
     if throttled is not None:
         return throttled

@@ -86,11 +86,7 @@ async def _private(request: web.Request, payload) -> web.Response:
     state = request.app[STATE]
     headers = request.headers
     api_key = headers.get("KC-API-KEY", "")
-    if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
-    verdict, _, _ = state.charge(EXCHANGE, request.remote or "", 1)
-    key = state.key(EXCHANGE, api_key)
-    await state.pause(key)
+    key, verdict = await state.arrive(EXCHANGE, api_key, request.path[len(PREFIX):], request.remote or "")
     if verdict != "ok":
         return _error("rate_limited")
     if not all(headers.get(name) for name in ("KC-API-KEY", "KC-API-SIGN", "KC-API-TIMESTAMP", "KC-API-PASSPHRASE")):
