@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DAGSTER_HOME
 
-.PHONY: install test test-fast demo ui bench clean
+.PHONY: install lint test test-fast demo ui bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+## Static checks, all at zero findings: ruff (lint and format) over the code, tests and benches; mypy over the package.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Runs the whole test suite with line coverage of credential_health/ (fails under 90%).
 test: $(STAMP)

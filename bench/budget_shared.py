@@ -18,7 +18,6 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import redis
@@ -26,7 +25,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credential_health.validation.budget import HEADROOM  # noqa: E402
+from credential_health.validation.budget import HEADROOM  # noqa: E402 - after the sys.path insert
 from validation_throughput import control  # noqa: E402 (this folder is on sys.path when run as a script)
 
 ACCOUNT_WEIGHT, WEIGHT_PER_UNIT = 20, 5  # GET /api/v3/account; one ccxt Binance unit is 5 weight

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from credential_health.sandbox.openbao import start_openbao  # noqa: E402
-from credential_health.vault.auth import TokenAuth  # noqa: E402
-from credential_health.vault.client import VaultClient  # noqa: E402
-from credential_health.vault.inventory import CredentialStore  # noqa: E402
+from credential_health.sandbox.openbao import start_openbao
+from credential_health.vault.auth import TokenAuth
+from credential_health.vault.client import VaultClient
+from credential_health.vault.inventory import CredentialStore
 
 TARGET_SECRETS_PER_SECOND = 1000
 LAYOUT = [("binance", "trading"), ("binance", "readonly"), ("kraken", "trading")]

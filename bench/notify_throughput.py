@@ -33,17 +33,17 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from credential_health.notify.endpoints import add_endpoint  # noqa: E402
-from credential_health.notify.outbox import event_rows  # noqa: E402
-from credential_health.notify.secrets import WebhookSecretStore  # noqa: E402
-from credential_health.notify.service import dispatch  # noqa: E402
-from credential_health.sandbox.openbao import start_openbao  # noqa: E402
-from credential_health.sandbox.ports import free_port  # noqa: E402
-from credential_health.settings import Settings  # noqa: E402
-from credential_health.storage.database import make_engine, upgrade  # noqa: E402
-from credential_health.storage.schema import webhook_delivery_log, webhook_events  # noqa: E402
-from credential_health_tests.fixtures.services import POSTGRES_ADMIN_URL  # noqa: E402
-from credential_health_tests.notify.workers import start_worker  # noqa: E402
+from credential_health.notify.endpoints import add_endpoint
+from credential_health.notify.outbox import event_rows
+from credential_health.notify.secrets import WebhookSecretStore
+from credential_health.notify.service import dispatch
+from credential_health.sandbox.openbao import start_openbao
+from credential_health.sandbox.ports import free_port
+from credential_health.settings import Settings
+from credential_health.storage.database import make_engine, upgrade
+from credential_health.storage.schema import webhook_delivery_log, webhook_events
+from credential_health_tests.fixtures.services import POSTGRES_ADMIN_URL
+from credential_health_tests.notify.workers import start_worker
 
 TENANTS = 100
 TARGET_SECONDS = 5.0
@@ -77,7 +77,8 @@ def prepare(settings: Settings, receiver: str, events: int, failing: set[int]) -
     with engine.begin() as connection:
         for t in range(TENANTS):
             tenant = f"tenant-{t:03d}"
-            endpoint_id = add_endpoint(connection, tenant, f"{receiver}/{tenant}", ["credential.failed"], allow_private=True)
+            endpoint_id = add_endpoint(connection, tenant, f"{receiver}/{tenant}", ["credential.failed"],
+                                       allow_private=True)
             requests.post(f"{receiver}/__receiver/secrets",
                           json={"path": f"/{tenant}", "secrets": [store.create(endpoint_id)]}, timeout=10)
             if t in failing:

@@ -28,10 +28,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from credential_health import rollup  # noqa: E402
-from credential_health.models import CheckResult, CredentialRef, Status  # noqa: E402
-from credential_health.storage import results  # noqa: E402
-from credential_health.storage.database import make_engine, upgrade  # noqa: E402
+from credential_health import rollup
+from credential_health.models import CheckResult, CredentialRef, Status
+from credential_health.storage import results
+from credential_health.storage.database import make_engine, upgrade
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 TARGET_SECONDS = 10.0  # each window write, each rollup, and a rerun/backfill of an old window
@@ -90,7 +90,7 @@ def status_from_history(engine: sa.Engine, interval: timedelta) -> None:
     with engine.begin() as connection:
         connection.execute(sa.text("SET LOCAL work_mem = '512MB'"))
         connection.execute(sa.text("DELETE FROM credential_status"))
-        connection.execute(sa.text(f"""
+        connection.execute(sa.text("""
             CREATE TEMP TABLE agg ON COMMIT DROP AS
             SELECT tenant_id, exchange, credential_type, count(*) AS seen, max(window_start) AS last_ws,
                    max(window_start) FILTER (WHERE status = 'valid') AS last_valid,
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
-    print(f"\n| credentials | history windows | check rows | write window (s) | rollup (s) |")
+    print("\n| credentials | history windows | check rows | write window (s) | rollup (s) |")
     print("|---:|---:|---:|---:|---:|")
     for windows, total_rows, _, write_s, rollup_s, _ in rows:
         print(f"| {args.credentials:,} | {windows} | {total_rows:,} | {write_s:.2f} | {rollup_s:.2f} |")

@@ -30,12 +30,11 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from budget_shared import ACCOUNT_WEIGHT, WEIGHT_PER_UNIT, start_simulator  # noqa: E402
-from validation_throughput import control  # noqa: E402
-from window_e2e import credential, seed_vault, start_openbao  # noqa: E402
-
-from credential_health.validation.budget import HEADROOM  # noqa: E402
-from credential_health_tests.scale.cluster import REDIS_URL, make_cluster, throwaway_database  # noqa: E402
+from budget_shared import ACCOUNT_WEIGHT, WEIGHT_PER_UNIT, start_simulator  # noqa: E402 - after the sys.path insert
+from credential_health.validation.budget import HEADROOM  # noqa: E402 - after the sys.path insert
+from credential_health_tests.scale.cluster import REDIS_URL, make_cluster, throwaway_database  # noqa: E402 - after the sys.path insert
+from validation_throughput import control  # noqa: E402 - after the sys.path insert
+from window_e2e import credential, seed_vault, start_openbao  # noqa: E402 - after the sys.path insert
 
 TARGET_RATIO, TARGET_OF_BOUND = 1.8, 0.9
 WINDOWS = iter(["2026-11-20-00:00", "2026-11-20-06:00", "2026-11-20-12:00", "2026-11-20-18:00"])
@@ -76,7 +75,7 @@ def seed(base: str, addr: str, token: str, tenants: str, entries: list[dict]) ->
 
 def deployment(folder: Path, env: dict, pools: tuple[str, ...], shards: int, egresses: list[str]):
     cluster = make_cluster(folder, env, pools, shards)
-    for index, (pool, egress) in enumerate(zip(cluster.pools, egresses)):
+    for index, (pool, egress) in enumerate(zip(cluster.pools, egresses, strict=True)):
         cluster.start_worker(pool, egress, f"w{index}")
     return cluster
 
@@ -108,7 +107,7 @@ def window_run(env: dict, folder: Path, executor: str, services: set[int]) -> tu
     pools = ("a", "b")
     cluster = make_cluster(folder / executor, {**env, "VAULT_TENANTS_PATH": "tenants/window"}, pools, 4)
     if executor == "celery":
-        for index, (pool, egress) in enumerate(zip(cluster.pools, ["127.0.0.2", "127.0.0.3"])):
+        for index, (pool, egress) in enumerate(zip(cluster.pools, ["127.0.0.2", "127.0.0.3"], strict=True)):
             cluster.start_worker(pool, egress, f"w{index}")
     cluster.env["CREDENTIAL_HEALTH_EXECUTOR"] = executor
     me = psutil.Process()  # its children: the orchestrating `dagster job execute` and the workers, not the services
@@ -143,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {"VAULT_ADDR": addr, "VAULT_TOKEN": token, "CREDENTIAL_HEALTH_DATABASE_URL": results_url,
            "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": base + "/binance", "kraken": base + "/kraken"}),
            "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units}),
-           "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL, "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": f"scale_out_{os.getpid()}",
+           "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL,
+           "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": f"scale_out_{os.getpid()}",
            "CREDENTIAL_HEALTH_AUDIT_LOG": "off",
            "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": "100000", "CREDENTIAL_HEALTH_CHECK_RETRIES": "1",
            "CREDENTIAL_HEALTH_FIRST_WINDOW": "2026-01-01"}

@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from credential_health.models import CredentialRef, ExchangeSecret  # noqa: E402
-from credential_health.validation import ExchangeValidator  # noqa: E402
-from credential_health.scopes.normalise import normaliser  # noqa: E402
-from credential_health.scopes.probe import probe_cost  # noqa: E402
-from credential_health.validation.budget import BudgetConfig  # noqa: E402
+from credential_health.models import CredentialRef, ExchangeSecret
+from credential_health.scopes.normalise import normaliser
+from credential_health.scopes.probe import probe_cost
+from credential_health.validation import ExchangeValidator
+from credential_health.validation.budget import BudgetConfig
 
 EXCHANGES = ("binance", "kraken")
 TARGET_CHECKS_PER_SECOND, TARGET_SPEEDUP = 300, 10

@@ -16,9 +16,9 @@ import argparse
 import base64
 import cProfile
 import io
-import pstats
 import json
 import os
+import pstats
 import resource
 import secrets
 import shutil
@@ -36,8 +36,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from credential_health.sandbox.openbao import start_openbao  # noqa: E402
-from credential_health.sandbox.ports import free_port, wait_healthy  # noqa: E402
+from credential_health.sandbox.openbao import start_openbao  # noqa: E402 - after the sys.path insert
+from credential_health.sandbox.ports import free_port, wait_healthy  # noqa: E402 - after the sys.path insert
 
 # Mostly healthy keys, as in production; the rest exercise every classification path.
 MIX = ["valid"] * 16 + ["revoked", "permission_denied", "suspended", "server_error"]
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": f"{sim}/binance", "kraken": f"{sim}/kraken"}),
             "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",  # unthrottled: the simulator's budget is not the point
             "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.05",
-            "CREDENTIAL_HEALTH_AUDIT_LOG": str(workdir / "audit.jsonl"),
-            "CREDENTIAL_HEALTH_FIRST_WINDOW": "T".join(args.partition.rsplit("-", 1)),  # key is day-HH:MM  # as shipped: a file, not the console
+            "CREDENTIAL_HEALTH_AUDIT_LOG": str(workdir / "audit.jsonl"),  # as shipped: a file, not the console
+            "CREDENTIAL_HEALTH_FIRST_WINDOW": "T".join(args.partition.rsplit("-", 1)),  # key is day-HH:MM
         })
         home = workdir / "dagster_home"
         home.mkdir()
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         # ccxt compiles from source in an environment with PYTHONDONTWRITEBYTECODE (~3 s here; an install
         # with bytecode imports it in well under 1 s): import it before the clock, and say how long it took
         began = time.perf_counter()
-        import ccxt.async_support  # noqa: F401
+        import ccxt.async_support  # noqa: F401 - imported for its import time only
         print(f"ccxt imported before the clock in {time.perf_counter() - began:.1f} s", flush=True)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         profile = cProfile.Profile() if args.profile else None
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         for event in result.all_events:
             if event.event_type_value == "STEP_SUCCESS":
                 seconds = event.event_specific_data.duration_ms / 1000
-                rate = f" ({results_meta['total'] / seconds:.0f} checks/s)" if event.step_key == "credential_validation_results" else ""
+                validating = event.step_key == "credential_validation_results"
+                rate = f" ({results_meta['total'] / seconds:.0f} checks/s)" if validating else ""
                 print(f"  step {event.step_key}: {seconds:.1f} s{rate}")
         print(f"  {event_records} Dagster event-log records for the run; {audited} audit lines in the audit log")
         if profile is not None:

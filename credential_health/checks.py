@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import unquote_plus
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, asset_check
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetIn,
+    asset_check,
+)
 from sqlalchemy import and_, func, or_, select
 
 from credential_health.models import CredentialRef, Source
@@ -60,7 +67,7 @@ def credential_label(key: tuple[str, str, str], flagged: set[str]) -> str:
     """tenant/exchange/type naming a credential, with any part that was itself flagged shown as its column
     name (so the label never repeats a flagged value) and long parts shortened."""
     parts = [f"<{name}>" if name in flagged else (value if len(value) <= 40 else value[:40] + "…")
-             for name, value in zip(KEY_NAMES, key)]
+             for name, value in zip(KEY_NAMES, key, strict=True)]
     return "/".join(parts)
 
 
@@ -73,7 +80,7 @@ def window_findings(results_db: ResultsDatabase, window_start: datetime,
     flagged: set[str] = set()
     with results_db.engine.connect() as connection:
         for row in connection.execute(query):
-            found = row_findings(dict(zip(results.TEXT_COLUMNS, row[3:])), digests)
+            found = row_findings(dict(zip(results.TEXT_COLUMNS, row[3:], strict=True)), digests)
             if found:
                 findings += found
                 flagged.add(credential_label(tuple(row[:3]), {k.split(":")[0] for k in found}))
@@ -141,7 +148,7 @@ def rollup_consistent(results_db: ResultsDatabase) -> AssetCheckResult:
     query = select(func.count(), *(func.count().filter(condition) for condition in problems.values()))
     with results_db.engine.connect() as connection:
         total, *counts = connection.execute(query).one()
-    found = dict(zip(problems, counts))
+    found = dict(zip(problems, counts, strict=True))
     return AssetCheckResult(
         passed=not any(counts),
         severity=AssetCheckSeverity.ERROR,

@@ -20,7 +20,6 @@ from credential_health.models import CloseReason, EventType
 from credential_health.rollup_fold import INVALID, VALID, Event, Key, StreakState, fold, ordered
 
 
-
 def episode_id(key: Key, first_failing_window: datetime) -> str:
     """Stable id of the episode whose streak began in `first_failing_window` (the migration has a frozen copy)."""
     text = "\x1f".join((*key, first_failing_window.isoformat()))
@@ -57,6 +56,7 @@ def track(key: Key, state: StreakState, events: Iterable[Event], threshold: int)
     for event in events:
         state = fold(state, event)
         if state.consecutive_failures >= threshold:
+            assert state.failing_since is not None  # fold sets it with the first failure of a streak
             identity = episode_id(key, state.failing_since)
             if current is None or current.episode_id != identity:
                 current = Episode(identity, key, state.failing_since, event.checked_at, 0, None)
@@ -77,7 +77,7 @@ def track_history(key: Key, events: Iterable[Event], threshold: int) -> tuple[St
 @dataclass
 class Reconciled:
     writes: list[Episode]  # rows to upsert (new or changed)
-    announce: list[tuple[str, Episode]]  # outbox events to write, in order
+    announce: list[tuple[EventType, Episode]]  # outbox events to write, in order
     alerted_at: datetime | None  # opened_at of the credential's open, announced episode
     opened: int = 0  # episodes first seen open
     closed: int = 0  # stored open episodes closed now

@@ -68,7 +68,7 @@ class TableGauges:
         interval = GaugeMetricFamily("credential_health_window_interval_seconds",
                                      "Length of one validation window (CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS).",
                                      value=CHECK_INTERVAL.total_seconds())
-        return families + [interval], newest_window
+        return [*families, interval], newest_window
 
     def _credentials(self, connection) -> tuple[list, datetime | None]:
         by_state = GaugeMetricFamily(

@@ -143,7 +143,7 @@ def closed_window(partition_key: str, now: datetime | None = None) -> TimeWindow
 def require_closed_window(partition_key: str | None) -> TimeWindow:
     """closed_window() for a run: a key outside the partition set fails the step at once, without retries."""
     try:
-        return closed_window(partition_key)
+        return closed_window(partition_key or "")  # no key: refused like any key outside the set
     except UnknownWindow as refused:
         raise Failure(description=f"refused: {refused}", allow_retries=False) from None
 

@@ -15,13 +15,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, select, text, tuple_
+from sqlalchemy import Connection, Select, TextClause, and_, func, select, text, tuple_
 
 from credential_health import episodes as episode_rules
 from credential_health import rollup_rerun
 from credential_health.notify.outbox import FAILED, RECOVERED, write_episode_events
 from credential_health.rollup_fold import (  # noqa: F401 - re-exported: the rollup's public vocabulary
-    INVALID, KEY_NAMES, MANUAL, SCHEDULED, STATE_NAMES, VALID, Event, Key, StreakState, can_fold, fold, replay,
+    INVALID,
+    KEY_NAMES,
+    MANUAL,
+    SCHEDULED,
+    STATE_NAMES,
+    VALID,
+    Event,
+    Key,
+    StreakState,
+    can_fold,
+    fold,
+    replay,
 )
 from credential_health.storage import episodes as episode_table
 from credential_health.storage import results as checks_table
@@ -78,7 +89,8 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
                 derived[key] = episode_rules.track(key, state, batch, threshold)[1]
         else:
             recompute.add(key)
-    reappeared = {k for k, (_, present, *_) in stored.items() if not present and inventory is not None and k in inventory}
+    reappeared = {k for k, (_, present, *_) in stored.items()
+                  if not present and inventory is not None and k in inventory}
     recompute |= reappeared
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
     stretch_end: dict[Key, datetime] = {}  # credentials whose stored state a rerun kept (see rollup_rerun)
@@ -100,13 +112,15 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     rows, removed, final = [], 0, {}
     keys = new_states.keys() | (stored.keys() if inventory is not None else set())
     known = {e.episode_id: e for batch in open_episodes.values() for e in batch}
-    known |= episode_table.by_ids(connection, {e.episode_id for batch in derived.values() for e in batch} - known.keys())
+    known |= episode_table.by_ids(connection,
+                                  {e.episode_id for batch in derived.values() for e in batch} - known.keys())
     writes, announce, opened, closed = [], [], 0, 0
     unchanged = len(kept)
     for key in keys:
         old_state, was_present, removed_at, was_alerted_at = stored.get(key, (None, True, None, None))
         old_removed_at = removed_at
         state = new_states.get(key, old_state)
+        assert state is not None  # every key comes from new_states or stored
         present = was_present if inventory is None else key in inventory
         if not present:  # removed credentials keep their history but never a streak
             state = state._replace(consecutive_failures=0, failing_since=None)
@@ -169,7 +183,7 @@ def _serialize(connection: Connection) -> None:
 def _load(connection: Connection) -> dict[Key, tuple[StreakState, bool, datetime | None, datetime | None]]:
     """(state, present_in_inventory, removed_at, alerted_at) of every credential."""
     names = (*KEY_NAMES, *STATE_NAMES, "present_in_inventory", "removed_at", "alerted_at")
-    query = select(*(status_table.c[n] for n in names))
+    query: Select | TextClause = select(*(status_table.c[n] for n in names))
     if is_postgres(connection):  # untyped: no per-value processing (~1 s at 100k), UTC as typed
         set_local(connection, "timezone", "UTC")
         query = text(f"SELECT {', '.join(names)} FROM {status_table.name}")

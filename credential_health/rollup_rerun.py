@@ -44,7 +44,8 @@ def recompute(connection: Connection, keys: set[Key], before: datetime, stored: 
     for key in keys - out.unchanged:
         b = bounds.get(key, NO_ROWS)
         state, present = stored[key][:2] if key in stored else (None, False)
-        if (state is not None and present and key not in fresh and b.valid_after and state.last_event_at is not None
+        if (state is not None and present and key not in fresh and b.valid_after and b.valid_from is not None
+                and state.last_event_at is not None
                 and state.last_window_start == b.last_ws):
             out.states[key] = state._replace(windows_seen=b.seen)
             out.stretch_end[key] = b.valid_from

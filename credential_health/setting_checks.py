@@ -27,7 +27,7 @@ def ccxt_exchange_ids() -> frozenset[str]:
     """ccxt's exchange ids: one module per exchange in the ccxt package (listed without importing ccxt,
     which takes two seconds)."""
     spec = importlib.util.find_spec("ccxt")
-    folders = spec.submodule_search_locations if spec else []
+    folders = (spec.submodule_search_locations or []) if spec else []
     return frozenset(path.stem for folder in folders for path in Path(folder).glob("*.py")
                      if not path.stem.startswith("_"))
 

@@ -81,5 +81,5 @@ def variables_of(settings_cls: type[BaseSettings]) -> Iterator[Variable]:
     for attribute, field in settings_cls.model_fields.items():
         for marker in field.metadata:
             if isinstance(marker, _ParsedBy):
-                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description,
+                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description or "",
                                secret=field.annotation is SecretStr)

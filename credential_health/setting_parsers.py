@@ -31,7 +31,7 @@ def shown_number(number: float) -> str:
 
 
 def _bounded(parse: Parser, minimum: float, maximum: float) -> Parser:
-    parse.bounds = (minimum, maximum)  # read by the tests and the CLI's help
+    parse.bounds = (minimum, maximum)  # type: ignore[attr-defined]  # a function attribute: the tests and the CLI's help read it
     return parse
 
 
@@ -106,7 +106,7 @@ def interval_hours(name: str, raw: str) -> int:
     return value
 
 
-interval_hours.bounds = (1, 24)
+interval_hours.bounds = (1, 24)  # type: ignore[attr-defined]  # as _bounded sets it
 
 
 def checked_http_url(name: str, raw: str) -> str:

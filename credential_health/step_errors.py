@@ -49,7 +49,8 @@ def clean_text(exc: BaseException, digests: SecretDigests | None = None) -> str:
     return redact(digests.mask(text) if digests is not None else text, limit=MESSAGE_LIMIT)
 
 
-def step_failure(exc: BaseException, digests: SecretDigests | None = None, what: str = "validation step") -> BaseException:
+def step_failure(exc: BaseException, digests: SecretDigests | None = None,
+                 what: str = "validation step") -> BaseException:
     """What to raise (from None) for `exc`: our own Vault errors as they are (secret-free; the retry policy
     retries them), a retried Failure for a lost connection, a final Failure for anything else. Text from a
     database or the OS is kept (redacted); an unexpected exception's message is left out altogether."""

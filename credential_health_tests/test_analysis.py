@@ -57,7 +57,7 @@ def assert_same_answer(sql_result: pd.DataFrame, pandas_result: pd.DataFrame) ->
                 pd.to_datetime(theirs, utc=True)
             assert list(theirs) == list(ours), column
         elif pd.api.types.is_numeric_dtype(ours.dtype):
-            for a, b in zip(theirs.astype(float), ours.astype(float)):
+            for a, b in zip(theirs.astype(float), ours.astype(float), strict=True):
                 assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6), column
         else:
             assert list(theirs.astype(str)) == list(ours.astype(str)), column

@@ -39,7 +39,8 @@ def test_one_audit_line_per_check_without_secrets(pipeline, monkeypatch, tmp_pat
     assert not [m for m in messages if '"audit": "credential_check"' in m]
     assert any("2 checked" in m for m in messages)
     everything = audit_file.read_text() + "".join(
-        m + json.dumps(str(e.dagster_event)) for m, e in zip(messages, pipeline.instance.all_logs(result.run_id)))
+        m + json.dumps(str(e.dagster_event)) for m, e in zip(messages, pipeline.instance.all_logs(result.run_id),
+                                                             strict=True))
     for value in (revoked.api_key, revoked.secret, valid.api_key, valid.secret, pipeline.env["VAULT_TOKEN"]):
         assert value not in everything
 

@@ -89,7 +89,8 @@ def test_coverage_fails_for_a_credential_without_a_result(pipeline):
 
 def test_flagged_credentials_are_named_without_the_flagged_value():
     assert credential_label(("acme", "binance", "trading"), {"error_message"}) == "acme/binance/trading"
-    assert credential_label(("acme", "binance", SECRET.api_key), {"credential_type"}) == "acme/binance/<credential_type>"
+    assert credential_label(("acme", "binance", SECRET.api_key),
+                            {"credential_type"}) == "acme/binance/<credential_type>"
     assert credential_label(("t" * 300, "kraken", "trading"), set()) == "t" * 40 + "…/kraken/trading"
 
 

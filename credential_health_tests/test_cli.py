@@ -1,7 +1,8 @@
 """The documented command lines, run as an operator would: subprocesses with a temporary DAGSTER_HOME.
 
 The Dagster commands of the README first; then `credential-health`'s error paths (exit code, one line on stderr,
-no traceback), the key ones through the real console script. Its help and `webhooks` paths: credential_health_tests/cli/."""
+no traceback), the key ones through the real console script. Its help and `webhooks` paths:
+credential_health_tests/cli/."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DOCS = [ROOT / "README.md"]
 KEY = "2026-11-22-00:00"
-WINDOW = f"""dagster job execute -m credential_health.definitions -j credential_health_job --tags '{{"dagster/partition": "{KEY}"}}'"""
+WINDOW = ("dagster job execute -m credential_health.definitions -j credential_health_job "
+          f"""--tags '{{"dagster/partition": "{KEY}"}}'""")
 DG_LAUNCH = f"dg launch --job credential_health_job --partition {KEY}"
 MATERIALIZE = ("dagster asset materialize -m credential_health.definitions --select "
                f"credential_inventory,credential_validation_results,credential_failure_rollup --partition {KEY}")
@@ -114,7 +116,7 @@ def test_cli_window_manual_check_and_retention_on_embedded_instance(pipeline, py
     run(RETENTION, env)
     assert len(pipeline.checks()) == 3  # nothing is old enough to go
 
-    for process, command in zip(validations, VALIDATE):
+    for process, command in zip(validations, VALIDATE, strict=True):
         finish(process, command)
 
 

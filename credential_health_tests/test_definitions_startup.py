@@ -74,8 +74,8 @@ def test_the_real_dagster_job_execute_names_the_variable(tmp_path):
     processes = [subprocess.Popen([str(BIN / "dagster"), *EXECUTE], cwd=ROOT, text=True,
                                   env={**base, "DAGSTER_HOME": str(home), name: value},
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for home, (name, value, _) in zip(homes, SUBPROCESS_CASES)]
-    for process, (name, _, message) in zip(processes, SUBPROCESS_CASES):
+                 for home, (name, value, _) in zip(homes, SUBPROCESS_CASES, strict=True)]
+    for process, (name, _, message) in zip(processes, SUBPROCESS_CASES, strict=True):
         output, _ = process.communicate(timeout=300)
         assert process.returncode != 0
         assert f"SettingsError: {name}" in output and message in output, output[-2000:]

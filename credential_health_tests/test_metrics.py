@@ -7,6 +7,7 @@ import http.server
 import math
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -221,9 +222,9 @@ def test_empty_tables_give_no_series_and_nan_age(database_url):
 
 
 class _Pushgateway(http.server.BaseHTTPRequestHandler):
-    received: list = []
+    received: ClassVar[list] = []  # shared by the handler instances the server makes
 
-    def do_PUT(self):  # noqa: N802 (http.server's naming)
+    def do_PUT(self):  # http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((self.path, body.decode()))
         self.send_response(200)

@@ -108,5 +108,6 @@ def test_settings_parse_the_first_window_and_the_shrink_share():
 
 def test_the_suite_runs_on_a_pinned_first_window():
     # conftest.py pins it so the suite's fixed 2026 windows exist; the default is tested above.
-    assert partitions.WINDOWS_START == datetime(2026, 1, 1, tzinfo=UTC)
-    assert partitions.window_containing(datetime(2026, 3, 1, 7, tzinfo=UTC)).start == datetime(2026, 3, 1, 6, tzinfo=UTC)
+    assert datetime(2026, 1, 1, tzinfo=UTC) == partitions.WINDOWS_START
+    window = partitions.window_containing(datetime(2026, 3, 1, 7, tzinfo=UTC))
+    assert window.start == datetime(2026, 3, 1, 6, tzinfo=UTC)

@@ -6,10 +6,18 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
-from sqlalchemy import select, update
-
-from credential_health.rollup import STATE_NAMES, Event, StreakState, apply_events, apply_window, fold, replay, status_rows
+from credential_health.rollup import (
+    STATE_NAMES,
+    Event,
+    StreakState,
+    apply_events,
+    apply_window,
+    fold,
+    replay,
+    status_rows,
+)
 from credential_health.storage import results
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import credential_health_checks, credential_status
@@ -65,7 +73,8 @@ def _seed_rows(n_windows: int, rng: random.Random) -> dict[int, list[dict]]:
     for n in range(n_windows):
         start = T0 + n * H6
         rows[n] = [{"tenant_id": k[0], "exchange": k[1], "credential_type": k[2], "window_start": start,
-                    "window_end": start + H6, "source": "scheduled", "late": False, "checked_at": start + H6, "status": rng.choice(["valid", "invalid",
+                    "window_end": start + H6, "source": "scheduled", "late": False, "checked_at": start + H6,
+                    "status": rng.choice(["valid", "invalid",
                     "invalid", "unknown"]), "error_code": "x", "error_message": None, "duration_ms": 1,
                     "attempts": 1, "run_id": None} for k in KEYS]
     return rows

@@ -99,7 +99,7 @@ def credential_inventory(context: AssetExecutionContext, credentials: VaultCrede
         raise Failure(description=f"configuration error: {exc}", allow_retries=False) from None
     try:
         refs: list[CredentialRef] = credentials.walk()  # raises before any window is touched
-    except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures
+    except Exception as exc:  # sorted into retried and final failures
         failure = outage_only(exc)
         if failure is exc:
             raise

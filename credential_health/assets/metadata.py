@@ -45,7 +45,8 @@ def capped_table(columns: list[TableColumn], records: list[dict], total: int, no
     """A typed table of the given records; when cut off, a last row names how many were left out."""
     rows = [TableRecord(data=record) for record in records]
     if total > len(records):
-        remainder = {column.name: None for column in columns}  # every record must have every field
+        # every record must have every field
+        remainder: dict[str, str | None] = {column.name: None for column in columns}
         remainder[columns[0].name] = f"… and {total - len(records)} more {noun}"
         rows.append(TableRecord(data=remainder))
     return MetadataValue.table(rows, schema=TableSchema(columns=columns))
@@ -124,8 +125,8 @@ def scope_risk_metadata(engine: Engine, window_start) -> dict:
     failures = (select(checks.error_code, func.count()).where(in_window, checks.error_code.in_(
         ("key_expired", "egress_not_allowlisted"))).group_by(checks.error_code))
     with engine.connect() as connection:
-        counts = {"ok": 0, "warning": 0, "medium": 0, "high": 0, **dict(connection.execute(levels).all())}
-        failed = dict(connection.execute(failures).all())
+        counts = {"ok": 0, "warning": 0, "medium": 0, "high": 0, **dict(connection.execute(levels).tuples().all())}
+        failed = dict(connection.execute(failures).tuples().all())
     return {"scope_risk": MetadataValue.json(counts), "high_risk_keys": counts["high"],
             "expired_keys": failed.get("key_expired", 0),
             "egress_not_allowlisted_keys": failed.get("egress_not_allowlisted", 0)}

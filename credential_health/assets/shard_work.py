@@ -12,11 +12,14 @@ from sqlalchemy import select, tuple_
 from credential_health.assets.metadata import results_metadata, scope_risk_metadata
 from credential_health.audit import audit_check
 from credential_health.checks import (
-    SAMPLE, credential_label, no_secret_material_result, row_findings,
+    SAMPLE,
+    credential_label,
+    no_secret_material_result,
+    row_findings,
 )
 from credential_health.models import CheckResult, CredentialRef, MalformedSecret, SecretUnavailable
 from credential_health.partitions import require_closed_window
-from credential_health.resources import VaultCredentialSource, CredentialValidator, ResultsDatabase
+from credential_health.resources import CredentialValidator, ResultsDatabase, VaultCredentialSource
 from credential_health.secret_digests import SecretDigests
 from credential_health.step_errors import step_failure
 from credential_health.storage import results
@@ -85,7 +88,7 @@ def shard_findings(results_db: ResultsDatabase, window_start, keys: list, digest
             query = select(*results.KEY_COLUMNS, *columns).where(
                 in_window, tuple_(*results.KEY_COLUMNS).in_(wanted[i:i + results.IN_CHUNK]))
             for row in connection.execute(query):
-                found = row_findings(dict(zip(results.TEXT_COLUMNS, row[3:])), digests)
+                found = row_findings(dict(zip(results.TEXT_COLUMNS, row[3:], strict=True)), digests)
                 if found:
                     findings += found
                     flagged.add(credential_label(tuple(row[:3]), {k.split(":")[0] for k in found}))
@@ -107,7 +110,7 @@ def finish_window(context: OpExecutionContext, inventory: list[CredentialRef], s
         guarded, trips = guard.hold_exchange_wide_failures(checks, valid_before, settings.exchange_wide_share,
                                                            settings.exchange_wide_min_credentials)
         writer = results_db.window_writer(window.start, context.run.run_id)
-        writer.write([new for old, new in zip(checks, guarded) if new is not old])
+        writer.write([new for old, new in zip(checks, guarded, strict=True) if new is not old])
         # Key-shaped strings in any stored row of the window; secret values were looked for by each shard.
         secret_check = no_secret_material_result(results_db, window.start, SecretDigests())
     except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only

@@ -12,7 +12,12 @@ from dagster import graph_asset
 
 from credential_health.assets.metadata import percentile, results_metadata
 from credential_health.assets.validation_shards import (
-    CHECK_OUTPUTS, INFRASTRUCTURE_RETRY, finish_op, op_name, plan_op, shard_op,
+    CHECK_OUTPUTS,
+    INFRASTRUCTURE_RETRY,
+    finish_op,
+    op_name,
+    plan_op,
+    shard_op,
 )
 from credential_health.checks import no_secret_material_spec
 from credential_health.partitions import check_windows
@@ -43,7 +48,7 @@ def credential_validation_results(credential_inventory):
     summaries = {f"summaries_{op_name(pool)}": planned[op_name(pool)].map(_shards[pool]).collect()
                  for pool in SCALE.egress_pools}
     result, *checks = _finish(credential_inventory=credential_inventory, **summaries)
-    return {"result": result, **dict(zip(CHECK_OUTPUTS, checks))}
+    return {"result": result, **dict(zip(CHECK_OUTPUTS, checks, strict=True))}
 
 
 __all__ = ["INFRASTRUCTURE_RETRY", "credential_validation_results", "percentile", "results_metadata"]

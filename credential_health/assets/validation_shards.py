@@ -1,7 +1,16 @@
 """The ops inside `credential_validation_results`: plan the shards, validate each shard, finish the window."""
 
 from dagster import (
-    Backoff, DynamicOut, DynamicOutput, In, Jitter, OpExecutionContext, Out, Output, RetryPolicy, op,
+    Backoff,
+    DynamicOut,
+    DynamicOutput,
+    In,
+    Jitter,
+    OpExecutionContext,
+    Out,
+    Output,
+    RetryPolicy,
+    op,
 )
 
 from credential_health.assets.shard_work import ShardSummary, finish_window, validate_shard
@@ -9,7 +18,7 @@ from credential_health.checks import no_secret_material_spec
 from credential_health.executors import shard_tags
 from credential_health.models import CredentialRef
 from credential_health.partitions import require_closed_window
-from credential_health.resources import VaultCredentialSource, CredentialValidator, ResultsDatabase
+from credential_health.resources import CredentialValidator, ResultsDatabase, VaultCredentialSource
 from credential_health.shards import egress_pool, pool_of, split
 from credential_health.step_errors import step_failure
 from credential_health.validation import guard

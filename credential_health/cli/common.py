@@ -91,7 +91,7 @@ def open_database(settings: Settings, url: str | None = None, *, migrate: bool =
     error; a server that does not answer is a runtime failure. No folder is created for a mistyped SQLite
     path (only the default location is created on first use)."""
     source = _named_by(url)
-    url = check_database_url(source, url) if url else settings.database_url.get_secret_value()
+    url = check_database_url(source or "--url", url) if url else settings.database_url.get_secret_value()
     parsed = make_url(url)
     if is_sqlite_url(parsed):
         folder = Path(parsed.database or ".").parent

@@ -6,7 +6,12 @@ import click
 from alembic.util.exc import CommandError
 
 from credential_health.cli.common import (
-    DATABASE_ENV, InputError, command_group, open_database, shown_url, with_settings,
+    DATABASE_ENV,
+    InputError,
+    command_group,
+    open_database,
+    shown_url,
+    with_settings,
 )
 from credential_health.storage.database import current_revision, head_revision, upgrade
 

@@ -22,7 +22,8 @@ METRICS_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "CREDENTIAL_HEA
 @with_settings
 def serve(settings, port: int, host: str) -> None:
     """Serve /metrics over HTTP until stopped (Ctrl-C)."""
-    open_database(settings, migrate=False).dispose()  # a bad URL or a server that is down fails now, not at the first scrape
+    # a bad URL or a server that is down fails now, not at the first scrape
+    open_database(settings, migrate=False).dispose()
     server, _ = start_http_server(port, addr=host, registry=registry_for(settings))
     click.echo(f"serving metrics on http://{host}:{server.server_port}/metrics")
     try:

@@ -9,7 +9,13 @@ import click
 import sqlalchemy as sa
 
 from credential_health.cli.common import (
-    DATABASE_ENV, InputError, RuntimeFailure, command_group, environment_help, open_database, with_settings,
+    DATABASE_ENV,
+    InputError,
+    RuntimeFailure,
+    command_group,
+    environment_help,
+    open_database,
+    with_settings,
 )
 from credential_health.models import OutboxState
 from credential_health.notify.endpoints import EVENT_TYPES, add_endpoint, find_endpoints, set_active
@@ -183,9 +189,10 @@ def _send(settings: Settings, engine: sa.Engine, store: WebhookSecretStore, even
     dispatch(settings, engine, store, event_ids=event_ids)
     with engine.connect() as connection:  # the outcome as recorded, whatever the dispatcher counted
         states = connection.execute(sa.select(webhook_events.c.state, sa.func.count()).where(
-            webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).all()
+            webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).tuples().all()
     counts = dict(states)
-    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in (OutboxState.DELIVERED, OutboxState.FAILED, OutboxState.PENDING))
+    shown = (OutboxState.DELIVERED, OutboxState.FAILED, OutboxState.PENDING)
+    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in shown)
                + "".join(f", {state} {count}" for state, count in sorted(counts.items())))
     missing = len(event_ids) - sum(count for state, count in states if state == OutboxState.DELIVERED)
     if missing:

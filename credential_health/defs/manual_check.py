@@ -27,7 +27,9 @@ def _path_part(name: str, value: str) -> str:
 @op(description="Validate one credential now (source=manual), scan its row for secrets, fold it into its status.")
 def check_credential(context: OpExecutionContext, config: CheckCredentialConfig, credentials: VaultCredentialSource,
                      validator: CredentialValidator, results_db: ResultsDatabase) -> Output[dict]:
-    ref = CredentialRef(*(_path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")))
+    tenant_id, exchange, credential_type = (_path_part(n, getattr(config, n))
+                                            for n in ("tenant_id", "exchange", "credential_type"))
+    ref = CredentialRef(tenant_id, exchange, credential_type)
     digests = SecretDigests()
     fetch_secret = credentials.recorded(digests.add)
 

@@ -42,7 +42,8 @@ _engines: dict[str, sa.Engine] = {}
 def notify_tenants_op(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
     settings = results_db.settings
     report = dispatch(
-        settings, results_db.engine, WebhookSecretStore.from_settings(settings), run_id=context.run_id, audit=context.log
+        settings, results_db.engine, WebhookSecretStore.from_settings(settings), run_id=context.run_id,
+        audit=context.log
     )
     push_if_configured(settings, results_db.engine, grouping={"job": "notify_tenants_job"})
     summary = {

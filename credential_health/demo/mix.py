@@ -90,10 +90,10 @@ def simulator_scopes() -> bool:
 def scopes_reported(exchange: str = "binance") -> bool:
     """Whether checks of `exchange` (the demo's risky keys) read its key information: then scope events follow."""
     try:
-        from credential_health.scopes.normalise import NORMALISERS
+        from credential_health.scopes.normalise import MODULES
     except ImportError:  # no key-information probe in this build
         return False
-    return simulator_scopes() and exchange in NORMALISERS
+    return simulator_scopes() and exchange in MODULES
 
 
 def scope_option(credential: DemoCredential, now: datetime) -> dict:
@@ -103,7 +103,7 @@ def scope_option(credential: DemoCredential, now: datetime) -> dict:
         scope.update(withdraw=True, ip_allowlist=None)
     elif credential.scope == "unrestricted":
         scope.update(ip_allowlist=None)
-    elif credential.scope == "expiring":
+    elif credential.scope == "expiring" and credential.expires_in_days is not None:
         expires = now + timedelta(days=credential.expires_in_days, hours=1)
         scope["expires_at"] = expires.isoformat().replace("+00:00", "Z")
     return scope
@@ -124,7 +124,8 @@ def simulator_keys(credentials: list[DemoCredential], scopes: bool = False) -> l
     for c in credentials:
         if c.behaviour == "malformed":
             continue
-        entry = {"exchange": c.exchange, "api_key": c.api_key, "secret": c.secret, "behaviour": c.behaviour}
+        entry: dict[str, object] = {"exchange": c.exchange, "api_key": c.api_key, "secret": c.secret,
+                                    "behaviour": c.behaviour}
         if c.behaviour == "flaky":
             entry.update(fail_first=1, fail_with="server_error")
         if scopes:

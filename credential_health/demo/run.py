@@ -94,7 +94,8 @@ def seed_endpoints(services: Services, tenants: list[str]) -> dict[str, str]:
     upgrade(engine)
     store = WebhookSecretStore.from_settings(settings)
     with engine.connect() as connection:
-        endpoints = dict(connection.execute(sa.select(tenant_webhooks.c.tenant_id, tenant_webhooks.c.endpoint_id)).all())
+        query = sa.select(tenant_webhooks.c.tenant_id, tenant_webhooks.c.endpoint_id)
+        endpoints = dict(connection.execute(query).tuples().all())
     for tenant_id in tenants:
         url = f"{services.receiver_url}/{tenant_id}"
         with engine.begin() as connection:
@@ -122,7 +123,7 @@ def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> 
     notify = defs.resolve_job_def("notify_tenants_job")
     sensor = defs.resolve_sensor_def("credential_failure_sensor")
     complete = check_windows.get_partition_keys(current_time=datetime.now(timezone.utc))
-    windows = complete[:len(complete) - leave_newest][-count:]
+    windows = list(complete[:len(complete) - leave_newest][-count:])
     cursor, notify_runs = None, []
     for number, window in enumerate(windows, start=1):
         say(f"window {number}/{count} {window}: credential_health_job (inventory -> results -> rollup) ...", started)
@@ -132,7 +133,8 @@ def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> 
         with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
-        for request in tick.run_requests:
+        for request in tick.run_requests or []:
+            assert request.run_key is not None  # the sensor keys each request by its rollup event
             if instance.get_runs(RunsFilter(tags={"dagster/run_key": request.run_key})):
                 continue  # the same rollup event already launched its run
             say(f"window {number}/{count} {window}: credential_failure_sensor -> notify_tenants_job", started)
@@ -150,12 +152,14 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
             "GROUP BY window_start, status ORDER BY window_start")).all()
         alerts = connection.execute(sa.text(
             "SELECT tenant_id, exchange, credential_type, COUNT(*) FROM webhook_events "
-            "WHERE event_type = 'credential.failed' GROUP BY tenant_id, exchange, credential_type ORDER BY 1, 2, 3")).all()
+            "WHERE event_type = 'credential.failed' GROUP BY tenant_id, exchange, credential_type "
+            "ORDER BY 1, 2, 3")).all()
         risky = connection.execute(sa.text(
             "SELECT tenant_id, exchange, credential_type, risk_level, risk_reason FROM credential_scopes "
             "WHERE risk_level <> 'ok' ORDER BY tenant_id, exchange, credential_type")).all()
-        streaks = dict(((r[0], r[1], r[2]), (r[3], r[4])) for r in connection.execute(sa.text(
-            "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code FROM credential_status")))
+        streaks = {(r[0], r[1], r[2]): (r[3], r[4]) for r in connection.execute(sa.text(
+            "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code "
+            "FROM credential_status"))}
     engine.dispose()
     per_window: dict[str, dict[str, int]] = {}
     for window_start, status, count in counts:
@@ -169,7 +173,8 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
     return {
         "windows": windows,
         "per_window": per_window,
-        "expected_per_window": {s: sum(c.expected_status == s for c in credentials) for s in ("valid", "invalid", "unknown")},
+        "expected_per_window": {s: sum(c.expected_status == s for c in credentials)
+                                for s in ("valid", "invalid", "unknown")},
         "alerted": [{"credential": f"{t}/{e}/{c}", "events": n, "streak": streaks[(t, e, c)][0],
                      "error_code": streaks[(t, e, c)][1]} for t, e, c, n in alerts],
         "webhooks_received": len(received),
@@ -189,7 +194,8 @@ def report(summary: dict) -> None:
     print(f"  {'window':<18} {'valid':>6} {'invalid':>8} {'unknown':>8}")
     for window, counts in summary["per_window"].items():
         print(f"  {window:<18} {counts['valid']:>6} {counts['invalid']:>8} {counts['unknown']:>8}")
-    print(f"\nCredentials that reached the alert threshold ({len(summary['alerted'])}; credential.failed sent once each):")
+    print(f"\nCredentials that reached the alert threshold ({len(summary['alerted'])}; "
+          "credential.failed sent once each):")
     for alert in summary["alerted"]:
         print(f"  {alert['credential']:<34} streak {alert['streak']}  {alert['error_code']}")
     if summary["risky_scopes"]:  # the simulator reported scopes: the scope audit's findings and events
@@ -216,11 +222,13 @@ def main() -> int:
     signal.signal(signal.SIGINT, _interrupt)
     home = prepare_home()
     credentials = demo_credentials(os.environ.get("CREDENTIAL_HEALTH_DEMO_SEED"))
-    say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})", started)
+    say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})",
+        started)
     try:
         with Services(home / "demo-logs") as services:
             configure(services)
-            say(f"seeding {len(credentials)} credentials for {len({c.tenant_id for c in credentials})} tenants", started)
+            say(f"seeding {len(credentials)} credentials for {len({c.tenant_id for c in credentials})} tenants",
+                started)
             seed(services, credentials)
             windows, notify_runs = run_windows(started)
             summary = summarise(services, credentials, windows, notify_runs, home)

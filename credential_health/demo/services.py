@@ -24,7 +24,7 @@ class Services:
         self.vault_addr = self.simulator_url = self.receiver_url = ""
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child, closed below
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         # Own session: Ctrl-C in the terminal reaches only us, and we stop the whole group ourselves.
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -44,7 +44,8 @@ class Services:
                                   "--weight-per-minute", "1000000"])  # the demo is not about Binance's IP limit
         port = free_port()
         self.receiver_url = f"http://127.0.0.1:{port}"
-        self._spawn("receiver", [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port", str(port)])
+        self._spawn("receiver", [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port",
+                                 str(port)])
         self._wait_until_up()
         return self
 

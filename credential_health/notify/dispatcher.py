@@ -131,7 +131,8 @@ class Dispatcher:
         batch = max(4 * self.concurrency, 10)
         in_flight: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
-        flusher, renewer = asyncio.create_task(self._flush_periodically()), asyncio.create_task(self._renew_periodically())
+        flusher = asyncio.create_task(self._flush_periodically())
+        renewer = asyncio.create_task(self._renew_periodically())
         try:
             while True:
                 claimed = await asyncio.to_thread(self._claim, batch, event_ids)
@@ -190,7 +191,7 @@ class Dispatcher:
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), FLUSH_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await self._flush()
 

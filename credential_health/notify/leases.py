@@ -87,7 +87,7 @@ def _overtaken(events: list[sa.Row], clock: datetime) -> tuple[dict[str, str], d
     overtaken: dict[str, str] = {}
     moves: dict[str, datetime] = {}
     carry: datetime | None = None
-    for event, successor in zip(events, events[1:] + [None]):
+    for event, successor in zip(events, [*events[1:], None], strict=True):
         slot = min(event.next_attempt_at, carry) if carry else event.next_attempt_at
         held = event.attempts == 0 and event.delivery_runs == 0 and (
             event.lease_expires_at is None or event.lease_expires_at <= clock)

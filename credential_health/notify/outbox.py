@@ -13,6 +13,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,7 +29,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-def build_payload(event_type: str, event_id: str, created_at: datetime, status: sa.Row | None,
+def build_payload(event_type: str, event_id: str, created_at: datetime, status: sa.Row | SimpleNamespace | None,
                   threshold: int, extra: dict | None = None) -> str:
     """The JSON body (serialised once; these exact bytes are signed and sent). Never a key or secret."""
     data: dict = {"event_id": event_id}
@@ -73,13 +74,13 @@ def dedupe_key(episode: str, event_type: str, endpoint_id: str | None) -> str:
     return hashlib.sha256("\x1f".join((episode, event_type, endpoint_id or "none")).encode("utf-8")).hexdigest()
 
 
-def event_rows(event_type: str, episode: str, status: sa.Row | None, tenant_id: str, threshold: int,
+def event_rows(event_type: str, episode: str, status: sa.Row | SimpleNamespace | None, tenant_id: str, threshold: int,
                now: datetime, next_attempt_at: datetime, endpoints: list[str], extra: dict | None = None) -> list[dict]:
     """Outbox rows for one event: one per endpoint given, or one undeliverable row if none."""
     credential = (status.exchange, status.credential_type) if status is not None else (None, None)
-    endpoints = endpoints or [None]
+    targets: list[str | None] = [*endpoints] or [None]
     rows = []
-    for endpoint_id in endpoints:
+    for endpoint_id in targets:
         key = dedupe_key(episode, event_type, endpoint_id)
         event_id = new_message_id(key)
         rows.append(dict(
@@ -93,7 +94,7 @@ def event_rows(event_type: str, episode: str, status: sa.Row | None, tenant_id: 
     return rows
 
 
-def write_episode_events(connection, announce: Sequence[tuple[str, object]], states: Mapping[tuple, object], *,
+def write_episode_events(connection, announce: Sequence[tuple[str, Any]], states: Mapping[tuple, Any], *,
                          threshold: int, min_interval: timedelta, now: datetime) -> dict[str, int]:
     """Outbox rows for `announce` ((event type, Episode) in order); `states` holds each credential's
     StreakState after the rollup (the payload's current truth). Returns how many events of each type.
@@ -101,7 +102,7 @@ def write_episode_events(connection, announce: Sequence[tuple[str, object]], sta
     Each credential's webhooks keep at least `min_interval` apart: an event is due at
     max(now, that credential's latest slot + min_interval).
     """
-    counts = {FAILED: 0, RECOVERED: 0}
+    counts: dict[str, int] = {FAILED: 0, RECOVERED: 0}
     if not announce:
         return counts
     slots = _latest_slots(connection, {episode.key[0] for _, episode in announce})
@@ -109,7 +110,7 @@ def write_episode_events(connection, announce: Sequence[tuple[str, object]], sta
     outbox = []
     for event_type, episode in announce:
         key = episode.key
-        status = SimpleNamespace(**dict(zip(("tenant_id", "exchange", "credential_type"), key)),
+        status = SimpleNamespace(**dict(zip(("tenant_id", "exchange", "credential_type"), key, strict=True)),
                                  **states[key]._asdict())
         slot = max(now, slots[key] + min_interval) if key in slots else now
         slots[key] = slot

@@ -40,7 +40,7 @@ class ScopeOutbox:
         self.connection = connection
         self.now = now
         self.rows: list[dict] = []
-        self.counts = {event_type: 0 for event_type in SCOPE_EVENTS}
+        self.counts: dict[str, int] = dict.fromkeys(SCOPE_EVENTS, 0)
         self._subscribers: dict | None = None
 
     def add(self, event_type: str, identity: str, key: tuple[str, str, str], data: dict) -> None:

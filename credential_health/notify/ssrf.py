@@ -83,7 +83,7 @@ class Target:
 def default_resolver(host: str, port: int) -> list[str]:
     """All addresses `socket.getaddrinfo` gives for host (numeric forms like `127.1` resolve locally)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def blocked_reason(address: str) -> str | None:

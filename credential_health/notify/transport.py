@@ -198,7 +198,7 @@ class WebhookTransport:
                 error, retryable = "dns_error", True
             except UnsafeWebhookURL as exc:  # refused at send time (SSRF guard, malformed URL): not sent
                 error = f"unsafe_url: {exc.reason}"
-            except (asyncio.TimeoutError, httpx.TimeoutException):
+            except (TimeoutError, httpx.TimeoutException):
                 error, retryable = "timeout", True
             except httpx.ConnectError as exc:
                 # A certificate that does not match the host will not match on a retry seconds later.
@@ -208,6 +208,7 @@ class WebhookTransport:
             except httpx.HTTPError as exc:
                 error = f"request_error: {type(exc).__name__}"
             else:
+                assert status is not None  # send() answered
                 if 300 <= status < 400:  # redirects are never followed (the target was checked, its Location not)
                     error = f"http_{status}: redirect not followed"
                 elif not 200 <= status < 300:

@@ -22,10 +22,10 @@ class ResultsDatabase(SettingsResource):
     """The result tables (SQLite or PostgreSQL) at CREDENTIAL_HEALTH_DATABASE_URL, and the settings of the
     rollup and retention that work on them."""
 
-    database_url: str | None = Field(None, description="SQLAlchemy URL; None: CREDENTIAL_HEALTH_DATABASE_URL "
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; None: CREDENTIAL_HEALTH_DATABASE_URL "
                                      "(preferred: a URL here, with any password in it, shows in run config).")
-    migrate: bool = Field(True, description="Apply pending Alembic migrations when a run starts (idempotent).")
-    batch_rows: int = Field(window_rows.BATCH_ROWS, ge=1,
+    migrate: bool = Field(default=True, description="Apply pending Alembic migrations when a run starts (idempotent).")
+    batch_rows: int = Field(default=window_rows.BATCH_ROWS, ge=1,
                             description="A window's rows are written in transactions of this many.")
 
     _engine: Engine | None = PrivateAttr(default=None)

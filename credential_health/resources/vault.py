@@ -16,8 +16,9 @@ from credential_health.vault.inventory import CredentialStore
 class VaultCredentialSource(SettingsResource):
     """Tenants' credentials in Vault KV v2: list references, read one secret just in time."""
 
-    kv_mount: str | None = Field(None, description="KV v2 mount of the credentials; None: VAULT_KV_MOUNT.")
-    tenants_path: str | None = Field(None, description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH.")
+    kv_mount: str | None = Field(default=None, description="KV v2 mount of the credentials; None: VAULT_KV_MOUNT.")
+    tenants_path: str | None = Field(default=None,
+                                     description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH.")
 
     _store: CredentialStore | None = PrivateAttr(default=None)
 

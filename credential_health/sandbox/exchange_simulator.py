@@ -166,8 +166,10 @@ class SimulatorServer:
             finally:
                 await runner.cleanup()
 
-        self._loop.run_until_complete(main())
-        self._loop.close()
+        loop = self._loop
+        assert loop is not None  # set by start() before this thread runs
+        loop.run_until_complete(main())
+        loop.close()
 
     def stop(self) -> None:
         """Stop serving and join the thread."""

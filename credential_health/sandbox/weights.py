@@ -48,8 +48,8 @@ class WeightBudget:
             return "ok", used + weight, 0.0
         violations = self._violations[key] = self._violations.get(key, 0) + 1
         if bans and violations > self.ban_after:  # the client did not back off after ban_after 429s
-            bans = self._bans[key] = self._bans.get(key, 0) + 1
-            length = min(self.ban_seconds * 2 ** (bans - 1), self.MAX_BAN_SECONDS)
+            ban_count = self._bans[key] = self._bans.get(key, 0) + 1
+            length = min(self.ban_seconds * 2 ** (ban_count - 1), self.MAX_BAN_SECONDS)
             self._banned_until[key] = now + length
             return "banned", used, length
         return "throttled", used + weight, self._frees_in(spent, used + weight, now, limit)

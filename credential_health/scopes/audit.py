@@ -23,7 +23,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from credential_health.notify.scope_events import (
-    EXPIRING, MILESTONES, SCOPE_CHANGED, SCOPE_RISK, ScopeOutbox, scope_fields,
+    EXPIRING,
+    MILESTONES,
+    SCOPE_CHANGED,
+    SCOPE_RISK,
+    ScopeOutbox,
+    scope_fields,
 )
 from credential_health.scopes import risk as rules
 from credential_health.scopes.record import ScopeRecord
@@ -109,18 +114,18 @@ class ScopeAudit:
         at, policy = row["checked_at"], self.policy
         risk = rules.assess(scope, at, policy.published, policy.overrides)
         missing = rules.missing_egress(scope, policy.published)
-        current = dict(zip(store.KEY_NAMES, key), **store.to_columns(scope), risk_level=risk.level,
+        current = dict(zip(store.KEY_NAMES, key, strict=True), **store.to_columns(scope), risk_level=risk.level,
                        risk_reason=risk.reason, missing_egress=",".join(missing) or None,
                        egress_address=row.get("egress_address"), observed_at=at, updated_at=self.now)
         previous = store.from_columns(old) if old else None
-        if previous == scope:
+        if old is not None and previous == scope:
             current.update(changed_at=old["changed_at"], change_id=old["change_id"])
         else:
             self._change(key, scope, previous, old, risk, current)
         self.current.append(current)
         milestone = _milestone(scope.expires_at, at)
         if milestone is not None:
-            identity = "\x1f".join((*key, _iso(scope.expires_at), str(milestone)))
+            identity = "\x1f".join((*key, _iso(scope.expires_at) or "", str(milestone)))
             self.outbox.add(EXPIRING, identity, key, {
                 "expires_at": _iso(scope.expires_at), "days_before": milestone,
                 "days_left": (scope.expires_at - at).days, "scope": scope_fields(scope),
@@ -141,7 +146,7 @@ class ScopeAudit:
         current.update(changed_at=at, change_id=change)
         common = {"scope": scope_fields(scope), "previous_scope": scope_fields(previous), "change_id": change,
                   "observed_at": _iso(at)}
-        if previous is not None:
+        if previous is not None and old is not None:
             self.outbox.add(SCOPE_CHANGED, change, key, {
                 "changed_fields": changed, "risk_level": risk.level,
                 "previous_risk_level": old["risk_level"], "reason": risk.reason, **common})

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Column, Connection, Engine, Table, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.sql.dml import Insert
 
 POSTGRESQL, SQLITE = "postgresql", "sqlite"
-BACKENDS = (SQLITE, POSTGRESQL)
-_INSERTS = {POSTGRESQL: postgresql.insert, SQLITE: sqlite.insert}
+OnConflictInsert = postgresql.Insert | sqlite.Insert  # an INSERT that takes ON CONFLICT
+_INSERTS: dict[str, Callable[[Table], OnConflictInsert]] = {POSTGRESQL: postgresql.insert, SQLITE: sqlite.insert}
 
 
 def is_postgres(bind: Connection | Engine) -> bool:
@@ -24,19 +23,20 @@ def is_sqlite_url(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == SQLITE
 
 
-def _insert(connection: Connection, table: Table) -> Insert:
+def _insert(connection: Connection, table: Table) -> OnConflictInsert:
     name = connection.dialect.name
     if name not in _INSERTS:
         raise NotImplementedError(f"upserts are written for PostgreSQL and SQLite, not {name}")
     return _INSERTS[name](table)
 
 
-def insert_ignoring(connection: Connection, table: Table, keys: Sequence[str]) -> Insert:
+def insert_ignoring(connection: Connection, table: Table, keys: Sequence[str]) -> OnConflictInsert:
     """INSERT ... ON CONFLICT (keys) DO NOTHING: a row whose key exists already is skipped."""
     return _insert(connection, table).on_conflict_do_nothing(index_elements=list(keys))
 
 
-def insert_updating(connection: Connection, table: Table, keys: Sequence[str], updates: Sequence[str]) -> Insert:
+def insert_updating(connection: Connection, table: Table, keys: Sequence[str],
+                    updates: Sequence[str]) -> OnConflictInsert:
     """INSERT ... ON CONFLICT (keys) DO UPDATE of `updates` only."""
     insert = _insert(connection, table)
     return insert.on_conflict_do_update(index_elements=list(keys), set_={n: insert.excluded[n] for n in updates})
@@ -73,5 +73,6 @@ def set_local(connection: Connection, setting: str, value: str) -> None:
 
 
 def casts_case(connection: Connection) -> bool:
-    """PostgreSQL types a CASE of NULLs as text, so it must be cast; SQLite must not (CAST AS DATETIME gives a number)."""
+    """PostgreSQL types a CASE of NULLs as text, so it must be cast; SQLite must not (CAST AS DATETIME gives a
+    number)."""
     return is_postgres(connection)

@@ -34,7 +34,7 @@ def open_episodes(connection: Connection) -> dict[tuple, list[Episode]]:
 
 def by_ids(connection: Connection, ids: Collection[str]) -> dict[str, Episode]:
     ordered = sorted(set(ids))
-    found = {}
+    found: dict[str, Episode] = {}
     for i in range(0, len(ordered), ID_CHUNK):
         query = select(*(episodes.c[n] for n in COLUMNS)).where(episodes.c.episode_id.in_(ordered[i:i + ID_CHUNK]))
         found.update((row[0], _episode(row)) for row in connection.execute(query))
@@ -47,5 +47,5 @@ def write(connection: Connection, rows: Iterable[Episode]) -> None:
 
 def credential_episodes(connection: Connection, key: tuple) -> list[dict]:
     """One credential's episodes, oldest first (for reports and tests)."""
-    query = select(episodes).where(*(episodes.c[n] == v for n, v in zip(COLUMNS[1:4], key)))
+    query = select(episodes).where(*(episodes.c[n] == v for n, v in zip(COLUMNS[1:4], key, strict=True)))
     return [dict(row._mapping) for row in connection.execute(query.order_by(episodes.c.first_failing_window))]

@@ -121,8 +121,8 @@ def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | N
         return
     _settings(connection)
     lo_near, hi_near = (around - NEAR, around + NEAR) if around is not None else (None, None)
-    near = {k for k, (lo, hi) in wanted.items() if around is not None and lo is not None and hi is not None
-            and lo >= lo_near and hi <= hi_near}
+    near = {k for k, (lo, hi) in wanted.items() if lo_near is not None and hi_near is not None and lo is not None
+            and hi is not None and lo >= lo_near and hi <= hi_near}
     columns = ", ".join(f"c.{column.name}" for column in EVENT_COLUMNS)
     ranged = " UNION ALL ".join(f"SELECT * FROM credential_health_checks WHERE source = '{source}' AND "
                                 "window_start BETWEEN :lo_near AND :hi_near" for source in ("scheduled", "manual"))
@@ -131,7 +131,8 @@ def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | N
                    WHERE c.window_start BETWEEN x.lo AND x.hi"""),
         (wanted.keys() - near, f"""SELECT {columns} FROM {{keys}} CROSS JOIN LATERAL (
                    SELECT * FROM credential_health_checks c WHERE {_SAME_KEY} AND
-                   c.window_start >= coalesce(x.lo, '-infinity') AND c.window_start <= coalesce(x.hi, 'infinity')) c"""),
+                   c.window_start >= coalesce(x.lo, '-infinity')
+                   AND c.window_start <= coalesce(x.hi, 'infinity')) c"""),
     )
     keys_sql = """unnest(CAST(:t AS text[]), CAST(:e AS text[]), CAST(:k AS text[]), CAST(:lo AS timestamptz[]),
                          CAST(:hi AS timestamptz[])) AS x(tenant_id, exchange, credential_type, lo, hi)"""

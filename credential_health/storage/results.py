@@ -5,9 +5,21 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
-    Connection, Engine, String, Table, and_, case, delete, func, or_, select, true, tuple_,
+    Connection,
+    Engine,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
 )
 
 from credential_health.models import CheckResult, Source, Status
@@ -78,7 +90,7 @@ def _csv_plain(value) -> str:
     return str(value)
 
 
-def _csv_formatter(table: Table, column: str) -> Callable[[object], str]:
+def _csv_formatter(table: Table, column: str) -> Callable[[Any], str]:
     kind = table.c[column].type
     if isinstance(kind, UTCDateTime):
         return _csv_time
@@ -92,9 +104,11 @@ def copy_rows(connection: Connection, table: Table, columns: Sequence[str], rows
     """Bulk-load rows (value sequences in `columns` order) with PostgreSQL COPY: several times faster than
     multi-row INSERTs at 100k rows (measured). `into` loads a staging table shaped like `table` instead."""
     formats = [_csv_formatter(table, c) for c in columns]
-    lines = [",".join([fmt(value) for fmt, value in zip(formats, row)]) for row in rows]
+    lines = [",".join([fmt(value) for fmt, value in zip(formats, row, strict=True)]) for row in rows]
     buffer = io.StringIO("\n".join(lines) + "\n")
-    cursor = connection.connection.dbapi_connection.cursor()
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None  # None only once the connection is invalidated
+    cursor = dbapi.cursor()
     try:
         cursor.copy_expert(f"COPY {into or table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
     finally:
@@ -143,7 +157,7 @@ def window_events(connection: Connection, window_start: datetime) -> list:
     query = select(*EVENT_COLUMNS).where(
         checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value
     )
-    return connection.execute(query).all()
+    return list(connection.execute(query).all())
 
 
 def window_keys(connection: Connection, window_start: datetime) -> set[Key]:
@@ -160,7 +174,7 @@ def window_text(engine: Engine, window_start: datetime) -> Iterator[tuple[str, s
         for source in Source:  # one query per source: each has its own partial index on window_start
             query = select(*columns).where(checks.c.window_start == window_start, checks.c.source == source.value)
             for row in connection.execute(query):
-                for name, value in zip(TEXT_COLUMNS, row):
+                for name, value in zip(TEXT_COLUMNS, row, strict=True):
                     if value:
                         yield name, value
 

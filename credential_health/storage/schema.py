@@ -99,7 +99,8 @@ tenant_webhooks = Table(
     Column("endpoint_id", String(64), primary_key=True),
     Column("tenant_id", Text, nullable=False),
     Column("url", String(2048), nullable=False),
-    Column("event_types", String(512), nullable=False),  # comma-separated, e.g. "credential.failed,credential.recovered"
+    # comma-separated, e.g. "credential.failed,credential.recovered"
+    Column("event_types", String(512), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("disabled_reason", String(255)),
     Column("disabled_at", UTCDateTime()),

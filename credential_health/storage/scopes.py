@@ -34,7 +34,7 @@ def lock(connection: Connection) -> None:
 
 def to_columns(scope: ScopeRecord) -> dict:
     """The record as column values (the allowlist as a JSON array)."""
-    values = dict(zip(FIELDS, astuple(scope)))
+    values = dict(zip(FIELDS, astuple(scope), strict=True))
     if scope.ip_allowlist is not None:
         values["ip_allowlist"] = json.dumps(list(scope.ip_allowlist))
     return values
@@ -75,6 +75,6 @@ def write(connection: Connection, current_rows: list[dict], change_rows: list[di
 
 def history(connection: Connection, key: Key) -> list[dict]:
     """A credential's change rows, oldest first."""
-    query = select(changes).where(*(changes.c[n] == v for n, v in zip(KEY_NAMES, key))).order_by(
+    query = select(changes).where(*(changes.c[n] == v for n, v in zip(KEY_NAMES, key, strict=True))).order_by(
         changes.c.observed_at)
     return [dict(row) for row in connection.execute(query).mappings()]

@@ -20,7 +20,8 @@ def upsert(connection: Connection, table: Table, columns: Sequence[str], keys: S
     if is_postgres(connection) and len(rows) >= STAGE_FROM:
         _staged_upsert(connection, table, columns, keys, updates, rows)
         return
-    connection.execute(insert_updating(connection, table, keys, updates), [dict(zip(columns, row)) for row in rows])
+    insert = insert_updating(connection, table, keys, updates)
+    connection.execute(insert, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def _staged_upsert(connection: Connection, table: Table, columns: Sequence[str], keys: Sequence[str],

@@ -11,8 +11,15 @@ from typing import NamedTuple
 
 from credential_health.models import Status
 from credential_health.validation.codes import (
-    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EGRESS_NOT_ALLOWLISTED, EXCHANGE_UNAVAILABLE, PERMISSION_DENIED,
-    RATE_LIMITED, TIMEOUT, UNEXPECTED,
+    ACCOUNT_SUSPENDED,
+    AUTH_REJECTED,
+    CLOCK_SKEW,
+    EGRESS_NOT_ALLOWLISTED,
+    EXCHANGE_UNAVAILABLE,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    TIMEOUT,
+    UNEXPECTED,
 )
 from credential_health.validation.exchange_answers import bybit, okx
 
@@ -116,7 +123,8 @@ ANSWERS: tuple[Answer, ...] = (
     Answer("kucoin", "411100", INVALID, ACCOUNT_SUSPENDED, "User are frozen.", KUCOIN_ERRORS),
     Answer("kucoin", "429000", UNKNOWN, RATE_LIMITED, "Too many requests (rate limit exceeded).", KUCOIN_GATEWAY),
     Answer("kucoin", "500000", UNKNOWN, EXCHANGE_UNAVAILABLE, "Internal Server Error.", KUCOIN_ERRORS),
-    *(Answer(module.EXCHANGE, *row, module.SOURCE) for module in (okx, bybit) for row in module.ROWS),
+    *(Answer(module.EXCHANGE, evidence, status, code, meaning, module.SOURCE)
+      for module in (okx, bybit) for evidence, status, code, meaning in module.ROWS),
 )
 # Exchanges whose error body and account answer live in `exchange_answers.<id>` (error(body), is_account(body)).
 _SHAPES = {module.EXCHANGE: module for module in (okx, bybit)}

@@ -30,7 +30,7 @@ PUBLISHED_UNITS_PER_SECOND: dict[str, float] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_units_per_second(exchange: str) -> float:
     """The default budget of one exchange per egress: its published limit (else ccxt's own pace) less headroom."""
     published = PUBLISHED_UNITS_PER_SECOND.get(exchange)

@@ -16,9 +16,26 @@ import ccxt
 from credential_health.models import MalformedSecret, SecretUnavailable, Status
 from credential_health.validation.answers import exchange_error, is_account_answer, lookup
 from credential_health.validation.codes import (  # noqa: F401 - re-exported: the codes' historical home
-    ACCOUNT_SUSPENDED, AUTH_REJECTED, BAD_RESPONSE, CLOCK_SKEW, ERROR_CODES, EXCHANGE_UNAVAILABLE,
-    EXCHANGE_WIDE_FAILURE, MAINTENANCE, MALFORMED_SECRET, NETWORK_ERROR, OK, PERMISSION_DENIED, RATE_LIMITED,
-    SECRET_UNAVAILABLE, TIMEOUT, TRANSIENT_CODES, TRANSPORT_AUTH, UNEXPECTED, UNSUPPORTED_EXCHANGE, is_transient,
+    ACCOUNT_SUSPENDED,
+    AUTH_REJECTED,
+    BAD_RESPONSE,
+    CLOCK_SKEW,
+    ERROR_CODES,
+    EXCHANGE_UNAVAILABLE,
+    EXCHANGE_WIDE_FAILURE,
+    MAINTENANCE,
+    MALFORMED_SECRET,
+    NETWORK_ERROR,
+    OK,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    SECRET_UNAVAILABLE,
+    TIMEOUT,
+    TRANSIENT_CODES,
+    TRANSPORT_AUTH,
+    UNEXPECTED,
+    UNSUPPORTED_EXCHANGE,
+    is_transient,
 )
 
 # Most specific class first: ccxt's hierarchy nests (AccountSuspended < AuthenticationError < ExchangeError,

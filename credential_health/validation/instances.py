@@ -104,7 +104,7 @@ def retry_after_seconds(code: int, headers: Mapping[str, str]) -> float | None:
         return 60.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _paced_class(exchange_id: str) -> type:
     """A subclass that charges the shared budget ccxt's own cost of each request before sending it, pauses the
     budget when the exchange answers 429/418 with Retry-After, and maps overridden URLs back to the real ones
@@ -112,7 +112,7 @@ def _paced_class(exchange_id: str) -> type:
     at a proxy or simulator they would degrade to a bare ExchangeError)."""
     base = getattr(ccxt_async, exchange_id)
 
-    class Paced(base):
+    class Paced(base):  # type: ignore[misc,valid-type]  # ccxt's class for the exchange, picked at runtime
         _pacer = None  # a ratelimit.TokenBucket or redis_budget.RedisBucket, or None (unlimited)
         _aliases: tuple[tuple[str, str], ...] = ()
         # The raw answer is the evidence of a check: keep the parsed body (ccxt already parsed it) and the status.
@@ -139,7 +139,7 @@ def _paced_class(exchange_id: str) -> type:
             return super().on_rest_response(code, reason, url, method, response_headers, *args)
 
         if hasattr(base, "get_exceptions_by_url"):
-            def get_exceptions_by_url(self, url, exactOrBroad):  # noqa: N803 (ccxt's name)
+            def get_exceptions_by_url(self, url, exactOrBroad):  # ccxt's names
                 for local, real in self._aliases:
                     if url and url.startswith(local):
                         url = real + url[len(local):]
@@ -150,8 +150,8 @@ def _paced_class(exchange_id: str) -> type:
     return Paced
 
 
-@functools.lru_cache(maxsize=None)
-def _template(exchange_id: str, base_url: str | None) -> tuple[dict | None, tuple, tuple[str, ...]]:
+@functools.cache
+def _template(exchange_id: str, base_url: str | None) -> tuple[object, tuple, tuple[str, ...]]:
     """Per exchange (computed once): overridden urls['api'], URL aliases and the required credential names."""
     probe = getattr(ccxt_async, exchange_id)()
     required = tuple(name for name, needed in probe.requiredCredentials.items() if needed)
@@ -159,7 +159,7 @@ def _template(exchange_id: str, base_url: str | None) -> tuple[dict | None, tupl
         return None, (), required
     real = probe.urls.get("api")
     local = override_api_urls(real, base_url)
-    pairs = sorted(set(zip(_leaves(local), _leaves(real))), key=lambda pair: len(pair[0]), reverse=True)
+    pairs = sorted(set(zip(_leaves(local), _leaves(real), strict=True)), key=lambda pair: len(pair[0]), reverse=True)
     return local, tuple(pairs), required
 
 

@@ -9,13 +9,19 @@ import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 import aiohttp
 
 from credential_health.models import (
-    CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable, Status,
+    CheckResult,
+    CredentialRef,
+    ExchangeSecret,
+    MalformedSecret,
+    SecretUnavailable,
+    Status,
 )
 from credential_health.scopes.probe import expired, probes, run_probe
 from credential_health.scopes.record import ScopeRecord
@@ -23,11 +29,20 @@ from credential_health.validation.answers import GENERIC_EVIDENCE, exchange_erro
 from credential_health.validation.budget import BudgetConfig, Budgets
 from credential_health.validation.classify import Evidence, classify, classify_attempt
 from credential_health.validation.codes import (
-    BAD_RESPONSE, KEY_EXPIRED, TRANSPORT_AUTH, UNSUPPORTED_EXCHANGE, is_transient,
+    BAD_RESPONSE,
+    KEY_EXPIRED,
+    TRANSPORT_AUTH,
+    UNSUPPORTED_EXCHANGE,
+    is_transient,
 )
 from credential_health.validation.handoff import Handoff
 from credential_health.validation.instances import (
-    SUPPORTED, build_exchange, default_ssl_context, exchange_session, forget_last_answer, last_answer,
+    SUPPORTED,
+    build_exchange,
+    default_ssl_context,
+    exchange_session,
+    forget_last_answer,
+    last_answer,
     missing_credentials,
 )
 from credential_health.validation.redact import redact
@@ -38,7 +53,6 @@ log = logging.getLogger(__name__)
 # (e.g. vault.secret_reads.AsyncSecretReads: reads on the checks' own loop, cheaper than a thread each).
 FetchSecret = Callable[[CredentialRef], ExchangeSecret]
 AsyncRead = Callable[[CredentialRef], Awaitable[ExchangeSecret]]
-_END = object()
 
 
 class ExchangeValidator:
@@ -73,14 +87,16 @@ class ExchangeValidator:
                    published_egress_addresses=settings.published_egress_addresses)
 
     async def validate_stream(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
-                              ) -> AsyncIterator[CheckResult]:
+                              ) -> AsyncGenerator[CheckResult, None]:
         """Yield one result per ref in completion order, with at most `concurrency` checks in flight.
 
         `refs` is consumed lazily. An exception from `fetch_secret` other than MalformedSecret or
         SecretUnavailable aborts the run: in-flight checks are cancelled and everything is closed.
         """
         # One pool, one session and one SSL context for every check: per-instance ones double the cost.
-        reads = fetch_secret if hasattr(fetch_secret, "__aenter__") else _PooledReads(fetch_secret, self.concurrency)
+        # duck-typed: the caller's own async reads (an async context manager) or a pool around its function
+        reads: Any = (fetch_secret if hasattr(fetch_secret, "__aenter__")
+                      else _PooledReads(fetch_secret, self.concurrency))
         read = await reads.__aenter__()
         session = exchange_session(self.concurrency, self._ssl_context, self.egress_address)
         budgets = self.budget.open()
@@ -91,8 +107,8 @@ class ExchangeValidator:
         try:
             while True:
                 while not exhausted and len(pending) < self.concurrency:
-                    ref = next(ref_iter, _END)
-                    if ref is _END:
+                    ref = next(ref_iter, None)  # refs are never None
+                    if ref is None:
                         exhausted = True
                     else:
                         task = asyncio.ensure_future(self._check(ref, read, session, budgets))
@@ -173,7 +189,7 @@ class ExchangeValidator:
             if status is Status.VALID and probes(ref.exchange):  # same instance, same budget, right after
                 now = datetime.now(timezone.utc)
                 scope, scope_error = await run_probe(exchange, now, self.allowlist_addresses)
-                if expired(scope, now):
+                if scope is not None and scope.expires_at is not None and expired(scope, now):
                     status, code = Status.INVALID, KEY_EXPIRED
                     message = f"the exchange reports the key expired at {scope.expires_at.isoformat()}"
         finally:

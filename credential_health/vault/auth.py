@@ -66,7 +66,8 @@ class KubernetesAuth:
         try:
             jwt = Path(self.jwt_path).read_text().strip()
         except OSError as exc:
-            raise VaultAuthError(f"cannot read the Kubernetes service-account token at {self.jwt_path}: {exc.strerror}")
+            raise VaultAuthError(f"cannot read the Kubernetes service-account token at {self.jwt_path}: "
+                                 f"{exc.strerror}") from exc
         response = client.auth.kubernetes.login(role=self.role, jwt=jwt, mount_point=self.mount, use_token=False)
         return _login_result(response)
 

@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 
 from credential_health.models import CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable
-from credential_health.settings import Settings
 from credential_health.vault import paths
 from credential_health.vault.client import VaultClient
 from credential_health.vault.errors import NotFound

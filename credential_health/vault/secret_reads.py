@@ -31,12 +31,14 @@ class AsyncSecretReads:
         return self.read
 
     async def __aexit__(self, *exc) -> None:
-        await self._lister.__aexit__(*exc)
+        if self._lister is not None:
+            await self._lister.__aexit__(*exc)
 
     async def read(self, ref: CredentialRef) -> ExchangeSecret:
         """One secret; MalformedSecret / SecretUnavailable for this credential, VaultError for Vault itself."""
         api_path = paths.data(self.store.mount, self.store.secret_path(ref))
-        body = await self._lister._authorized("read", api_path, "", '["read"]', "")  # noqa: SLF001 - same package
+        assert self._lister is not None  # opened by __aenter__
+        body = await self._lister._authorized("read", api_path, "", '["read"]', "")  # same package's helper
         if body is None:  # absent, or its current version deleted or destroyed (KV v2 answers 404)
             raise SecretUnavailable(f"no current version of {ref.path} in Vault")
         secret = secret_from_data(ref, (body.get("data") or {}).get("data") or {})

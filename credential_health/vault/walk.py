@@ -60,7 +60,8 @@ class AsyncLister:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self._session.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def list_keys(self, path: str) -> list[str]:
         """Child names of {mount}/metadata/{path}, folders ending in '/'; [] when the folder is absent."""
@@ -114,11 +115,12 @@ class AsyncLister:
         raise problem
 
     async def _get(self, url: str, token: str, operation: str) -> tuple[int, dict]:
+        assert self._session is not None  # opened by __aenter__
         try:
             async with self._slots, self._session.get(url, headers={"X-Vault-Token": token}) as response:
                 body = await response.json(content_type=None) if response.status == 200 else {}
                 return response.status, body or {}
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise timed_out(self.client.addr, operation, self.client.timeout) from None
         except aiohttp.ClientConnectionError:
             raise unreachable(self.client.addr, operation) from None

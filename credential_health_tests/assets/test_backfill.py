@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from credential_health.partitions import CHECK_INTERVAL
 from credential_health.rollup import STATE_NAMES
 from credential_health.storage.schema import credential_health_checks, credential_status
 from credential_health_tests.fixtures.pipeline import replayed_states

@@ -36,7 +36,7 @@ def test_recovery_and_new_failure_between_two_delivery_runs(pipeline):
                                 resolver=lambda host, port: ["93.184.216.34"])
     plan = ["revoked", "revoked", "revoked", "valid", "revoked", "revoked", "revoked"]
     opened = []
-    for window, behaviour in zip(WINDOWS, plan):
+    for window, behaviour in zip(WINDOWS, plan, strict=False):
         pipeline.rescript("acme", "binance", behaviour)
         result = pipeline.materialize(window)
         assert result.success

@@ -42,7 +42,8 @@ def test_long_names_and_an_unknown_long_exchange_folder_do_not_sink_the_window(p
     assert (odd["status"], odd["error_code"]) == ("invalid", "unsupported_exchange")
     assert LONG_EXCHANGE not in odd["error_message"]
     status = pipeline.status()
-    for key in [("acme", "binance", "trading"), ("globex", "kraken", "trading"), ("umbrella", LONG_EXCHANGE, "trading")]:
+    for key in [("acme", "binance", "trading"), ("globex", "kraken", "trading"),
+                ("umbrella", LONG_EXCHANGE, "trading")]:
         assert status[key]["windows_seen"] == 1 and status[key]["present_in_inventory"]
     assert status[("globex", "kraken", "trading")]["consecutive_failures"] == 1
 

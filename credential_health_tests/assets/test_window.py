@@ -121,7 +121,7 @@ def test_a_run_tagged_with_a_key_outside_the_partition_set_is_refused_before_vau
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert failure.step_key == "credential_inventory"
-    assert failure.step_failure_data.user_failure_data.description.startswith(f"refused: ")
+    assert failure.step_failure_data.user_failure_data.description.startswith("refused: ")
     assert key in failure.step_failure_data.user_failure_data.description
     assert result.get_asset_materialization_events() == []
     assert pipeline.simulator.requests(api_key=credential.api_key) == []

@@ -15,7 +15,8 @@ SQLITE_ONLY = pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect
 
 @pytest.fixture
 def webhook_env(openbao, database_url, tmp_path) -> dict[str, str]:
-    return {"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token, "CREDENTIAL_HEALTH_DATABASE_URL": database_url,
+    return {"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token,
+            "CREDENTIAL_HEALTH_DATABASE_URL": database_url,
             "WEBHOOK_ALLOW_PRIVATE_URLS": "true", "WEBHOOK_RETRY_ATTEMPTS": "0", "WEBHOOK_TIMEOUT_SECONDS": "2",
             "VAULT_WEBHOOK_SECRETS_PATH": f"cli-tests/{secrets.token_hex(4)}", "DAGSTER_HOME": str(tmp_path)}
 

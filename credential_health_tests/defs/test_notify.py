@@ -72,6 +72,7 @@ def test_the_instance_runs_one_delivery_run_at_a_time(tmp_path):
     shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", tmp_path / "dagster.yaml")
     instance = DagsterInstance.from_config(str(tmp_path))
     try:  # the embedded instance loads with the limit in its run coordinator
-        assert {"key": DELIVERY_TAG, "limit": 1} in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+        assert {"key": DELIVERY_TAG,
+                "limit": 1} in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
     finally:
         instance.dispose()

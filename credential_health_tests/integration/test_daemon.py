@@ -10,9 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psutil
 import sqlalchemy as sa
@@ -150,7 +149,7 @@ def test_delivery_sensor_redelivers_after_a_503_within_two_minutes(pipeline, web
         with pipeline.engine.begin() as connection:  # as the rollup writes it: due at once
             connection.execute(webhook_events.insert(), rows)
         due = time.monotonic()
-        (accepted,) = webhook_receiver.wait_for_accepted(1, "/acme", timeout=120)
+        (_,) = webhook_receiver.wait_for_accepted(1, "/acme", timeout=120)
         took = time.monotonic() - due
         received = webhook_receiver.received("/acme")
         assert [r.status for r in received] == [503, 200] and took <= 120, took

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
+from credential_health import rollup
 from credential_health.notify.endpoints import add_endpoint
 from credential_health.notify.outbox import event_rows
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.settings import Settings
-from credential_health.storage.database import make_engine
-from credential_health import rollup
 from credential_health.storage import results
+from credential_health.storage.database import make_engine
 from credential_health.storage.schema import webhook_events
 
 

@@ -59,7 +59,8 @@ def test_retries_then_delivers_logging_every_attempt(settings, engine, webhook_r
     put_event(engine, "acme", [endpoint_id])
     assert send(settings, engine).delivered == 1
     log = rows(engine, webhook_delivery_log)
-    assert [(r.attempt_no, r.status_code) for r in sorted(log, key=lambda r: r.attempt_no)] == [(1, 500), (2, 500), (3, 200)]
+    attempts = [(r.attempt_no, r.status_code) for r in sorted(log, key=lambda r: r.attempt_no)]
+    assert attempts == [(1, 500), (2, 500), (3, 200)]
     received = webhook_receiver.received("/acme")
     assert len({r.headers["webhook-id"] for r in received}) == 1 and all(r.verified for r in received)
     assert len(webhook_receiver.accepted("/acme")) == 1
@@ -121,7 +122,8 @@ def test_breaker_needs_both_the_count_and_the_period(engine, settings):
     with engine.begin() as connection:
         late = [(endpoint_id, False, False, start + timedelta(hours=h)) for h in (2, 3, 20, 25)]
         assert record_deliveries(connection, late, breaker) == []  # the count is reached, the period is not
-        assert record_deliveries(connection, [(endpoint_id, False, False, start + timedelta(hours=27))], breaker) == [endpoint_id]
+        assert record_deliveries(connection, [(endpoint_id, False, False, start + timedelta(hours=27))],
+                                 breaker) == [endpoint_id]
     (row,) = rows(engine, tenant_webhooks)
     assert not row.active and row.disabled_reason.startswith("circuit breaker: 5 consecutive failed deliveries")
 

@@ -3,9 +3,7 @@ by the claiming worker to a real receiver, with real OpenBao, on both databases.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
-
 
 from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import dispatch
@@ -41,7 +39,8 @@ def test_failed_once_per_episode_then_recovered(settings, engine, webhook_receiv
     later = datetime.now(timezone.utc) + timedelta(hours=1, seconds=1)  # the one-per-hour slot has passed
     recovered = dispatch(settings, engine, WebhookSecretStore.from_settings(settings), now=later)
     assert events_of(engine, "credential.recovered") == 1 and recovered.delivered == 1
-    assert [r.json()["type"] for r in webhook_receiver.accepted("/acme")] == ["credential.failed", "credential.recovered"]
+    assert [r.json()["type"] for r in webhook_receiver.accepted("/acme")] == ["credential.failed",
+                                                                              "credential.recovered"]
     assert rows(engine, credential_status)[0].alerted_at is None
 
 

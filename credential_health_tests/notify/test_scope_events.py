@@ -14,7 +14,14 @@ from credential_health.notify.secrets import WebhookSecretStore
 from credential_health.notify.service import dispatch
 from credential_health.scopes.record import ScopeRecord
 from credential_health_tests.notify.scope_support import (
-    OURS, SAFE, SECOND, START, check, events, subscribe, write_window,
+    OURS,
+    SAFE,
+    SECOND,
+    START,
+    check,
+    events,
+    subscribe,
+    write_window,
 )
 
 DATA_FIELDS = {"event_id", "tenant_id", "exchange", "credential_type", "risk_level", "previous_risk_level", "reason",

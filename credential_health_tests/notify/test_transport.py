@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from credential_health.notify.signing import generate_secret, new_message_id
+from credential_health.notify.signing import new_message_id
 from credential_health.notify.transport import DeliveryPolicy, WebhookTransport, parse_retry_after
 from credential_health.sandbox.webhook_receiver import WebhookReceiver
 from credential_health.settings import Settings
@@ -38,7 +38,8 @@ def deliver(url: str, secret: str, policy: DeliveryPolicy = FAST, **kwargs: Any)
     return asyncio.run(run())
 
 
-def test_5xx_retried_until_delivered_with_fresh_timestamps_and_one_id(webhook_receiver: WebhookReceiver, webhook_secret: str) -> None:
+def test_5xx_retried_until_delivered_with_fresh_timestamps_and_one_id(webhook_receiver: WebhookReceiver,
+                                                                      webhook_secret: str) -> None:
     webhook_receiver.script("/hooks/t-1", [500, 503, 200])
     ticks = itertools.count(int(time.time()))  # a clock that moves one second per signature
     outcome = deliver(webhook_receiver.url_for("/hooks/t-1"), webhook_secret, clock=lambda: next(ticks))
@@ -84,7 +85,8 @@ def test_timeout_is_retried(webhook_receiver: WebhookReceiver, webhook_secret: s
 
 
 @pytest.mark.parametrize(("status", "error"), [(400, "http_400"), (401, "http_401"), (404, "http_404")])
-def test_other_4xx_are_not_retried(webhook_receiver: WebhookReceiver, webhook_secret: str, status: int, error: str) -> None:
+def test_other_4xx_are_not_retried(webhook_receiver: WebhookReceiver, webhook_secret: str, status: int,
+                                   error: str) -> None:
     webhook_receiver.script("/h", [status])
     outcome = deliver(webhook_receiver.url_for("/h"), webhook_secret)
     assert not outcome.delivered and not outcome.gone and outcome.error == error
@@ -113,7 +115,8 @@ def test_receiver_down_uses_every_attempt(closed_port: int, webhook_secret: str)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_unsafe_url_at_send_time_sends_nothing(webhook_receiver: WebhookReceiver, webhook_secret: str, scheme: str) -> None:
+def test_unsafe_url_at_send_time_sends_nothing(webhook_receiver: WebhookReceiver, webhook_secret: str,
+                                               scheme: str) -> None:
     outcome = deliver(f"{scheme}://127.0.0.1:{webhook_receiver.port}/h", webhook_secret, allow_private=False)
     assert not outcome.delivered and outcome.error.startswith("unsafe_url: ") and len(outcome.attempts) == 1
     assert outcome.attempts[0].status_code is None
@@ -173,12 +176,14 @@ def test_one_transport_bounds_requests_in_flight_across_concurrent_deliveries(
     outcomes = asyncio.run(run())
     assert 2 <= max(in_flight) <= 3
     assert [o.delivered for o in outcomes] == [i != 3 for i in range(10)]
-    assert {r.headers["webhook-id"] for r in webhook_receiver.accepted()} == {new_message_id(f"e{i}") for i in range(10) if i != 3}
+    accepted = {r.headers["webhook-id"] for r in webhook_receiver.accepted()}
+    assert accepted == {new_message_id(f"e{i}") for i in range(10) if i != 3}
 
 
 def test_policy_from_settings_and_backoff() -> None:
     policy = DeliveryPolicy.from_settings(Settings.from_env({}))
-    assert (policy.timeout_seconds, policy.retries, policy.backoff_base_seconds, policy.retry_after_cap_seconds) == (10, 3, 1, 60)
+    assert (policy.timeout_seconds, policy.retries, policy.backoff_base_seconds,
+            policy.retry_after_cap_seconds) == (10, 3, 1, 60)
     exact = DeliveryPolicy(jitter=False)
     assert [exact.backoff(n) for n in range(3)] == [1, 2, 4]
     assert all(0.8 * 2**n <= policy.backoff(n) <= 1.2 * 2**n for n in range(3) for _ in range(20))
@@ -195,7 +200,8 @@ def test_parse_retry_after() -> None:
 
 # -- TLS: the checked IP is dialled while SNI, certificate check and Host use the tenant's name ---------
 def _tls_contexts(names: list[str]) -> tuple[ssl.SSLContext, ssl.SSLContext, list[str]]:
-    """(server context presenting a self-signed cert for `names` and recording SNI, client context trusting it, SNI log)."""
+    """(server context presenting a self-signed cert for `names` and recording SNI, client context trusting it,
+    SNI log)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     now = dt.datetime.now(dt.timezone.utc)
@@ -211,7 +217,7 @@ def _tls_contexts(names: list[str]) -> tuple[ssl.SSLContext, ssl.SSLContext, lis
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(*_write_pair(cert_pem, key))
     sni: list[str] = []
-    server.sni_callback = lambda _sock, name, _ctx: sni.append(name)  # type: ignore[assignment,misc]
+    server.sni_callback = lambda _sock, name, _ctx: sni.append(name)  # type: ignore[assignment,misc]  # typeshed types the callback narrowly
     return server, ssl.create_default_context(cadata=cert_pem.decode()), sni
 
 
@@ -219,23 +225,27 @@ def _write_pair(cert_pem: bytes, key: ec.EllipticCurvePrivateKey) -> tuple[str, 
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="webhook-tls-")
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
     paths = (f"{folder}/cert.pem", f"{folder}/key.pem")
-    for path, data in zip(paths, (cert_pem, key_pem)):
+    for path, data in zip(paths, (cert_pem, key_pem), strict=True):
         with open(path, "wb") as handle:
             handle.write(data)
     return paths
 
 
-def test_tls_uses_sni_and_verifies_the_original_hostname(webhook_secret: str, stub_resolver: Callable[..., Any]) -> None:
+def test_tls_uses_sni_and_verifies_the_original_hostname(webhook_secret: str,
+                                                          stub_resolver: Callable[..., Any]) -> None:
     server, client, sni = _tls_contexts(["hooks.tenant.test", "other.tenant.test"])
-    resolver = stub_resolver({n: ["127.0.0.1"] for n in ("hooks.tenant.test", "other.tenant.test", "wrong.tenant.test")})
+    resolver = stub_resolver({n: ["127.0.0.1"] for n in ("hooks.tenant.test", "other.tenant.test",
+                                                         "wrong.tenant.test")})
     with WebhookReceiver(secrets=[webhook_secret], ssl_context=server) as receiver:
 
         async def run() -> list[Any]:
             async with WebhookTransport(FAST, verify=client) as transport:
                 return [
-                    await transport.deliver(f"https://{name}:{receiver.port}/h", BODY, new_message_id(), "credential.failed",
+                    await transport.deliver(f"https://{name}:{receiver.port}/h", BODY, new_message_id(),
+                                            "credential.failed",
                                             [webhook_secret], resolver=resolver, allow_private=True)
                     for name in ("hooks.tenant.test", "other.tenant.test", "wrong.tenant.test")
                 ]

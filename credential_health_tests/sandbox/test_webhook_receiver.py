@@ -50,13 +50,15 @@ def test_each_path_has_its_own_secrets_and_refuses_what_it_cannot_verify(webhook
     assert [r.verified for r in webhook_receiver.received("/hooks/b")] == [False, True, True]
 
 
-def test_records_keep_body_and_headers_but_never_signatures(webhook_receiver: WebhookReceiver, webhook_secret: str) -> None:
+def test_records_keep_body_and_headers_but_never_signatures(webhook_receiver: WebhookReceiver,
+                                                            webhook_secret: str) -> None:
     post(webhook_receiver.url_for("/h"), [webhook_secret])
     (record,) = webhook_receiver.received("/h")
     assert record.body == BODY and record.json() == {"type": "webhook.test", "data": {}}
     assert record.verified and record.seed_verified and record.answered and record.peer == "127.0.0.1"
     assert record.received_at.tzinfo is not None and record.method == "POST"
-    assert record.headers["webhook-id"].startswith("msg_") and record.headers["x-credential-health-event"] == "webhook.test"
+    assert record.headers["webhook-id"].startswith("msg_")
+    assert record.headers["x-credential-health-event"] == "webhook.test"
     assert "webhook-signature" not in record.headers and "x-credential-health-signature" not in record.headers
 
 
@@ -111,7 +113,8 @@ def test_http_control_api(webhook_receiver: WebhookReceiver) -> None:
     control = webhook_receiver.url + "/__receiver/"
     with httpx.Client(trust_env=False) as client:
         assert client.post(control + "secrets", json={"path": "/t/1", "secrets": [secret]}).status_code == 200
-        assert client.post(control + "script", json={"path": "/t/1", "responses": [500, {"status": 429, "retry_after": 2}]}).is_success
+        script = {"path": "/t/1", "responses": [500, {"status": 429, "retry_after": 2}]}
+        assert client.post(control + "script", json=script).is_success
         assert [post(webhook_receiver.url_for("/t/1"), [secret]).status_code for _ in range(3)] == [500, 429, 200]
         received = client.get(control + "received", params={"path": "/t/1"}).json()
         assert [r["status"] for r in received] == [500, 429, 200] and all(r["verified"] for r in received)
@@ -129,7 +132,7 @@ def test_runs_as_a_process() -> None:
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
     ) as process:
         try:
-            line = process.stdout.readline().strip()  # type: ignore[union-attr]
+            line = process.stdout.readline().strip()  # type: ignore[union-attr]  # stdout=PIPE: never None
             assert line.startswith("webhook receiver listening on http://127.0.0.1:")
             url = line.rsplit(" ", 1)[1]
             httpx.post(url + "/__receiver/script", json={"path": "/p", "responses": [503]}, trust_env=False)

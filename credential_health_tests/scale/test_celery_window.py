@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import credential_health_checks, credential_status
-from credential_health_tests.scale.conftest import POSTGRES_ONLY, seed
 from credential_health_tests.scale.cluster import throwaway_database
+from credential_health_tests.scale.conftest import POSTGRES_ONLY, seed
 
 WINDOW = "2026-06-01-00:00"
 ROW = ("tenant_id", "exchange", "credential_type", "status", "error_code", "error_message", "source", "late")

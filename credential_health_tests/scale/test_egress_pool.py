@@ -3,6 +3,8 @@ with two Celery workers on its queue."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from dagster import DagsterEventType
 
 from credential_health_tests.scale.conftest import POSTGRES_ONLY
@@ -31,4 +33,4 @@ def test_shards_of_one_egress_pool_never_overlap(pipeline, cluster_factory):
         instance.dispose()
     assert len(starts) == 4 and set(ends) == set(starts)
     spans = sorted((starts[key], ends[key]) for key in starts)
-    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+    assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans)), spans

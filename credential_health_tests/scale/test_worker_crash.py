@@ -67,7 +67,7 @@ def test_a_worker_killed_mid_window_leaves_one_row_each_and_one_webhook_each(pip
 
     rows = pipeline.checks()
     assert Counter((r["tenant_id"], r["exchange"], r["credential_type"]) for r in rows) == Counter(
-        {key: 1 for key in pipeline.secrets})
+        dict.fromkeys(pipeline.secrets, 1))
     instance = cluster.instance()
     try:
         starts = Counter(e.step_key for e in cluster.step_events(instance, DagsterEventType.STEP_START)

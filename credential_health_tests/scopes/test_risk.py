@@ -39,8 +39,8 @@ def test_unreported_fields_match_no_rule():
 
 
 def test_levels_are_overridden_by_the_setting():
-    env = {"VAULT_ADDR": "http://127.0.0.1:8200",
-           "CREDENTIAL_HEALTH_SCOPE_RISK_LEVELS": '{"trading_without_ip_restriction": "high", "withdrawal_enabled": "off"}'}
+    levels = '{"trading_without_ip_restriction": "high", "withdrawal_enabled": "off"}'
+    env = {"VAULT_ADDR": "http://127.0.0.1:8200", "CREDENTIAL_HEALTH_SCOPE_RISK_LEVELS": levels}
     overrides = Settings.from_env(env).scope_risk_levels
     risk = assess(replace(SAFE, can_withdraw=True, ip_restricted=False, ip_allowlist=None), NOW, (), overrides)
     assert (risk.level, risk.rules) == ("high", ("trading_without_ip_restriction",))

@@ -80,9 +80,9 @@ def test_upgrade_with_data(engine_at_0002):
     assert (episode["opened_at"], episode["closed_at"], episode["alerted"], episode["windows_failed"]) == \
         (later, None, True, 3)
 
-    with pytest.raises(sa.exc.IntegrityError):  # a second scheduled row for one credential and window
-        with engine.begin() as connection:
-            connection.execute(checks.insert(), {**_without_id(rows[0]), "run_id": "another"})
+    # a second scheduled row for one credential and window
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(checks.insert(), {**_without_id(rows[0]), "run_id": "another"})
     with engine.begin() as connection:  # a second manual row is fine
         connection.execute(checks.insert(), {**_without_id(rows[1]), "run_id": "another"})
 

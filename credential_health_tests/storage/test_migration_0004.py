@@ -26,7 +26,6 @@ def test_pending_events_survive_and_gain_delivery_columns(empty_database_url):
         assert (row.state, row.attempts, row.delivery_runs, row.lease_owner, row.lease_expires_at) == (
             "pending", 2, 0, None, None)
         connection.execute(webhook_events.update().values(state="superseded"))
-    with pytest.raises(sa.exc.IntegrityError):
-        with engine.begin() as connection:
-            connection.execute(webhook_events.update().values(state="lost"))
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(webhook_events.update().values(state="lost"))
     engine.dispose()

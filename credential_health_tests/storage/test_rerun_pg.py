@@ -75,7 +75,7 @@ def test_kept_states_equal_the_full_recompute(database_url, monkeypatch, rerun_w
     engine = make_engine(database_url)
     seed(engine)
     rng = random.Random(rerun_window)
-    checks = window(rng, rerun_window, {i: WINDOWS for i in range(CREDENTIALS)}, everyone=True)
+    checks = window(rng, rerun_window, dict.fromkeys(range(CREDENTIALS), WINDOWS), everyone=True)
     made = T0 + WINDOWS * H6 if late else T0 + (rerun_window + 1) * H6 + timedelta(minutes=30)
     checks = [dataclasses.replace(c, checked_at=made) for c in checks]
     results.replace_window(engine, T0 + rerun_window * H6, T0 + (rerun_window + 1) * H6, checks, "rerun", H6)

@@ -9,7 +9,12 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, asset, materialize
 
 from credential_health.storage.database import (
-    LEGACY_VERSION_TABLE, VERSION_TABLE, current_revision, head_revision, make_engine, upgrade,
+    LEGACY_VERSION_TABLE,
+    VERSION_TABLE,
+    current_revision,
+    head_revision,
+    make_engine,
+    upgrade,
 )
 from credential_health.storage.schema import credential_health_checks
 

@@ -76,7 +76,8 @@ def failing_credential(home: Path) -> tuple[str, str, str, str]:
 
 
 def runs(url: str) -> list[dict]:
-    return requests.post(f"{url}/graphql", json={"query": RUNS_QUERY}, timeout=30).json()["data"]["runsOrError"]["results"]
+    return requests.post(f"{url}/graphql", json={"query": RUNS_QUERY},
+                         timeout=30).json()["data"]["runsOrError"]["results"]
 
 
 def wait_for_run(url: str, known: set[str], timeout: float = 300) -> dict:

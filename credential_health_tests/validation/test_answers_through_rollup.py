@@ -7,7 +7,7 @@ from credential_health_tests.fixtures.pipeline import FAST_SETTINGS
 
 WINDOWS = ["2026-03-01-00:00", "2026-03-01-06:00", "2026-03-01-12:00"]
 ATTEMPTS = int(FAST_SETTINGS["CREDENTIAL_HEALTH_CHECK_RETRIES"])
-BROKEN = {**{name: "bad_response" for name in BAD_BODIES}, **{name: "transport_auth" for name in BARE_STATUS}}
+BROKEN = {**dict.fromkeys(BAD_BODIES, "bad_response"), **dict.fromkeys(BARE_STATUS, "transport_auth")}
 
 
 def test_bad_answers_keep_a_running_streak(pipeline):

@@ -49,7 +49,8 @@ def finish(workers: list[subprocess.Popen]) -> list[dict]:
     return summaries
 
 
-def test_four_processes_share_one_redis_budget_without_a_429(exchange_simulator, sim_credential, redis_prefix,
+def test_four_processes_share_one_redis_budget_without_a_429(exchange_simulator, sim_credential,
+                                                             redis_prefix,  # noqa: F811 - the fixture imported above
                                                              tmp_path):
     exchange_simulator.configure(weight_per_minute=LIMIT_WEIGHT, window_seconds=WINDOW_SECONDS, ban_after=1)
     limit_weight_per_second = LIMIT_WEIGHT / WINDOW_SECONDS

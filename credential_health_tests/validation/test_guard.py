@@ -73,14 +73,21 @@ def test_previously_valid_reads_the_last_definite_scheduled_verdict(database_url
     engine = make_engine(database_url)
     earlier, previous = NOW - timedelta(hours=12), NOW - timedelta(hours=6)
     rows = [
-        check_row(result("a", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED, "r1"),
-        check_row(result("a", "binance", Status.UNKNOWN, "exchange_wide_failure"), previous, previous + timedelta(hours=6), Source.SCHEDULED, "r2"),
-        check_row(result("b", "binance", Status.VALID, "ok"), previous, previous + timedelta(hours=6), Source.SCHEDULED, "r2"),
-        check_row(result("c", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED, "r1"),
-        check_row(result("c", "binance", Status.INVALID, "auth_rejected"), previous, previous + timedelta(hours=6), Source.SCHEDULED, "r2"),
-        check_row(result("d", "kraken", Status.VALID, "ok"), previous, previous + timedelta(hours=6), Source.MANUAL, None),
+        check_row(result("a", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED,
+                  "r1"),
+        check_row(result("a", "binance", Status.UNKNOWN, "exchange_wide_failure"), previous,
+                  previous + timedelta(hours=6), Source.SCHEDULED, "r2"),
+        check_row(result("b", "binance", Status.VALID, "ok"), previous, previous + timedelta(hours=6),
+                  Source.SCHEDULED, "r2"),
+        check_row(result("c", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED,
+                  "r1"),
+        check_row(result("c", "binance", Status.INVALID, "auth_rejected"), previous, previous + timedelta(hours=6),
+                  Source.SCHEDULED, "r2"),
+        check_row(result("d", "kraken", Status.VALID, "ok"), previous, previous + timedelta(hours=6), Source.MANUAL,
+                  None),
         check_row(result("e", "kraken", Status.VALID, "ok"), NOW, NOW + timedelta(hours=6), Source.SCHEDULED, "r3"),
-        check_row(result("f", "kraken", Status.VALID, "ok"), NOW - timedelta(days=8), NOW - timedelta(days=8) + timedelta(hours=6), Source.SCHEDULED, "r0"),
+        check_row(result("f", "kraken", Status.VALID, "ok"), NOW - timedelta(days=8),
+                  NOW - timedelta(days=8) + timedelta(hours=6), Source.SCHEDULED, "r0"),
     ]
     with engine.begin() as connection:
         connection.execute(credential_health_checks.insert(), rows)

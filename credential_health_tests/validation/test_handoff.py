@@ -34,18 +34,16 @@ def test_a_consumer_failure_stops_the_producer_and_is_raised():
             raise ValueError("refused item 3")
 
     put_after_failure = []
-    with pytest.raises(ValueError, match="refused item 3"):
-        with Handoff(fussy) as put:
-            for item in range(1000):
-                put(item)
-                put_after_failure.append(item)
-                time.sleep(0.001)
+    with pytest.raises(ValueError, match="refused item 3"), Handoff(fussy) as put:
+        for item in range(1000):
+            put(item)
+            put_after_failure.append(item)
+            time.sleep(0.001)
     assert len(put_after_failure) < 1000
 
 
 def test_the_producers_own_error_wins():
-    with pytest.raises(KeyError):
-        with Handoff(lambda item: 1 / 0) as put:
-            put(1)
-            time.sleep(0.05)
-            raise KeyError("producer")
+    with pytest.raises(KeyError), Handoff(lambda item: 1 / 0) as put:
+        put(1)
+        time.sleep(0.05)
+        raise KeyError("producer")

@@ -11,7 +11,12 @@ import ccxt.async_support as ccxt_async
 
 from credential_health.models import ExchangeSecret
 from credential_health.validation.instances import (
-    QUIET_LOGGER, _paced_class, build_exchange, default_ssl_context, missing_credentials, override_api_urls,
+    QUIET_LOGGER,
+    _paced_class,
+    build_exchange,
+    default_ssl_context,
+    missing_credentials,
+    override_api_urls,
 )
 
 BASE = "http://127.0.0.1:9/binance"
@@ -49,7 +54,7 @@ def test_instances_are_independent_copies():
                     a.urls["api"]["private"], sorted(a.markets), a.session is session, a.own_session)
             await a.close()
             await b.close()
-            return pair + (session.closed, a.session)
+            return (*pair, session.closed, a.session)
 
     result = asyncio.run(build())
     assert result == ("key-a", "key-b", False, 3000, BASE + "/api/v3", ["BTC/USDT", "ETH/USDT"], True, False,

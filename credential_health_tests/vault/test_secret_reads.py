@@ -40,7 +40,7 @@ async def read_all(reads: AsyncSecretReads, refs: list[CredentialRef]) -> list:
 def test_async_reads_answer_like_hvac_reads_per_credential(store):
     refs = [CredentialRef(*key) for key in SEEDED] + [CredentialRef("nobody", "binance", "trading")]
     seen = []
-    answers = dict(zip(refs, asyncio.run(read_all(AsyncSecretReads(store, seen.append), refs))))
+    answers = dict(zip(refs, asyncio.run(read_all(AsyncSecretReads(store, seen.append), refs)), strict=True))
     for ref in refs[:3]:
         assert answers[ref] == store.read(ref)
     assert answers[refs[1]].password == "PW-g-2a"

@@ -30,7 +30,7 @@ def _split(value: object) -> tuple[str, ...] | None:
 
 def normalise(answer: dict, now: datetime) -> ScopeRecord:
     """Permissions from `permission`, the allowlist from `ipWhitelist`; no expiry is reported (None)."""
-    data = answer.get("data") if isinstance(answer.get("data"), dict) else answer
+    data = answer["data"] if isinstance(answer.get("data"), dict) else answer
     permissions = _split(data.get("permission"))
     granted = {name.lower() for name in permissions} if permissions is not None else None
     allowlist = _split(data.get("ipWhitelist")) if "ipWhitelist" in data else None

@@ -7,8 +7,16 @@ from __future__ import annotations
 
 from credential_health.models import Status
 from credential_health.validation.codes import (
-    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EGRESS_NOT_ALLOWLISTED, EXCHANGE_UNAVAILABLE, KEY_EXPIRED,
-    PERMISSION_DENIED, RATE_LIMITED, TIMEOUT, UNEXPECTED,
+    ACCOUNT_SUSPENDED,
+    AUTH_REJECTED,
+    CLOCK_SKEW,
+    EGRESS_NOT_ALLOWLISTED,
+    EXCHANGE_UNAVAILABLE,
+    KEY_EXPIRED,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    TIMEOUT,
+    UNEXPECTED,
 )
 
 EXCHANGE = "bybit"

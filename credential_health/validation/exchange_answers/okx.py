@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from credential_health.models import Status
 from credential_health.validation.codes import (
-    ACCOUNT_SUSPENDED, AUTH_REJECTED, CLOCK_SKEW, EGRESS_NOT_ALLOWLISTED, EXCHANGE_UNAVAILABLE, MAINTENANCE,
-    PERMISSION_DENIED, RATE_LIMITED, TIMEOUT,
+    ACCOUNT_SUSPENDED,
+    AUTH_REJECTED,
+    CLOCK_SKEW,
+    EGRESS_NOT_ALLOWLISTED,
+    EXCHANGE_UNAVAILABLE,
+    MAINTENANCE,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    TIMEOUT,
 )
 
 EXCHANGE = "okx"
