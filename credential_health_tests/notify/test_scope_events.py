@@ -163,7 +163,7 @@ def test_a_manual_check_is_audited_the_same_way(settings, engine, monkeypatch):
     from credential_health.storage.schema import credential_health_checks
 
     monkeypatch.setenv("CREDENTIAL_HEALTH_PUBLISHED_EGRESS_ADDRESSES", f"{OURS},{SECOND}")
-    results_db = ResultsDatabase(database_url=settings.database_url)
+    results_db = ResultsDatabase(database_url=settings.database_url.get_secret_value())
     results_db.record_manual(check(0, replace(SAFE, ip_allowlist=(SECOND,))), START, None)
     results_db.record_manual(check(1, None, Status.INVALID, "auth_rejected"), START, None)
     with engine.connect() as connection:
