@@ -19,7 +19,8 @@ from sqlalchemy import and_, func, or_, select
 
 from credential_health.models import CredentialRef, Source
 from credential_health.partitions import window_for_key
-from credential_health.resources import ResultsDatabase, SecretDigests
+from credential_health.resources import ResultsDatabase
+from credential_health.secret_digests import SecretDigests
 from credential_health.storage import results
 from credential_health.storage.schema import credential_health_checks, credential_status
 

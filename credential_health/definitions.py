@@ -5,18 +5,18 @@ from dagster import Definitions
 from credential_health import settings
 from credential_health.assets import ASSETS
 from credential_health.checks import CHECKS
-from credential_health.jobs import JOBS
-from credential_health.ops.notify_tenants import notify_tenants_job
+from credential_health.defs.manual_check import check_credential_job
+from credential_health.defs.notify import credential_failure_sensor, notify_tenants_job, webhook_delivery_sensor
+from credential_health.defs.retention import retention_job, retention_schedule
+from credential_health.defs.scope_checks import SCOPE_CHECKS
+from credential_health.defs.window import credential_health_job, credential_health_schedule
 from credential_health.resources import default_resources
-from credential_health.schedules import SCHEDULES
-from credential_health.scopes.checks import SCOPE_CHECKS
-from credential_health.sensors import credential_failure_sensor, webhook_delivery_sensor
 
 defs = Definitions(
     assets=ASSETS,
     asset_checks=[*CHECKS, *SCOPE_CHECKS],
-    jobs=[*JOBS, notify_tenants_job],
-    schedules=SCHEDULES,
+    jobs=[credential_health_job, check_credential_job, retention_job, notify_tenants_job],
+    schedules=[credential_health_schedule, retention_schedule],
     sensors=[credential_failure_sensor, webhook_delivery_sensor],
     resources=default_resources(),
 )

@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from credential_health.models import CloseReason, EventType
 from credential_health.rollup_fold import INVALID, VALID, Event, Key, StreakState, fold, ordered
-
-FAILED, RECOVERED = "credential.failed", "credential.recovered"
 
 
 def episode_id(key: Key, first_failing_window: datetime) -> str:
@@ -66,7 +65,7 @@ def track(key: Key, state: StreakState, events: Iterable[Event], threshold: int)
             if event.status == INVALID:
                 current.last_error_code = event.error_code
         elif current is not None and event.status == VALID:
-            current.closed_at, current.close_reason, current = event.checked_at, "recovered", None
+            current.closed_at, current.close_reason, current = event.checked_at, CloseReason.RECOVERED, None
     return state, episodes
 
 
@@ -78,7 +77,7 @@ def track_history(key: Key, events: Iterable[Event], threshold: int) -> tuple[St
 @dataclass
 class Reconciled:
     writes: list[Episode]  # rows to upsert (new or changed)
-    announce: list[tuple[str, Episode]]  # outbox events to write, in order
+    announce: list[tuple[EventType, Episode]]  # outbox events to write, in order
     alerted_at: datetime | None  # opened_at of the credential's open, announced episode
     opened: int = 0  # episodes first seen open
     closed: int = 0  # stored open episodes closed now
@@ -108,34 +107,34 @@ def reconcile(derived: list[Episode], stored_open: list[Episode], known: Mapping
                 absorbed[ancestor.episode_id] = new
                 new = replace(new, opened_at=ancestor.opened_at, alerted=ancestor.alerted)
                 if new.closed_at is not None and ancestor.alerted:
-                    announce.append((RECOVERED, new))
+                    announce.append((EventType.RECOVERED, new))
             else:  # first seen: announced only if still open
                 new = replace(new, opened_at=new.opened_at or now, alerted=new.closed_at is None)
                 opened += new.alerted
                 if new.alerted:
-                    announce.append((FAILED, new))
+                    announce.append((EventType.FAILED, new))
         else:
             new = replace(new, opened_at=old.opened_at, alerted=old.alerted)
             closed += old.closed_at is None and new.closed_at is not None
             if old.closed_at is None and new.closed_at is not None and old.alerted:
-                announce.append((RECOVERED, new))
+                announce.append((EventType.RECOVERED, new))
         if new.row() != (old.row() if old else None):
             writes.append(new)
         if new.closed_at is None and new.alerted:
             open_alerted = new.opened_at
     for old in orphans:  # open rows history no longer supports (or whose credential left)
         if old.episode_id in absorbed:
-            reason, closed_at = "revised", now
+            reason, closed_at = CloseReason.REVISED, now
         elif not present:
-            reason, closed_at = "removed", now
+            reason, closed_at = CloseReason.REMOVED, now
         elif state.last_success_at is not None and state.last_success_at >= old.first_failing_window:
-            reason, closed_at = "recovered", state.last_success_at
+            reason, closed_at = CloseReason.RECOVERED, state.last_success_at
         else:
-            reason, closed_at = "revised", now
+            reason, closed_at = CloseReason.REVISED, now
         writes.append(replace(old, closed_at=closed_at, close_reason=reason))
         closed += old.episode_id not in absorbed
-        if reason == "recovered" and old.alerted:
-            announce.insert(0, (RECOVERED, writes[-1]))  # older news first
+        if reason == CloseReason.RECOVERED and old.alerted:
+            announce.insert(0, (EventType.RECOVERED, writes[-1]))  # older news first
     return Reconciled(writes, announce, open_alerted, opened, closed)
 
 

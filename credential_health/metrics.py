@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, push_to_gateway
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from credential_health.models import OutboxState
+from credential_health.partitions import CHECK_INTERVAL
 from credential_health.settings import Settings
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import credential_health_checks as checks
@@ -65,7 +67,7 @@ class TableGauges:
             families.extend(self._webhooks(connection))
         interval = GaugeMetricFamily("credential_health_window_interval_seconds",
                                      "Length of one validation window (CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS).",
-                                     value=self.settings.check_interval_hours * 3600)
+                                     value=CHECK_INTERVAL.total_seconds())
         return [*families, interval], newest_window
 
     def _credentials(self, connection) -> tuple[list, datetime | None]:
@@ -146,7 +148,7 @@ class TableGauges:
                 tenant_webhooks.c.active.is_(True), tenant_webhooks.c.consecutive_failures > 0)).scalar_one())
         pending_count, oldest = connection.execute(
             sa.select(sa.func.count(), sa.func.min(webhook_events.c.created_at)).where(
-                webhook_events.c.state == "pending")).one()
+                webhook_events.c.state == OutboxState.PENDING)).one()
         pending = GaugeMetricFamily("webhook_events_pending", "Webhook events waiting for delivery.",
                                     value=pending_count)
         oldest_age = GaugeMetricFamily("webhook_events_oldest_pending_age_seconds",
@@ -169,7 +171,7 @@ def _age(moment: datetime) -> float:
     return (datetime.now(timezone.utc) - moment).total_seconds()
 
 
-def window_age_family(newest_window: datetime | None, interval_hours: int) -> GaugeMetricFamily:
+def window_age_family(newest_window: datetime | None, interval: timedelta) -> GaugeMetricFamily:
     """Computed at scrape time, so a cached read still reports the true age."""
     family = GaugeMetricFamily(
         "credential_health_last_window_age_seconds",
@@ -177,7 +179,7 @@ def window_age_family(newest_window: datetime | None, interval_hours: int) -> Ga
     if newest_window is None:
         family.add_metric([], float("nan"))
     else:
-        family.add_metric([], _age(newest_window + timedelta(hours=interval_hours)))
+        family.add_metric([], _age(newest_window + interval))
     return family
 
 
@@ -213,7 +215,7 @@ class CachedTableCollector(Collector):
         self._refresh()
         families, newest_window = self.cached
         yield from families
-        yield window_age_family(newest_window, self.gauges.settings.check_interval_hours)
+        yield window_age_family(newest_window, CHECK_INTERVAL)
         yield CounterMetricFamily("credential_health_metrics_table_reads", "Reads of the result tables by this "
                                   "exporter since it started.", value=self.reads)
         yield CounterMetricFamily("credential_health_metrics_table_read_errors", "Failed reads of the result "
@@ -248,7 +250,7 @@ def push_if_configured(settings: Settings, engine: sa.Engine | None = None, grou
     try:
         families, newest_window = gauges.read()
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families([*families, window_age_family(newest_window, settings.check_interval_hours)]))
+        registry.register(_Families([*families, window_age_family(newest_window, CHECK_INTERVAL)]))
         push_to_gateway(settings.pushgateway_url, job="credential_health", registry=registry,
                         grouping_key=grouping or {}, timeout=10)
         return True

@@ -22,6 +22,34 @@ class Source(str, enum.Enum):
     MANUAL = "manual"
 
 
+class EventType(enum.StrEnum):
+    """A webhook event's `type` (the wire and stored value)."""
+
+    FAILED = "credential.failed"
+    RECOVERED = "credential.recovered"
+    SCOPE_RISK = "credential.scope_risk"
+    EXPIRING = "credential.expiring"
+    SCOPE_CHANGED = "credential.scope_changed"
+
+
+class OutboxState(enum.StrEnum):
+    """A webhook_events row's delivery state (the stored value)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNDELIVERABLE = "undeliverable"
+    SUPERSEDED = "superseded"
+
+
+class CloseReason(enum.StrEnum):
+    """Why a failure episode closed (the stored value)."""
+
+    RECOVERED = "recovered"
+    REMOVED = "removed"
+    REVISED = "revised"
+
+
 class MalformedSecret(Exception):
     """The secret stored in Vault lacks a field ccxt needs; the message names the field, never a value."""
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Select, TextClause, and_, func, select, text, tuple_, update
+from sqlalchemy import Connection, Select, TextClause, and_, func, select, text, tuple_
 
 from credential_health import episodes as episode_rules
 from credential_health import rollup_rerun
@@ -36,6 +36,7 @@ from credential_health.rollup_fold import (  # noqa: F401 - re-exported: the rol
 )
 from credential_health.storage import episodes as episode_table
 from credential_health.storage import results as checks_table
+from credential_health.storage.dialect import is_postgres, serialize, set_local
 from credential_health.storage.schema import credential_status as status_table
 from credential_health.storage.upsert import upsert
 
@@ -94,7 +95,7 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
     stretch_end: dict[Key, datetime] = {}  # credentials whose stored state a rerun kept (see rollup_rerun)
     kept: set[Key] = set()  # ... of which nothing changed at all
-    if before is not None and len(recompute) > checks_table.FULL_SCAN_KEYS and connection.dialect.name == "postgresql":
+    if before is not None and len(recompute) > checks_table.FULL_SCAN_KEYS and is_postgres(connection):
         leaving = recompute - inventory if inventory is not None else set()
         done = rollup_rerun.recompute(connection, recompute, before, stored, open_episodes, reappeared | leaving,
                                       threshold)
@@ -176,18 +177,15 @@ def _serialize(connection: Connection) -> None:
 
     Held until the transaction ends; taken before any read, so the state read is the latest committed one.
     """
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('credential_health.rollup'))"))
-    else:  # SQLite: a write statement (even one matching no row) takes the database's write lock now
-        connection.execute(update(status_table).where(text("1 = 0")).values(updated_at=status_table.c.updated_at))
+    serialize(connection, "credential_health.rollup", status_table.c.updated_at)
 
 
 def _load(connection: Connection) -> dict[Key, tuple[StreakState, bool, datetime | None, datetime | None]]:
     """(state, present_in_inventory, removed_at, alerted_at) of every credential."""
     names = (*KEY_NAMES, *STATE_NAMES, "present_in_inventory", "removed_at", "alerted_at")
     query: Select | TextClause = select(*(status_table.c[n] for n in names))
-    if connection.dialect.name == "postgresql":  # untyped: no per-value processing (~1 s at 100k), UTC as typed
-        connection.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+    if is_postgres(connection):  # untyped: no per-value processing (~1 s at 100k), UTC as typed
+        set_local(connection, "timezone", "UTC")
         query = text(f"SELECT {', '.join(names)} FROM {status_table.name}")
     rows = connection.execute(query).all()  # fetchall: fetchone costs ~1 s at 100k
     return {tuple(row[:3]): (StreakState(*row[3:-3]), *row[-3:]) for row in rows}

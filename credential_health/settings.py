@@ -1,81 +1,26 @@
 """Every setting, read once from the environment by pydantic-settings, validated, with a clear error naming the
 variable. Each field of `Settings` is one variable: its name, parser, default text and description.
 
-A new setting is one field, `attribute: type = setting("VARIABLE", parser, "default text", "description")`,
-with a parser from setting_parsers, plus its row in the README's configuration table (a test checks the table
-against `variables()`).
+A new setting is one field, `attribute: type = setting("VARIABLE", parser, "default text", "description")`
+(setting_fields), with a parser from setting_parsers, plus its row in the README's configuration table (a test
+checks the table against `variables()`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_core import core_schema
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic import SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from credential_health import setting_parsers as parse
 from credential_health.scopes.risk import parse_levels as parse_risk_levels
-from credential_health.setting_parsers import Parser, SettingsError
+from credential_health.setting_fields import Environment, Variable, first_problem, setting, variables_of
+from credential_health.setting_parsers import SettingsError
 
 __all__ = ["Settings", "SettingsError", "Variable", "variable", "variables"]
-
-
-@dataclass(frozen=True)
-class _ParsedBy:
-    """A field's metadata: its text goes through `parser(variable, text)` before pydantic checks the type."""
-
-    variable: str
-    parser: Parser
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
-        return core_schema.no_info_before_validator_function(
-            lambda raw: self.parser(self.variable, raw) if isinstance(raw, str) else raw, handler(source))
-
-
-def setting(name: str, parser: Parser, default: str, description: str) -> Any:
-    """A field read from the variable `name`; `default` is its text when unset (parsed like a set value)."""
-    field = Field(default, validation_alias=name, description=description, validate_default=True)
-    field.metadata.append(_ParsedBy(name, parser))
-    return field
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One setting as the help, `config` and the README show it: `parser(name, text)` turns the variable's
-    text (or `default`, its text when unset) into the field `attribute`, raising SettingsError naming it."""
-
-    name: str
-    attribute: str
-    parser: Parser
-    default: str
-    description: str
-    secret: bool  # a SecretStr field: never printed
-
-    @property
-    def bounds(self) -> tuple[float, float] | None:
-        """(minimum, maximum) of a number, for the help text; None for other kinds."""
-        return getattr(self.parser, "bounds", None)
-
-    def parse(self, env: Mapping[str, str]) -> Any:
-        """This variable alone, read from `env` (other variables, even bad ones, are not looked at)."""
-        return self.parser(self.name, env.get(self.name, self.default))
-
-
-class _Environment(EnvSettingsSource):
-    """The environment source over a given mapping (os.environ or a test's dict); text reaches the parsers
-    undecoded, so a malformed JSON value gets the parser's message naming the variable."""
-
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]):
-        self._env = env
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str]:
-        return dict(self._env)
 
 
 class Settings(BaseSettings):
@@ -270,9 +215,9 @@ class Settings(BaseSettings):
         """Every variable read from `env` (default os.environ) and checked; SettingsError names the first bad one."""
         env = os.environ if env is None else env
         try:
-            settings = cls(_build_sources=((_Environment(cls, env),), {}))
+            settings = cls(_build_sources=((Environment(cls, env),), {}))
         except ValidationError as invalid:
-            raise SettingsError(_first_problem(invalid)) from None
+            raise SettingsError(first_problem(invalid)) from None
         if not settings.database_url.get_secret_value():
             settings = settings.model_copy(update={"database_url": SecretStr(parse.default_database_url(env))})
         return settings
@@ -289,22 +234,9 @@ class Settings(BaseSettings):
         return "none"
 
 
-def _first_problem(invalid: ValidationError) -> str:
-    """The parser's own message (it names the variable) for the first field that failed."""
-    error = invalid.errors()[0]
-    cause = (error.get("ctx") or {}).get("error")
-    if isinstance(cause, SettingsError):
-        return str(cause)
-    return f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}"
-
-
 def variables() -> Iterator[Variable]:
     """Every setting's variable, in the order of the README's table."""
-    for attribute, field in Settings.model_fields.items():
-        for marker in field.metadata:
-            if isinstance(marker, _ParsedBy):
-                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description or "",
-                               secret=field.annotation is SecretStr)
+    return variables_of(Settings)
 
 
 def variable(name: str) -> Variable:

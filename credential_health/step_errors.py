@@ -13,7 +13,7 @@ from alembic.util import CommandError
 from dagster import Failure
 from sqlalchemy.exc import SQLAlchemyError
 
-from credential_health.resources import SecretDigests
+from credential_health.secret_digests import SecretDigests
 from credential_health.vault.errors import VaultError
 
 # PEP 249 classes for a lost or refused connection (also raised by server restarts and lock timeouts);

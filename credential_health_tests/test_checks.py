@@ -12,7 +12,8 @@ from dagster import build_asset_check_context
 from credential_health.checks import credential_label, results_cover_inventory, secret_findings
 from credential_health.models import ExchangeSecret
 from credential_health.partitions import window_for_key
-from credential_health.resources import ResultsDatabase, SecretDigests, VaultCredentialSource
+from credential_health.resources import ResultsDatabase, VaultCredentialSource
+from credential_health.secret_digests import SecretDigests
 from credential_health.storage import results
 
 SECRET = ExchangeSecret(api_key="AbCdEf0123456789AbCdEf0123456789AbCdEf0123456789AbCdEf0123456789",

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from dagster import Failure
 
 from credential_health.models import ExchangeSecret
-from credential_health.resources import SecretDigests
+from credential_health.secret_digests import SecretDigests
 from credential_health.step_errors import clean_text, database_error_kind, step_failure
 from credential_health.storage.database import VERSION_TABLE, make_engine, upgrade
 from credential_health_tests.fixtures.services import free_port

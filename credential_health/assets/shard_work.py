@@ -17,9 +17,10 @@ from credential_health.checks import (
     no_secret_material_result,
     row_findings,
 )
-from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, MalformedSecret, SecretUnavailable
+from credential_health.models import CheckResult, CredentialRef, MalformedSecret, SecretUnavailable
 from credential_health.partitions import require_closed_window
-from credential_health.resources import CredentialValidator, ResultsDatabase, SecretDigests, VaultCredentialSource
+from credential_health.resources import CredentialValidator, ResultsDatabase, VaultCredentialSource
+from credential_health.secret_digests import SecretDigests
 from credential_health.step_errors import step_failure
 from credential_health.storage import results
 from credential_health.storage.schema import credential_health_checks
@@ -45,11 +46,7 @@ def validate_shard(context: OpExecutionContext, refs: list[CredentialRef], crede
     window = require_closed_window(context.partition_key)
     run_id = context.run.run_id
     digests = SecretDigests()
-
-    def fetch_secret(ref: CredentialRef) -> ExchangeSecret:
-        secret = credentials.read(ref)
-        digests.add(secret)
-        return secret
+    fetch_secret = credentials.recorded(digests.add)
 
     try:
         # A retry of this step (same run, or a Celery task given back by a lost worker) keeps what earlier

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from credential_health.setting_parsers import check_database_url, shown_number
 from credential_health.settings import Settings, variables
 from credential_health.storage.database import make_engine, upgrade
+from credential_health.storage.dialect import is_sqlite_url
 
 # Exit codes (documented in the top-level help and the README). 2 is also click's own for usage errors.
 RUNTIME_FAILURE = 1
@@ -92,7 +93,7 @@ def open_database(settings: Settings, url: str | None = None, *, migrate: bool =
     source = _named_by(url)
     url = check_database_url(source or "--url", url) if url else settings.database_url.get_secret_value()
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    if is_sqlite_url(parsed):
         folder = Path(parsed.database or ".").parent
         if source and parsed.database not in (None, "", ":memory:") and not folder.is_dir():
             raise ConfigurationError(f"{source}: the folder {folder} does not exist; create it or fix the path "

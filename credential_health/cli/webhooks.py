@@ -17,6 +17,7 @@ from credential_health.cli.common import (
     open_database,
     with_settings,
 )
+from credential_health.models import OutboxState
 from credential_health.notify.endpoints import EVENT_TYPES, add_endpoint, find_endpoints, set_active
 from credential_health.notify.outbox import event_rows, requeue
 from credential_health.notify.secrets import MissingWebhookSecret, WebhookSecretStore
@@ -190,9 +191,10 @@ def _send(settings: Settings, engine: sa.Engine, store: WebhookSecretStore, even
         states = connection.execute(sa.select(webhook_events.c.state, sa.func.count()).where(
             webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).tuples().all()
     counts = dict(states)
-    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in ("delivered", "failed", "pending"))
+    shown = (OutboxState.DELIVERED, OutboxState.FAILED, OutboxState.PENDING)
+    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in shown)
                + "".join(f", {state} {count}" for state, count in sorted(counts.items())))
-    missing = len(event_ids) - sum(count for state, count in states if state == "delivered")
+    missing = len(event_ids) - sum(count for state, count in states if state == OutboxState.DELIVERED)
     if missing:
         raise RuntimeFailure(f"{missing} of {len(event_ids)} events not delivered (see `credential-health "
                              f"webhooks list` and the delivery log)")

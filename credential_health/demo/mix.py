@@ -12,6 +12,8 @@ import string
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 
+from credential_health.models import EventType
+
 TENANTS = 50
 LAYOUT = (("binance", "trading"), ("binance", "readonly"), ("kraken", "trading"))
 
@@ -109,8 +111,8 @@ def scope_option(credential: DemoCredential, now: datetime) -> dict:
 
 def expected_scope_events(credentials: list[DemoCredential]) -> dict[str, int]:
     """The scope events one demo run sends: one scope_risk per risky key, one expiring per expiring key."""
-    return {"credential.expiring": sum(c.scope == "expiring" and c.expected_status == "valid" for c in credentials),
-            "credential.scope_risk": sum(c.scope in ("withdraw", "unrestricted") and c.expected_status == "valid"
+    return {EventType.EXPIRING: sum(c.scope == "expiring" and c.expected_status == "valid" for c in credentials),
+            EventType.SCOPE_RISK: sum(c.scope in ("withdraw", "unrestricted") and c.expected_status == "valid"
                                          for c in credentials)}
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from credential_health.demo.mix import DEMO_EGRESS, demo_credentials, simulator_keys, simulator_scopes
 from credential_health.demo.services import Services
+from credential_health.models import EventType
 
 WINDOWS = 4
 ROOT = Path.cwd()
@@ -180,7 +181,7 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
         "webhooks_accepted": len(accepted),
         "accepted_types": sorted(set(types)),
         "scope_events": {t: types.count(t) for t in sorted(set(types)) if t.startswith("credential.")
-                         and t not in ("credential.failed", "credential.recovered")},
+                         and t not in (EventType.FAILED, EventType.RECOVERED)},
         "risky_scopes": [{"credential": f"{t}/{e}/{c}", "risk_level": level, "reason": reason}
                          for t, e, c, level, reason in risky],
         "notify_runs": notify_runs,

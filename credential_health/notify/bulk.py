@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from credential_health.storage.dialect import casts_case
+
 CHUNK = 200
 
 
@@ -11,10 +13,9 @@ def update_by_key(connection: sa.Connection, table: sa.Table, key: str, rows: li
                   *where, **fixed) -> None:
     """For each row, set table column `name` to row[columns[name]] where table.key == row["id"]; also `fixed`.
 
-    `where` adds conditions (a compare-and-set). PostgreSQL types a CASE of NULLs as text, so it is cast;
-    SQLite must not cast (CAST AS DATETIME gives a number).
+    `where` adds conditions (a compare-and-set). The CASE is cast where the database needs it (see dialect).
     """
-    cast = connection.dialect.name == "postgresql"
+    cast = casts_case(connection)
     key_column = table.c[key]
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from credential_health.audit import audit
+from credential_health.models import OutboxState
 from credential_health.notify import leases
 from credential_health.notify.endpoints import Breaker, record_deliveries
 from credential_health.notify.secrets import MissingWebhookSecret, WebhookSecretStore
@@ -73,14 +74,14 @@ def settle(item: Settled, now: datetime, redelivery: Redelivery) -> dict:
     attempts = event.attempts + (len(outcome.attempts) if outcome else 0)
     values = dict(id=event.event_id, attempts=attempts, runs=runs, delivered=None, next=event.next_attempt_at)
     if outcome and outcome.delivered:
-        return {**values, "state": "delivered", "error": None, "delivered": item.finished}
+        return {**values, "state": OutboxState.DELIVERED, "error": None, "delivered": item.finished}
     error = (outcome.error if outcome else item.error) or "not delivered"
     if rejected(outcome):
-        return {**values, "state": "failed", "error": error[:255]}
+        return {**values, "state": OutboxState.FAILED, "error": error[:255]}
     if runs >= redelivery.max_runs:
-        return {**values, "state": "failed", "error": f"gave up after {runs} delivery runs: {error}"[:255]}
+        return {**values, "state": OutboxState.FAILED, "error": f"gave up after {runs} delivery runs: {error}"[:255]}
     wait = max(redelivery.wait(runs), timedelta(seconds=(outcome.retry_after or 0) if outcome else 0))
-    return {**values, "state": "pending", "error": error[:255], "next": max(item.finished, now) + wait}
+    return {**values, "state": OutboxState.PENDING, "error": error[:255], "next": max(item.finished, now) + wait}
 
 
 class Dispatcher:
@@ -236,9 +237,9 @@ class Dispatcher:
             settled = [settle(item, self._now, self.redelivery) for item in batch]
             leases.settle(connection, self.owner, settled)
             for values in settled:
-                if values["state"] == "delivered":
+                if values["state"] == OutboxState.DELIVERED:
                     self.report.delivered += 1
-                elif values["state"] == "failed":
+                elif values["state"] == OutboxState.FAILED:
                     self.report.failed += 1
                 else:
                     self.report.deferred += 1

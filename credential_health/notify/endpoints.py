@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from credential_health.models import EventType
 from credential_health.notify.bulk import update_by_key
 from credential_health.notify.ssrf import check_url
 from credential_health.storage.schema import tenant_webhooks
@@ -16,8 +17,7 @@ from credential_health.storage.schema import tenant_webhooks
 log = logging.getLogger(__name__)
 
 # Subscribed per endpoint (`webhooks add --event`); the last three come from the scope audit (notify.scope_events).
-EVENT_TYPES = ("credential.failed", "credential.recovered", "credential.scope_risk", "credential.expiring",
-               "credential.scope_changed")
+EVENT_TYPES = tuple(t.value for t in EventType)  # plain strings: click shows an Enum's names
 
 
 @dataclass(frozen=True)

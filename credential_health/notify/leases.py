@@ -21,10 +21,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from credential_health.models import EventType, OutboxState
 from credential_health.notify.bulk import update_by_key
+from credential_health.storage import dialect
 from credential_health.storage.schema import tenant_webhooks, webhook_events
 
-CREDENTIAL_EVENTS = ("credential.failed", "credential.recovered")
+CREDENTIAL_EVENTS = (EventType.FAILED, EventType.RECOVERED)
 _GROUP = ("endpoint_id", "tenant_id", "exchange", "credential_type")
 
 
@@ -34,12 +36,8 @@ def new_owner() -> str:
 
 
 def take_write_lock(connection: sa.Connection) -> None:
-    """SQLite: begin the write transaction now, so the reads that follow and the writes are one atomic step.
-
-    An UPDATE takes SQLite's write lock even when it matches no row; PostgreSQL locks rows instead.
-    """
-    if connection.dialect.name == "sqlite":
-        connection.execute(webhook_events.update().where(sa.false()).values(state="pending"))
+    """SQLite: begin the write transaction now (see dialect.take_write_lock); PostgreSQL locks rows instead."""
+    dialect.take_write_lock(connection, webhook_events.c.state)
 
 
 def _not_leased(clock: datetime):
@@ -56,7 +54,7 @@ def supersede_overtaken(connection: sa.Connection, *, now: datetime, clock: date
     """
     c = webhook_events.c
     take_write_lock(connection)
-    pending = sa.and_(c.state == "pending", c.event_type.in_(CREDENTIAL_EVENTS), c.endpoint_id.is_not(None))
+    pending = sa.and_(c.state == OutboxState.PENDING, c.event_type.in_(CREDENTIAL_EVENTS), c.endpoint_id.is_not(None))
     groups = (sa.select(*(c[k] for k in _GROUP)).where(pending).group_by(*(c[k] for k in _GROUP))
               .having(sa.func.count() > 1, sa.func.min(c.next_attempt_at) <= now))
     rows = connection.execute(
@@ -71,11 +69,11 @@ def supersede_overtaken(connection: sa.Connection, *, now: datetime, clock: date
         if not overtaken:
             continue
         done = connection.execute(webhook_events.update().where(
-            c.event_id.in_(list(overtaken)), c.state == "pending", c.attempts == 0, _not_leased(clock),
-        ).values(state="superseded", last_error=sa.case(overtaken, value=c.event_id))).rowcount
+            c.event_id.in_(list(overtaken)), c.state == OutboxState.PENDING, c.attempts == 0, _not_leased(clock),
+        ).values(state=OutboxState.SUPERSEDED, last_error=sa.case(overtaken, value=c.event_id))).rowcount
         if done == len(overtaken):  # else another worker got there first; the next pass settles it
             for event_id, slot in moves.items():
-                connection.execute(webhook_events.update().where(c.event_id == event_id, c.state == "pending")
+                connection.execute(webhook_events.update().where(c.event_id == event_id, c.state == OutboxState.PENDING)
                                    .values(next_attempt_at=slot))
             superseded += list(overtaken)
     return superseded
@@ -116,7 +114,7 @@ def claim(connection: sa.Connection, owner: str, *, now: datetime, clock: dateti
     ranked = sa.select(c.event_id, c.endpoint_id, c.next_attempt_at, c.created_at, c.lease_expires_at,
                        sa.func.row_number().over(partition_by=[c[k] for k in _GROUP],
                                                  order_by=[c.created_at, c.event_id]).label("position"),
-                       ).where(c.state == "pending", c.endpoint_id.is_not(None)).subquery("ranked")
+                       ).where(c.state == OutboxState.PENDING, c.endpoint_id.is_not(None)).subquery("ranked")
     r = ranked.c
     candidates = (
         sa.select(r.event_id).join(tenant_webhooks, tenant_webhooks.c.endpoint_id == r.endpoint_id)
@@ -130,7 +128,7 @@ def claim(connection: sa.Connection, owner: str, *, now: datetime, clock: dateti
     if not ids:
         return [], 0
     # Checked again under the row lock: another worker may have claimed or settled one meanwhile.
-    free = (sa.select(c.event_id).where(c.event_id.in_(ids), c.state == "pending", _not_leased(clock))
+    free = (sa.select(c.event_id).where(c.event_id.in_(ids), c.state == OutboxState.PENDING, _not_leased(clock))
             .with_for_update(skip_locked=True, of=webhook_events))
     claimed = connection.execute(
         webhook_events.update().where(c.event_id.in_(free)).values(lease_owner=owner, lease_expires_at=lease_until)
@@ -148,7 +146,7 @@ def endpoint_urls(connection: sa.Connection, endpoint_ids: set[str]) -> dict[str
 def renew(connection: sa.Connection, owner: str, lease_until: datetime) -> int:
     """Extend every lease `owner` still holds on a pending event; returns how many."""
     c = webhook_events.c
-    return connection.execute(webhook_events.update().where(c.lease_owner == owner, c.state == "pending")
+    return connection.execute(webhook_events.update().where(c.lease_owner == owner, c.state == OutboxState.PENDING)
                               .values(lease_expires_at=lease_until)).rowcount
 
 
@@ -172,7 +170,7 @@ def due_count(connection: sa.Connection, now: datetime) -> int:
     c = webhook_events.c
     query = (sa.select(sa.func.count()).select_from(webhook_events)
              .join(tenant_webhooks, tenant_webhooks.c.endpoint_id == c.endpoint_id)
-             .where(c.state == "pending", c.next_attempt_at <= now, _not_leased(now),
+             .where(c.state == OutboxState.PENDING, c.next_attempt_at <= now, _not_leased(now),
                     tenant_webhooks.c.active.is_(True)))
     return connection.execute(query).scalar_one()
 

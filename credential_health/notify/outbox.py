@@ -16,12 +16,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from credential_health.models import EventType, OutboxState
 from credential_health.notify.signing import new_message_id
+from credential_health.storage.dialect import insert_ignoring
 from credential_health.storage.schema import tenant_webhooks, webhook_events
 
-FAILED, RECOVERED = "credential.failed", "credential.recovered"
+FAILED, RECOVERED = EventType.FAILED, EventType.RECOVERED
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -52,8 +53,7 @@ def build_payload(event_type: str, event_id: str, created_at: datetime, status: 
 def _insert_ignoring_duplicates(connection, rows: list[dict]) -> None:
     """Insert outbox rows; a row whose dedupe_key exists already (a concurrent run made it) is skipped."""
     if rows:
-        dialect = {"postgresql": postgresql, "sqlite": sqlite}[connection.dialect.name]
-        connection.execute(dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+        connection.execute(insert_ignoring(connection, webhook_events, ["dedupe_key"]), rows)
 
 
 def _latest_slots(connection, tenants: Collection[str]) -> dict[tuple, datetime]:
@@ -87,7 +87,7 @@ def event_rows(event_type: str, episode: str, status: sa.Row | SimpleNamespace |
             event_id=event_id, dedupe_key=key, tenant_id=tenant_id, exchange=credential[0],
             credential_type=credential[1], endpoint_id=endpoint_id, event_type=event_type,
             payload=build_payload(event_type, event_id, now, status, threshold, extra),
-            state="pending" if endpoint_id else "undeliverable",
+            state=OutboxState.PENDING if endpoint_id else OutboxState.UNDELIVERABLE,
             last_error=None if endpoint_id else "no active webhook endpoint for this tenant and event type",
             attempts=0, created_at=now, next_attempt_at=next_attempt_at,
         ))
@@ -102,7 +102,7 @@ def write_episode_events(connection, announce: Sequence[tuple[str, Any]], states
     Each credential's webhooks keep at least `min_interval` apart: an event is due at
     max(now, that credential's latest slot + min_interval).
     """
-    counts = {FAILED: 0, RECOVERED: 0}
+    counts: dict[str, int] = {FAILED: 0, RECOVERED: 0}
     if not announce:
         return counts
     slots = _latest_slots(connection, {episode.key[0] for _, episode in announce})
@@ -148,5 +148,5 @@ def requeue(connection, *, event_id: str | None = None, since: datetime | None =
     ids = [row.event_id for row in connection.execute(query)]
     if ids:
         connection.execute(webhook_events.update().where(webhook_events.c.event_id.in_(ids)).values(
-            state="pending", next_attempt_at=now or datetime.now(timezone.utc)))
+            state=OutboxState.PENDING, next_attempt_at=now or datetime.now(timezone.utc)))
     return ids

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from credential_health.models import EventType, OutboxState
 from credential_health.notify.outbox import _insert_ignoring_duplicates, _iso, _subscribers, dedupe_key
 from credential_health.notify.signing import new_message_id
 from credential_health.scopes.record import ScopeRecord
 
-SCOPE_RISK, EXPIRING, SCOPE_CHANGED = "credential.scope_risk", "credential.expiring", "credential.scope_changed"
+SCOPE_RISK, EXPIRING, SCOPE_CHANGED = EventType.SCOPE_RISK, EventType.EXPIRING, EventType.SCOPE_CHANGED
 SCOPE_EVENTS = (SCOPE_RISK, EXPIRING, SCOPE_CHANGED)
 MILESTONES = (14, 3)  # days before expires_at: one credential.expiring at each
 
@@ -39,7 +40,7 @@ class ScopeOutbox:
         self.connection = connection
         self.now = now
         self.rows: list[dict] = []
-        self.counts = dict.fromkeys(SCOPE_EVENTS, 0)
+        self.counts: dict[str, int] = dict.fromkeys(SCOPE_EVENTS, 0)
         self._subscribers: dict | None = None
 
     def add(self, event_type: str, identity: str, key: tuple[str, str, str], data: dict) -> None:
@@ -57,7 +58,7 @@ class ScopeOutbox:
             self.rows.append(dict(
                 event_id=event_id, dedupe_key=dedupe, tenant_id=tenant_id, exchange=exchange,
                 credential_type=credential_type, endpoint_id=endpoint_id, event_type=event_type, payload=payload,
-                state="pending" if endpoint_id else "undeliverable",
+                state=OutboxState.PENDING if endpoint_id else OutboxState.UNDELIVERABLE,
                 last_error=None if endpoint_id else "no active webhook endpoint for this tenant and event type",
                 attempts=0, created_at=self.now, next_attempt_at=self.now,
             ))

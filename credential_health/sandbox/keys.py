@@ -178,6 +178,16 @@ class SimState:
         with self.lock:
             self.log.append(SignedRequest(exchange, api_key, path, time.time()))
 
+    async def arrive(self, exchange: str, api_key: str, path: str, ip: str) -> tuple[SimKey | None, str]:
+        """A private request's first steps at a one-unit-per-request exchange: log it, charge `ip`, find the key
+        and wait out its latency. Returns (the key or None, the budget's verdict)."""
+        if api_key:
+            self.record(exchange, api_key, path)
+        verdict, _, _ = self.charge(exchange, ip, 1)
+        key = self.key(exchange, api_key)
+        await self.pause(key)
+        return key, verdict
+
     def requests(self, api_key: str | None = None, exchange: str | None = None) -> list[SignedRequest]:
         """Signed requests received, optionally for one key and/or exchange, oldest first."""
         with self.lock:

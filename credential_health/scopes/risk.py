@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from credential_health.scopes.record import ScopeRecord
+from credential_health.setting_parsers import SettingsError
 
 LEVELS = ("ok", "warning", "medium", "high")  # ascending
 OFF = "off"
@@ -72,8 +73,6 @@ RULES = (
 
 def parse_levels(name: str, raw: str) -> dict[str, str]:
     """The setting's JSON object of rule name to level (or "off"); unknown names or levels are refused."""
-    from credential_health.settings import SettingsError  # late: settings imports this module
-
     if not raw.strip():
         return {}
     try:

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from credential_health.storage.dialect import is_sqlite_url
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Not Alembic's default `alembic_version`: Dagster's PostgreSQL storage uses that one in the same schema.
 VERSION_TABLE = "credential_health_alembic_version"
@@ -33,7 +35,7 @@ LEGACY_VERSION_TABLE = "alembic_version"
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; for SQLite, the file's folder is created and WAL + a busy timeout set."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    if is_sqlite_url(parsed):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)

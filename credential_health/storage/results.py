@@ -18,13 +18,12 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     true,
     tuple_,
-    update,
 )
 
 from credential_health.models import CheckResult, Source, Status
+from credential_health.storage.dialect import is_postgres, serialize, set_local
 from credential_health.storage.schema import credential_health_checks as checks
 from credential_health.storage.schema import webhook_delivery_log
 from credential_health.storage.types import UTCDateTime
@@ -120,7 +119,7 @@ def insert_rows(connection: Connection, rows: list[dict]) -> None:
     """Append check rows (e.g. a manual check, whose window_start is the window it was made in)."""
     if not rows:
         return
-    if connection.dialect.name == "postgresql" and len(rows) > 100:
+    if is_postgres(connection) and len(rows) > 100:
         columns = list(rows[0])
         copy_rows(connection, checks, columns, ([row[c] for c in columns] for row in rows))
     else:
@@ -150,11 +149,7 @@ def replace_window(engine: Engine, window_start: datetime, window_end: datetime,
 
 def lock_window(connection: Connection, window_start: datetime) -> None:
     """Serialise writers of one window until the transaction ends (other windows are not blocked on PostgreSQL)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('credential_health.window'), "
-                                "hashtext(:window))"), {"window": window_start.isoformat()})
-    else:  # SQLite: a write statement (even one matching no row) takes the database's write lock now
-        connection.execute(update(checks).where(text("1 = 0")).values(late=checks.c.late))
+    serialize(connection, "credential_health.window", checks.c.late, key=window_start.isoformat())
 
 
 def window_events(connection: Connection, window_start: datetime) -> list:
@@ -211,8 +206,7 @@ def history_tails(connection: Connection, keys: Collection[Key], before: datetim
     if before is not None:
         bounds += [func.max(case((and_(valid, start < before), start))).label("valid_before"),
                    func.min(case((and_(valid, start >= before), start))).label("valid_from")]
-    if connection.dialect.name == "postgresql":  # the whole-table pass hashes every credential in memory
-        connection.execute(text("SET LOCAL work_mem = '256MB'"))
+    set_local(connection, "work_mem", "256MB")  # the whole-table pass hashes every credential in memory
     for where in _key_filters(wanted):
         agg = (
             select(

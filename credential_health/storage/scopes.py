@@ -11,10 +11,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import astuple, fields
 
-from sqlalchemy import Connection, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select, tuple_
 
 from credential_health.scopes.record import ScopeRecord
+from credential_health.storage.dialect import insert_ignoring, serialize
 from credential_health.storage.schema import credential_scope_changes as changes
 from credential_health.storage.schema import credential_scopes as scopes
 from credential_health.storage.upsert import upsert
@@ -29,10 +29,7 @@ CURRENT = (*KEY_NAMES, *FIELDS, "risk_level", "risk_reason", "missing_egress", "
 
 def lock(connection: Connection) -> None:
     """One scope writer at a time until the transaction ends: read-compare-write must not interleave."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('credential_health.scopes'))"))
-    else:  # SQLite: a write statement (even one matching no row) takes the database's write lock now
-        connection.execute(update(scopes).where(text("1 = 0")).values(updated_at=scopes.c.updated_at))
+    serialize(connection, "credential_health.scopes", scopes.c.updated_at)
 
 
 def to_columns(scope: ScopeRecord) -> dict:
@@ -71,8 +68,7 @@ def change_id(key: Key, previous: str | None, scope: ScopeRecord) -> str:
 def write(connection: Connection, current_rows: list[dict], change_rows: list[dict]) -> None:
     """Upsert current records and add change rows (a change row already stored is skipped)."""
     if change_rows:
-        dialect = {"postgresql": postgresql, "sqlite": sqlite}[connection.dialect.name]
-        connection.execute(dialect.insert(changes).on_conflict_do_nothing(index_elements=["change_id"]), change_rows)
+        connection.execute(insert_ignoring(connection, changes, ["change_id"]), change_rows)
     upsert(connection, scopes, CURRENT, KEY_NAMES, [n for n in CURRENT if n not in KEY_NAMES],
            [tuple(row[n] for n in CURRENT) for row in current_rows])
 

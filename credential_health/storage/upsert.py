@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, Table, text
-from sqlalchemy.dialects import postgresql, sqlite
+
+from credential_health.storage.dialect import insert_updating, is_postgres
 
 # Below this many rows an executemany is as fast as staging on PostgreSQL.
 STAGE_FROM = 200
@@ -16,14 +17,10 @@ def upsert(connection: Connection, table: Table, columns: Sequence[str], keys: S
     """Insert `rows` (value tuples in `columns` order); on a `keys` conflict, overwrite only `updates`."""
     if not rows:
         return
-    dialect = connection.dialect.name
-    if dialect == "postgresql" and len(rows) >= STAGE_FROM:
+    if is_postgres(connection) and len(rows) >= STAGE_FROM:
         _staged_upsert(connection, table, columns, keys, updates, rows)
         return
-    if dialect not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"upserts are written for PostgreSQL and SQLite, not {dialect}")
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    insert = insert.on_conflict_do_update(index_elements=list(keys), set_={n: insert.excluded[n] for n in updates})
+    insert = insert_updating(connection, table, keys, updates)
     connection.execute(insert, [dict(zip(columns, row, strict=True)) for row in rows])
 
 

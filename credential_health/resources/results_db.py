@@ -1,161 +1,21 @@
-"""Dagster resources. Settings (and secrets such as VAULT_TOKEN) come from the environment at execution
-time, never from run config; the config fields below are optional, non-secret overrides."""
+"""The result-database resource: window writes, the rollup, manual checks and status reads on the result tables."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta, timezone
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine, text
 
 from credential_health import rollup
-from credential_health.models import CheckResult, CredentialRef, ExchangeSecret, Source, Status
+from credential_health.models import CheckResult, CredentialRef, Source, Status
 from credential_health.partitions import CHECK_INTERVAL
+from credential_health.resources.base import SettingsResource
 from credential_health.scopes.audit import ScopeAudit, ScopePolicy
-from credential_health.settings import Settings
 from credential_health.storage import results, window_rows
 from credential_health.storage.database import make_engine, upgrade
-from credential_health.vault.client import VaultClient
-from credential_health.vault.inventory import CredentialStore
-
-
-class SettingsResource(ConfigurableResource):
-    """A resource configured by the settings, read once per run (at first use) rather than on every call."""
-
-    _settings: Settings | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._settings = None  # read lazily, so the environment is the run's own
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = Settings.from_env()
-        return self._settings
-
-
-class VaultCredentialSource(SettingsResource):
-    """Tenants' credentials in Vault KV v2: list references, read one secret just in time."""
-
-    kv_mount: str | None = Field(default=None, description="KV v2 mount of the credentials; None: VAULT_KV_MOUNT.")
-    tenants_path: str | None = Field(default=None,
-                                     description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH.")
-
-    _store: CredentialStore | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        super().setup_for_execution(context)
-        self._store = None
-
-    @property
-    def store(self) -> CredentialStore:
-        if self._store is None:
-            self._store = CredentialStore(VaultClient.from_settings(self.settings),
-                                          self.kv_mount or self.settings.vault_kv_mount,
-                                          self.tenants_path or self.settings.vault_tenants_path)
-        return self._store
-
-    def walk(self) -> list[CredentialRef]:
-        """Every credential reference, sorted; never a secret value."""
-        return self.store.walk()
-
-    def read(self, ref: CredentialRef) -> ExchangeSecret:
-        """One secret (MalformedSecret / SecretUnavailable for this credential; other errors are infrastructure)."""
-        return self.store.read(ref)
-
-    def exists(self, ref: CredentialRef) -> bool:
-        """Whether a credential is stored at `ref`, without reading its value."""
-        return self.store.exists(ref)
-
-    def secret_reads(self, on_secret: Callable[[ExchangeSecret], None]):
-        """What the validator reads secrets with, each secret passed to `on_secret` (e.g. SecretDigests.add):
-        reads over aiohttp in the validator's loop (hvac's ~1 ms of CPU a read competes with the checks), unless
-        a subclass customises `read`, which then stays the one path (on a thread pool)."""
-        if type(self).read is VaultCredentialSource.read:
-            from credential_health.vault.secret_reads import AsyncSecretReads  # aiohttp: only where validation runs
-
-            return AsyncSecretReads(self.store, on_secret)
-
-        def fetch_secret(ref: CredentialRef) -> ExchangeSecret:
-            secret = self.read(ref)
-            on_secret(secret)
-            return secret
-
-        return fetch_secret
-
-
-class SecretDigests:
-    """SHA-256 digests of every secret value read in a run, to search stored text for them later.
-
-    Only digests are kept: the values themselves never outlive the check that used them.
-    """
-
-    # Tokenisations a leaked value could hide behind: plain alphanumerics, base64 (standard and URL-safe), and
-    # anything between separators. Each token is compared by length, then by SHA-256 digest.
-    TOKENS = (
-        re.compile(r"[A-Za-z0-9]+"),
-        re.compile(r"[A-Za-z0-9+/]+={0,2}"),
-        re.compile(r"[A-Za-z0-9_-]+={0,2}"),
-        re.compile(r"[^\s\"'<>,;:&?=()\[\]{}]+"),
-    )
-    MASK = "<redacted>"
-
-    def __init__(self) -> None:
-        self._digests: set[str] = set()
-        self._lengths: set[int] = set()
-        self._lock = threading.Lock()  # the validator reads secrets from a thread pool
-
-    @staticmethod
-    def digest(value: str) -> str:
-        return hashlib.sha256(value.encode()).hexdigest()
-
-    def add(self, secret: ExchangeSecret) -> None:
-        values = secret.sensitive_values()
-        with self._lock:
-            self._digests.update(self.digest(v) for v in values)
-            self._lengths.update(len(v) for v in values)
-
-    def matches(self, candidate: str) -> bool:
-        return len(candidate) in self._lengths and self.digest(candidate) in self._digests
-
-    def leaked_tokens(self, text: str) -> set[str]:
-        """Every token of `text` that is one of the secrets read (by digest)."""
-        if not self._digests:
-            return set()
-        return {token for pattern in self.TOKENS for token in pattern.findall(text) if self.matches(token)}
-
-    def mask(self, text: str) -> str:
-        """`text` with every token that is a secret read in the run replaced by a mask."""
-        for token in sorted(self.leaked_tokens(text), key=len, reverse=True):
-            text = text.replace(token, self.MASK)
-        return text
-
-    def __len__(self) -> int:
-        return len(self._digests)
-
-
-class CredentialValidator(SettingsResource):
-    """Validates credentials against their exchanges (ccxt), configured from CREDENTIAL_HEALTH_* settings."""
-
-    concurrency: int | None = Field(default=None, ge=1, description="Checks in flight at once; None: "
-                                    "CREDENTIAL_HEALTH_CHECK_CONCURRENCY.")
-
-    def validate(  # type: ignore[override]  # shadows pydantic's deprecated classmethod, never called on a resource
-        self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],
-        on_result: Callable[[CheckResult], None] | None = None,
-    ) -> list[CheckResult]:
-        # Imported here: ccxt takes seconds to import, and the webserver and daemon load this module too.
-        from credential_health.validation import ExchangeValidator
-
-        validator = ExchangeValidator.from_settings(self.settings)
-        if self.concurrency:
-            validator.concurrency = self.concurrency
-        return validator.validate_all(refs, fetch_secret, on_result)
 
 
 class ResultsDatabase(SettingsResource):
@@ -277,12 +137,3 @@ def stored_row(check: CheckResult, window_start: datetime, source: Source, run_i
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def default_resources() -> dict[str, ConfigurableResource]:
-    """Resource keys the assets and jobs expect, bound to the real implementations."""
-    return {
-        "credentials": VaultCredentialSource(),
-        "validator": CredentialValidator(),
-        "results_db": ResultsDatabase(),
-    }

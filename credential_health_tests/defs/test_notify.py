@@ -10,15 +10,14 @@ import pytest
 import yaml
 from dagster import DagsterInstance, build_sensor_context, instance_for_test
 
+from credential_health.defs.notify import DELIVERY_TAG, notify_tenants_job, webhook_delivery_sensor
 from credential_health.notify.endpoints import add_endpoint
 from credential_health.notify.outbox import event_rows
-from credential_health.ops.notify_tenants import DELIVERY_TAG, notify_tenants_job
 from credential_health.resources import ResultsDatabase
-from credential_health.sensors import webhook_delivery_sensor
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import webhook_events
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tick(instance):

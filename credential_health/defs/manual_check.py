@@ -1,50 +1,15 @@
-"""Jobs: the per-window asset job, a manual check of one credential, and retention cleanup."""
+"""check_credential_job: validate one credential now (source=manual), from run config."""
 
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
-
-from dagster import (
-    AssetSelection,
-    Config,
-    Failure,
-    JobDefinition,
-    OpExecutionContext,
-    Output,
-    define_asset_job,
-    in_process_executor,
-    job,
-    op,
-)
+from dagster import Config, Failure, OpExecutionContext, Output, in_process_executor, job, op
 from pydantic import Field
 
-if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-
-from credential_health.assets import ASSETS
 from credential_health.audit import audit_check
 from credential_health.checks import credential_label, row_findings
-from credential_health.executors import window_executor
-from credential_health.models import CredentialRef, ExchangeSecret, Source
+from credential_health.models import CredentialRef, Source
 from credential_health.partitions import window_containing
-from credential_health.resources import (
-    CredentialValidator,
-    ResultsDatabase,
-    SecretDigests,
-    VaultCredentialSource,
-    stored_row,
-)
+from credential_health.resources import CredentialValidator, ResultsDatabase, VaultCredentialSource, stored_row
+from credential_health.secret_digests import SecretDigests
 from credential_health.step_errors import step_failure
-from credential_health.storage import results
-
-# In-process by default: the work is IO-bound, and a subprocess per step costs seconds
-# (docs/design.md#dagster-executor). Past one machine, the window's shards run on Celery workers or Kubernetes
-# pods instead (CREDENTIAL_HEALTH_EXECUTOR, docs/scaling.md).
-credential_health_job = define_asset_job(
-    "credential_health_job",
-    selection=AssetSelection.assets(*ASSETS),
-    executor_def=window_executor(),
-    description="Inventory, validate and roll up one window (partition) of credentials.",
-)
 
 
 class CheckCredentialConfig(Config):
@@ -66,11 +31,7 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
                                             for n in ("tenant_id", "exchange", "credential_type"))
     ref = CredentialRef(tenant_id, exchange, credential_type)
     digests = SecretDigests()
-
-    def fetch_secret(wanted: CredentialRef) -> ExchangeSecret:
-        secret = credentials.read(wanted)
-        digests.add(secret)
-        return secret
+    fetch_secret = credentials.recorded(digests.add)
 
     try:
         results_db.reach()  # before the exchange call, as in a window's run
@@ -105,27 +66,3 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
 @job(executor_def=in_process_executor, description="Validate one credential now, from run config.")
 def check_credential_job():
     check_credential()
-
-
-@op(description="Delete checks and webhook delivery attempts older than their retention settings.")
-def delete_expired_rows(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
-    settings = results_db.settings
-    now = datetime.now(timezone.utc)
-    checks_cutoff = now - timedelta(days=settings.checks_retention_days)
-    log_cutoff = now - timedelta(days=settings.delivery_log_retention_days)
-    deleted = {
-        "checks_deleted": results.delete_checks_before(results_db.engine, checks_cutoff),
-        "delivery_log_deleted": results.delete_delivery_log_before(results_db.engine, log_cutoff),
-    }
-    context.log.info(f"retention: {deleted}")
-    return Output(deleted, metadata={**deleted, "checks_cutoff": checks_cutoff.isoformat(),
-                                     "delivery_log_cutoff": log_cutoff.isoformat()})
-
-
-@job(executor_def=in_process_executor, description="Weekly cleanup of old checks and delivery-log rows.")
-def retention_job():
-    delete_expired_rows()
-
-
-JOBS: "list[JobDefinition | UnresolvedAssetJobDefinition]" = [
-    credential_health_job, check_credential_job, retention_job]

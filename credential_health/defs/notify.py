@@ -1,7 +1,6 @@
-"""Sensors launching notify_tenants_job (a delivery run): after each rollup (the fast path) and whenever the
-outbox holds a due event (retries, held slots, a killed worker's expired lease)."""
-
-from __future__ import annotations
+"""Webhook delivery in Dagster: notify_tenants_job (one delivery run over the outbox) and the sensors launching it,
+after each rollup (the fast path) and whenever the outbox holds a due event (retries, held slots, a killed worker's
+expired lease)."""
 
 from datetime import datetime, timezone
 
@@ -11,22 +10,57 @@ from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     EventLogEntry,
+    OpExecutionContext,
+    Output,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
     SkipReason,
     asset_sensor,
+    in_process_executor,
+    job,
+    op,
     sensor,
 )
 
+from credential_health.metrics import push_if_configured
 from credential_health.notify.leases import due_count
-from credential_health.ops.notify_tenants import notify_tenants_job
+from credential_health.notify.secrets import WebhookSecretStore
+from credential_health.notify.service import dispatch
 from credential_health.resources import ResultsDatabase
 from credential_health.storage.database import make_engine, upgrade
+
+# Runs carrying this tag are limited to one at a time by the instance's run coordinator (dagster.yaml).
+DELIVERY_TAG = "credential_health/delivery"
 
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
           DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 _engines: dict[str, sa.Engine] = {}
+
+
+@op(description="Claim due outbox events with a lease and deliver them as signed webhooks.")
+def notify_tenants_op(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
+    settings = results_db.settings
+    report = dispatch(
+        settings, results_db.engine, WebhookSecretStore.from_settings(settings), run_id=context.run_id,
+        audit=context.log
+    )
+    push_if_configured(settings, results_db.engine, grouping={"job": "notify_tenants_job"})
+    summary = {
+        "delivered": report.delivered,
+        "rejected": report.failed,
+        "still_pending": report.deferred,
+        "superseded": report.superseded,
+        "lost_leases": report.lost_leases,
+        "disabled_endpoints": len(report.disabled_endpoints),
+    }
+    return Output(summary, metadata=summary)
+
+
+@job(executor_def=in_process_executor, tags={DELIVERY_TAG: "true"},
+     description="Deliver due webhooks from the outbox (one delivery run at a time per instance).")
+def notify_tenants_job():
+    notify_tenants_op()
 
 
 @asset_sensor(

@@ -1,1 +1,0 @@
-"""Ops of the op-based jobs (webhook notification)."""
