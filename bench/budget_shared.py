@@ -34,8 +34,17 @@ REDIS_URL = os.environ.get("CREDENTIAL_HEALTH_REDIS_URL", "redis://127.0.0.1:637
 
 
 def start_simulator(limit_weight: int, window: float) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "credential_health.sandbox.exchange_simulator", "--port", "0",
-               "--weight-per-minute", str(limit_weight), "--window-seconds", str(window)]
+    command = [
+        sys.executable,
+        "-m",
+        "credential_health.sandbox.exchange_simulator",
+        "--port",
+        "0",
+        "--weight-per-minute",
+        str(limit_weight),
+        "--window-seconds",
+        str(window),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     line = process.stdout.readline()
     if "listening on" not in line:
@@ -48,20 +57,39 @@ def run(base: str, egresses: list[str], checks: int, units_per_second: float, pr
     control(base, "/reset", {"keys": True})
     workers = []
     for index, egress in enumerate(egresses):
-        entries = [{"tenant": f"w{index}-t{i}", "api_key": f"key-{index}-{i}-{secrets.token_hex(4)}",
-                    "secret": secrets.token_hex(16)} for i in range(checks)]
-        control(base, "/keys", [{"exchange": "binance", "api_key": e["api_key"], "secret": e["secret"]}
-                                for e in entries])
+        entries = [
+            {
+                "tenant": f"w{index}-t{i}",
+                "api_key": f"key-{index}-{i}-{secrets.token_hex(4)}",
+                "secret": secrets.token_hex(16),
+            }
+            for i in range(checks)
+        ]
+        control(
+            base, "/keys", [{"exchange": "binance", "api_key": e["api_key"], "secret": e["secret"]} for e in entries]
+        )
         spec = folder / f"worker-{len(egresses)}-{index}.json"
         spec.write_text(json.dumps({"exchange": "binance", "credentials": entries}))
-        env = {**os.environ, "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": base + "/binance"}),
-               "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units_per_second}),
-               "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL, "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": prefix,
-               "CREDENTIAL_HEALTH_EGRESS_ADDRESS": egress, "CREDENTIAL_HEALTH_CHECK_RETRIES": "1",
-               "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "32"}
-        workers.append(subprocess.Popen([sys.executable, "-m", "credential_health_tests.validation.budget_worker",
-                                         str(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env=env, cwd=ROOT))
+        env = {
+            **os.environ,
+            "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": base + "/binance"}),
+            "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units_per_second}),
+            "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL,
+            "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": prefix,
+            "CREDENTIAL_HEALTH_EGRESS_ADDRESS": egress,
+            "CREDENTIAL_HEALTH_CHECK_RETRIES": "1",
+            "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "32",
+        }
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "credential_health_tests.validation.budget_worker", str(spec)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            )
+        )
     for worker in workers:
         if worker.stdout.readline().strip() != "ready":
             raise RuntimeError("a worker did not start")
@@ -94,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     try:
         with tempfile.TemporaryDirectory() as folder:
-            print(f"per-IP limit {args.limit_weight} weight / {args.window_seconds:g} s = {bound_per_ip:.1f} account "
-                  f"calls/s; budget {units_per_second:.1f} ccxt units/s per egress ({HEADROOM:.0%} of it)")
+            print(
+                f"per-IP limit {args.limit_weight} weight / {args.window_seconds:g} s = {bound_per_ip:.1f} account "
+                f"calls/s; budget {units_per_second:.1f} ccxt units/s per egress ({HEADROOM:.0%} of it)"
+            )
             one = run(base, ["127.0.0.2"], args.checks, units_per_second, prefix, Path(folder))
             two = run(base, ["127.0.0.2", "127.0.0.3"], args.checks, units_per_second, prefix + ":2", Path(folder))
     finally:
@@ -103,12 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         process.wait(10)
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
-    for label, result, bound in (("1 worker, 1 egress ", one, bound_per_ip), ("2 workers, 2 egress", two,
-                                                                              2 * bound_per_ip)):
+    for label, result, bound in (
+        ("1 worker, 1 egress ", one, bound_per_ip),
+        ("2 workers, 2 egress", two, 2 * bound_per_ip),
+    ):
         share = result["rate"] / bound
-        print(f"{label}: {result['rate']:6.2f} checks/s over {result['span']:.1f} s = {share:.3f} of its bound "
-              f"{bound:.1f}/s (target >= {TARGET_OF_BOUND}); 429/418 at the exchange: {result['refused']} (target 0); "
-              f"results {result['codes']}")
+        print(
+            f"{label}: {result['rate']:6.2f} checks/s over {result['span']:.1f} s = {share:.3f} of its bound "
+            f"{bound:.1f}/s (target >= {TARGET_OF_BOUND}); 429/418 at the exchange: {result['refused']} (target 0); "
+            f"results {result['codes']}"
+        )
         if share < TARGET_OF_BOUND:
             failures.append(f"{label.strip()} reached {share:.3f} of its bound")
         if result["refused"] or set(result["codes"]) != {"ok"}:

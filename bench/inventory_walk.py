@@ -47,8 +47,14 @@ def project_walk(addr: str, token: str, queue, detailed: bool | None) -> None:
     cpu_started, started = time.process_time(), time.perf_counter()
     refs = store.walk()
     elapsed = time.perf_counter() - started
-    queue.put((len(refs), elapsed, time.process_time() - cpu_started,
-               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    queue.put(
+        (
+            len(refs),
+            elapsed,
+            time.process_time() - cpu_started,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -90,7 +96,8 @@ def main() -> int:
         for label, detailed in (("project walk", None), ("  metadata reads", False)):
             queue = multiprocessing.get_context("spawn").Queue()
             child = multiprocessing.get_context("spawn").Process(
-                target=project_walk, args=(server.addr, server.root_token, queue, detailed))
+                target=project_walk, args=(server.addr, server.root_token, queue, detailed)
+            )
             server_cpu = cpu_seconds(server.process.pid)
             child.start()
             count, elapsed, client_cpu, rss_mb = queue.get()
@@ -99,18 +106,23 @@ def main() -> int:
             assert count == base_count == args.tenants * len(LAYOUT), (count, base_count)
             # Secrets per CPU-second of walker and server together: what one idle core would reach, whatever
             # else the machine is running.
-            print(f"{label + ':':20} {count / elapsed:8.0f} secrets/s ({elapsed:.2f} s, peak RSS {rss_mb:.0f} MB); "
-                  f"CPU {client_cpu:.2f} s walker + {server_cpu:.2f} s server = "
-                  f"{count / (client_cpu + server_cpu):.0f} secrets per CPU-second")
+            print(
+                f"{label + ':':20} {count / elapsed:8.0f} secrets/s ({elapsed:.2f} s, peak RSS {rss_mb:.0f} MB); "
+                f"CPU {client_cpu:.2f} s walker + {server_cpu:.2f} s server = "
+                f"{count / (client_cpu + server_cpu):.0f} secrets per CPU-second"
+            )
             rates[label] = count / elapsed
         rate, base_rate = rates["project walk"], base_count / base_elapsed
         print(f"plain hvac walk:     {base_rate:8.0f} secrets/s ({base_elapsed:.2f} s)")
-        print(f"targets: project walk >= {TARGET_SECRETS_PER_SECOND} secrets/s and faster than plain hvac "
-              f"(ratio {rate / base_rate:.1f}x)")
+        print(
+            f"targets: project walk >= {TARGET_SECRETS_PER_SECOND} secrets/s and faster than plain hvac "
+            f"(ratio {rate / base_rate:.1f}x)"
+        )
     finally:
         server.stop()
-    missed = [name for name, ok in (("secrets/s", rate >= TARGET_SECRETS_PER_SECOND), ("ratio", rate > base_rate))
-              if not ok]
+    missed = [
+        name for name, ok in (("secrets/s", rate >= TARGET_SECRETS_PER_SECOND), ("ratio", rate > base_rate)) if not ok
+    ]
     for name in missed:
         print(f"MISSED: {name}")
     return 1 if missed else 0

@@ -52,8 +52,19 @@ TARGET_SLOWDOWN = 0.20
 
 def start_receiver(latency: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port", str(port),
-                                "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "credential_health.sandbox.webhook_receiver",
+            "--port",
+            str(port),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     process.stdout.readline()
     return process, f"http://127.0.0.1:{port}"
 
@@ -77,13 +88,20 @@ def prepare(settings: Settings, receiver: str, events: int, failing: set[int]) -
     with engine.begin() as connection:
         for t in range(TENANTS):
             tenant = f"tenant-{t:03d}"
-            endpoint_id = add_endpoint(connection, tenant, f"{receiver}/{tenant}", ["credential.failed"],
-                                       allow_private=True)
-            requests.post(f"{receiver}/__receiver/secrets",
-                          json={"path": f"/{tenant}", "secrets": [store.create(endpoint_id)]}, timeout=10)
+            endpoint_id = add_endpoint(
+                connection, tenant, f"{receiver}/{tenant}", ["credential.failed"], allow_private=True
+            )
+            requests.post(
+                f"{receiver}/__receiver/secrets",
+                json={"path": f"/{tenant}", "secrets": [store.create(endpoint_id)]},
+                timeout=10,
+            )
             if t in failing:
-                requests.post(f"{receiver}/__receiver/script",
-                              json={"path": f"/{tenant}", "responses": [500] * (per_tenant * 10)}, timeout=10)
+                requests.post(
+                    f"{receiver}/__receiver/script",
+                    json={"path": f"/{tenant}", "responses": [500] * (per_tenant * 10)},
+                    timeout=10,
+                )
             rows = []
             for c in range(per_tenant):
                 status = _status(tenant, f"key-{c}", now)
@@ -94,9 +112,19 @@ def prepare(settings: Settings, receiver: str, events: int, failing: set[int]) -
 
 def _status(tenant: str, key: str, now: datetime):
     from types import SimpleNamespace
-    return SimpleNamespace(tenant_id=tenant, exchange="binance", credential_type=key, last_status="invalid",
-                           consecutive_failures=3, failing_since=now - timedelta(hours=18), last_checked_at=now,
-                           last_success_at=None, last_error_code="auth_rejected", last_error_message=None)
+
+    return SimpleNamespace(
+        tenant_id=tenant,
+        exchange="binance",
+        credential_type=key,
+        last_status="invalid",
+        consecutive_failures=3,
+        failing_since=now - timedelta(hours=18),
+        last_checked_at=now,
+        last_success_at=None,
+        last_error_code="auth_rejected",
+        last_error_message=None,
+    )
 
 
 def received_ids(receiver: str) -> Counter:
@@ -115,9 +143,16 @@ def baseline(receiver: str, events: int) -> float:
             body = json.dumps({"type": "credential.failed", "data": {"n": n}}).encode()
             msg_id, stamp = f"msg_baseline{n}", str(int(time.time()))
             signature = base64.b64encode(hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest())
-            response = client.post(f"{receiver}/baseline", content=body, headers={
-                "webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": "v1," + signature.decode(),
-                "content-type": "application/json"})
+            response = client.post(
+                f"{receiver}/baseline",
+                content=body,
+                headers={
+                    "webhook-id": msg_id,
+                    "webhook-timestamp": stamp,
+                    "webhook-signature": "v1," + signature.decode(),
+                    "content-type": "application/json",
+                },
+            )
             response.raise_for_status()
     return time.perf_counter() - started
 
@@ -126,9 +161,14 @@ def run(openbao, args, database: str, failing: set[int], workers: int, label: st
     receiver, url = start_receiver(args.latency)
     folder = tempfile.mkdtemp(prefix="notify-bench-")
     name = os.path.basename(folder).replace("-", "_")
-    env = {"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token, "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-           "CREDENTIAL_HEALTH_DATABASE_URL": postgres_url(name) if database == "postgres" else f"sqlite:///{folder}/r.db",
-           "WEBHOOK_CONCURRENCY": str(args.concurrency), "VAULT_WEBHOOK_SECRETS_PATH": f"bench/{name}"}
+    env = {
+        "VAULT_ADDR": openbao.addr,
+        "VAULT_TOKEN": openbao.root_token,
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "CREDENTIAL_HEALTH_DATABASE_URL": postgres_url(name) if database == "postgres" else f"sqlite:///{folder}/r.db",
+        "WEBHOOK_CONCURRENCY": str(args.concurrency),
+        "VAULT_WEBHOOK_SECRETS_PATH": f"bench/{name}",
+    }
     try:
         settings = Settings.from_env(env)
         engine = prepare(settings, url, args.events, failing)
@@ -147,11 +187,19 @@ def run(openbao, args, database: str, failing: set[int], workers: int, label: st
             outs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in processes]
             wall, delivered = time.perf_counter() - t0, sum(o["delivered"] for o in outs)
         with engine.connect() as connection:
-            done = connection.execute(sa.select(sa.func.max(webhook_delivery_log.c.attempted_at)).where(
-                webhook_delivery_log.c.status_code == 200)).scalar_one()
+            done = connection.execute(
+                sa.select(sa.func.max(webhook_delivery_log.c.attempted_at)).where(
+                    webhook_delivery_log.c.status_code == 200
+                )
+            ).scalar_one()
         ids = received_ids(url)
-        return {"wall": wall, "delivered": delivered, "baseline": base, "ids": ids,
-                "healthy": (done - started).total_seconds() + args.latency}
+        return {
+            "wall": wall,
+            "delivered": delivered,
+            "baseline": base,
+            "ids": ids,
+            "healthy": (done - started).total_seconds() + args.latency,
+        }
     finally:
         receiver.terminate()
         receiver.wait()
@@ -175,23 +223,39 @@ def main() -> int:
     try:
         n = args.events
         a = run(openbao, args, "sqlite", set(), 1, "(a)")
-        print(f"baseline: plain sequential httpx loop, {args.baseline_events} events measured, "
-              f"{a['baseline']:.1f} s for {n} (extrapolated)")
-        figure("(a)", f"1 worker, SQLite:      {a['delivered']} delivered in {a['wall']:5.2f} s "
-               f"(target <= {TARGET_SECONDS:g} s; {a['baseline'] / a['wall']:.0f}x the baseline)",
-               a["wall"] <= TARGET_SECONDS and a["delivered"] == n)
+        print(
+            f"baseline: plain sequential httpx loop, {args.baseline_events} events measured, "
+            f"{a['baseline']:.1f} s for {n} (extrapolated)"
+        )
+        figure(
+            "(a)",
+            f"1 worker, SQLite:      {a['delivered']} delivered in {a['wall']:5.2f} s "
+            f"(target <= {TARGET_SECONDS:g} s; {a['baseline'] / a['wall']:.0f}x the baseline)",
+            a["wall"] <= TARGET_SECONDS and a["delivered"] == n,
+        )
         b = run(openbao, args, "postgres", set(), 1, "(b)")
-        figure("(b)", f"1 worker, PostgreSQL:  {b['delivered']} delivered in {b['wall']:5.2f} s "
-               f"(target <= {TARGET_SECONDS:g} s)", b["wall"] <= TARGET_SECONDS and b["delivered"] == n)
+        figure(
+            "(b)",
+            f"1 worker, PostgreSQL:  {b['delivered']} delivered in {b['wall']:5.2f} s (target <= {TARGET_SECONDS:g} s)",
+            b["wall"] <= TARGET_SECONDS and b["delivered"] == n,
+        )
         c = run(openbao, args, "postgres", set(), 4, "(c)")
         once = len(c["ids"]) == n and set(c["ids"].values()) == {1}
-        figure("(c)", f"4 workers, PostgreSQL: {c['delivered']} delivered in {c['wall']:5.2f} s (reported), "
-               f"{len(c['ids'])} distinct webhook-ids, {sum(c['ids'].values()) - len(c['ids'])} duplicates "
-               f"(target: all {n}, each exactly once)", once and c["delivered"] == n)
+        figure(
+            "(c)",
+            f"4 workers, PostgreSQL: {c['delivered']} delivered in {c['wall']:5.2f} s (reported), "
+            f"{len(c['ids'])} distinct webhook-ids, {sum(c['ids'].values()) - len(c['ids'])} duplicates "
+            f"(target: all {n}, each exactly once)",
+            once and c["delivered"] == n,
+        )
         d = run(openbao, args, "sqlite", set(range(0, TENANTS, 10)), 1, "(d)")
         slowdown = d["healthy"] / a["healthy"] - 1
-        figure("(d)", f"10% failing: healthy endpoints done after {d['healthy']:.2f} s vs {a['healthy']:.2f} s: "
-               f"{slowdown:+.0%} (target <= +{TARGET_SLOWDOWN:.0%})", slowdown <= TARGET_SLOWDOWN)
+        figure(
+            "(d)",
+            f"10% failing: healthy endpoints done after {d['healthy']:.2f} s vs {a['healthy']:.2f} s: "
+            f"{slowdown:+.0%} (target <= +{TARGET_SLOWDOWN:.0%})",
+            slowdown <= TARGET_SLOWDOWN,
+        )
     finally:
         openbao.stop()
     print("all targets met" if not misses else f"missed: {', '.join(misses)}")

@@ -38,12 +38,12 @@ TARGET_SECONDS = 10.0  # each window write, each rollup, and a rerun/backfill of
 H6 = timedelta(hours=6)
 CHECK_INDEXES = {
     "ix_checks_manual_window": "INDEX ix_checks_manual_window ON credential_health_checks (window_start) "
-                               "WHERE source = 'manual'",
+    "WHERE source = 'manual'",
     "ix_checks_credential_window": "INDEX ix_checks_credential_window ON credential_health_checks "
-                                   "(tenant_id, exchange, credential_type, window_start)",
+    "(tenant_id, exchange, credential_type, window_start)",
     "ix_checks_checked_at": "INDEX ix_checks_checked_at ON credential_health_checks (checked_at)",
     "uq_checks_scheduled_window": "UNIQUE INDEX uq_checks_scheduled_window ON credential_health_checks "
-                                  "(window_start, tenant_id, exchange, credential_type) WHERE source = 'scheduled'",
+    "(window_start, tenant_id, exchange, credential_type) WHERE source = 'scheduled'",
 }
 # Deterministic pseudo-random statuses: ~90 % valid, 6 % invalid, 4 % unknown; every 50th credential is
 # revoked from some window on, so long streaks exist too.
@@ -58,8 +58,9 @@ KEY_SQL = """'tenant-' || lpad((i / 4)::text, 6, '0'),
 
 
 def ref(i: int) -> CredentialRef:
-    return CredentialRef(f"tenant-{i // 4:06d}", "binance" if i % 2 == 0 else "kraken",
-                         "trading" if (i // 2) % 2 == 0 else "readonly")
+    return CredentialRef(
+        f"tenant-{i // 4:06d}", "binance" if i % 2 == 0 else "kraken", "trading" if (i // 2) % 2 == 0 else "readonly"
+    )
 
 
 def generate_history(engine: sa.Engine, credentials: int, first: int, last: int, span: int) -> None:
@@ -67,7 +68,8 @@ def generate_history(engine: sa.Engine, credentials: int, first: int, last: int,
     with engine.begin() as connection:
         for name in CHECK_INDEXES:
             connection.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
-        connection.execute(sa.text(f"""
+        connection.execute(
+            sa.text(f"""
             INSERT INTO credential_health_checks (tenant_id, exchange, credential_type, window_start, window_end,
                 source, checked_at, status, error_code, error_message, duration_ms, attempts, run_id)
             SELECT {KEY_SQL}, :t0 + w * interval '6 hours', :t0 + (w + 1) * interval '6 hours', 'scheduled',
@@ -77,7 +79,9 @@ def generate_history(engine: sa.Engine, credentials: int, first: int, last: int,
                    40 + i % 50, 1, 'bench-history'
             FROM generate_series(:first, :last - 1) AS w, generate_series(0, :n - 1) AS i,
                  LATERAL (SELECT {STATUS_SQL} AS st) AS s
-        """), {"t0": T0, "first": first, "last": last, "n": credentials, "span": span})
+        """),
+            {"t0": T0, "first": first, "last": last, "n": credentials, "span": span},
+        )
         for definition in CHECK_INDEXES.values():
             connection.execute(sa.text(f"CREATE {definition}"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -90,15 +94,18 @@ def status_from_history(engine: sa.Engine, interval: timedelta) -> None:
     with engine.begin() as connection:
         connection.execute(sa.text("SET LOCAL work_mem = '512MB'"))
         connection.execute(sa.text("DELETE FROM credential_status"))
-        connection.execute(sa.text("""
+        connection.execute(
+            sa.text("""
             CREATE TEMP TABLE agg ON COMMIT DROP AS
             SELECT tenant_id, exchange, credential_type, count(*) AS seen, max(window_start) AS last_ws,
                    max(window_start) FILTER (WHERE status = 'valid') AS last_valid,
                    max(checked_at) FILTER (WHERE status = 'valid') AS last_success
             FROM credential_health_checks GROUP BY 1, 2, 3
-        """))
+        """)
+        )
         connection.execute(sa.text("ANALYZE agg"))  # a temp table has no statistics: without, nested loops
-        connection.execute(sa.text(f"""
+        connection.execute(
+            sa.text(f"""
             INSERT INTO credential_status (tenant_id, exchange, credential_type, last_status, last_error_code,
                 last_error_message, last_checked_at, last_window_start, last_success_at, consecutive_failures,
                 failing_since, windows_seen, last_event_at, present_in_inventory, updated_at)
@@ -113,7 +120,9 @@ def status_from_history(engine: sa.Engine, interval: timedelta) -> None:
                 WHERE c.status = 'invalid' AND (a.last_valid IS NULL OR c.window_start > a.last_valid)
                 GROUP BY 1, 2, 3
             ) s ON s.tenant_id = a.tenant_id AND s.exchange = a.exchange AND s.credential_type = a.credential_type
-        """), {"interval": interval})
+        """),
+            {"interval": interval},
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(sa.text("VACUUM ANALYZE credential_status"))
 
@@ -121,8 +130,7 @@ def status_from_history(engine: sa.Engine, interval: timedelta) -> None:
 def new_window(credentials: int, index: int) -> list[CheckResult]:
     checked_at = T0 + (index + 1) * H6 + timedelta(minutes=3)
     statuses = (Status.VALID,) * 9 + (Status.INVALID,)
-    return [CheckResult(ref(i), statuses[(i + index) % 10], "ok", None, checked_at, 40, 1)
-            for i in range(credentials)]
+    return [CheckResult(ref(i), statuses[(i + index) % 10], "ok", None, checked_at, 40, 1) for i in range(credentials)]
 
 
 def measure(engine: sa.Engine, credentials: int, index: int, inventory: set) -> tuple[float, float, object]:
@@ -138,8 +146,10 @@ def measure(engine: sa.Engine, credentials: int, index: int, inventory: set) -> 
 
 def template_exists(admin: sa.Engine, template: str) -> bool:
     with admin.connect() as connection:
-        return connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": template}).first() \
+        return (
+            connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": template}).first()
             is not None
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, nargs="+", default=[30, 120])
     parser.add_argument("--admin-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--backfill", action="store_true", help="also time a rerun of an old window (recompute)")
-    parser.add_argument("--template", help="seed the history once into a template database of this name prefix "
-                        "(kept; drop it by hand) and clone it in later runs")
+    parser.add_argument(
+        "--template",
+        help="seed the history once into a template database of this name prefix "
+        "(kept; drop it by hand) and clone it in later runs",
+    )
     args = parser.parse_args(argv)
 
     admin = sa.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
@@ -179,16 +192,21 @@ def main(argv: list[str] | None = None) -> int:
                     with admin.connect() as connection:
                         connection.execute(sa.text(f'CREATE DATABASE "{template}" TEMPLATE "{name}"'))
             setup = time.perf_counter() - began
-            print(f"history {windows:>4} windows: generated in {generated - began:.1f} s, "
-                  f"status in {setup - (generated - began):.1f} s", flush=True)
+            print(
+                f"history {windows:>4} windows: generated in {generated - began:.1f} s, "
+                f"status in {setup - (generated - began):.1f} s",
+                flush=True,
+            )
             write_s, rollup_s, summary = measure(engine, args.credentials, windows, inventory)
             have = windows
             rows.append((windows, args.credentials * (windows + 1), setup, write_s, rollup_s, summary))
-            print(f"history {windows:>4} windows: setup {setup:6.1f} s | write window {write_s:5.2f} s | "
-                  f"rollup {rollup_s:5.2f} s  (folded {summary.folded}, recomputed {summary.recomputed}, "
-                  f"episodes opened {summary.episodes_opened}, closed {summary.episodes_closed}; "
-                  f"compute {summary.compute_seconds} s, write {summary.write_seconds} s)",
-                  flush=True)
+            print(
+                f"history {windows:>4} windows: setup {setup:6.1f} s | write window {write_s:5.2f} s | "
+                f"rollup {rollup_s:5.2f} s  (folded {summary.folded}, recomputed {summary.recomputed}, "
+                f"episodes opened {summary.episodes_opened}, closed {summary.episodes_closed}; "
+                f"compute {summary.compute_seconds} s, write {summary.write_seconds} s)",
+                flush=True,
+            )
         if args.backfill:  # a rerun of an old window: its rows rewritten, then its rollup
             old = 3
             checks = new_window(args.credentials, old)
@@ -199,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             with engine.begin() as connection:
                 summary = rollup.apply_window(connection, T0 + old * H6, datetime.now(timezone.utc), inventory)
             backfill_s = time.perf_counter() - written
-            print(f"rerun of window {old} of {span}: write {written - began:.2f} s, rollup {backfill_s:.2f} s, "
-                  f"recomputed {summary.recomputed}, rewritten {summary.recomputed - summary.unchanged} "
-                  f"(compute {summary.compute_seconds} s, write {summary.write_seconds} s)")
+            print(
+                f"rerun of window {old} of {span}: write {written - began:.2f} s, rollup {backfill_s:.2f} s, "
+                f"recomputed {summary.recomputed}, rewritten {summary.recomputed - summary.unchanged} "
+                f"(compute {summary.compute_seconds} s, write {summary.write_seconds} s)"
+            )
             backfill = (written - began, backfill_s)
     finally:
         engine.dispose()
@@ -217,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     figures = [(f"write of the new window, {r[0]} windows of history", r[3]) for r in rows]
     figures += [(f"rollup of the new window, {r[0]} windows of history", r[4]) for r in rows]
     if args.backfill:
-        figures += [(f"rerun/backfill of an old window: write, {span} windows", backfill[0]),
-                    (f"rerun/backfill of an old window: rollup, {span} windows", backfill[1])]
+        figures += [
+            (f"rerun/backfill of an old window: write, {span} windows", backfill[0]),
+            (f"rerun/backfill of an old window: rollup, {span} windows", backfill[1]),
+        ]
     missed = 0
     for label, seconds in figures:
         ok = seconds <= TARGET_SECONDS

@@ -66,10 +66,12 @@ class PeakRss:
 
 
 def seed(base: str, addr: str, token: str, tenants: str, entries: list[dict]) -> None:
-    keys = [{"exchange": e["exchange"], "api_key": e["api_key"], "secret": e["secret"], "behaviour": e["behaviour"]}
-            for e in entries]
+    keys = [
+        {"exchange": e["exchange"], "api_key": e["api_key"], "secret": e["secret"], "behaviour": e["behaviour"]}
+        for e in entries
+    ]
     for i in range(0, len(keys), 2000):  # the control API takes bodies of up to a megabyte
-        control(base, "/keys", keys[i:i + 2000])
+        control(base, "/keys", keys[i : i + 2000])
     seed_vault(addr, token, [{**e, "tenant": f"{tenants}/{e['tenant']}"} for e in entries])
 
 
@@ -86,9 +88,13 @@ def budget_run(base: str, env: dict, folder: Path, egresses: list[str], checks: 
     tenants = f"budget{len(egresses)}"
     entries = [{**credential(2 * i), "behaviour": "valid"} for i in range(checks * len(egresses))]
     seed(base, *bao, tenants, entries)
-    cluster = deployment(folder / tenants, {**env, "VAULT_TENANTS_PATH": f"tenants/{tenants}"},
-                         tuple("ab"[:len(egresses)]),
-                         len(egresses), egresses)
+    cluster = deployment(
+        folder / tenants,
+        {**env, "VAULT_TENANTS_PATH": f"tenants/{tenants}"},
+        tuple("ab"[: len(egresses)]),
+        len(egresses),
+        egresses,
+    )
     try:
         run = cluster.execute(next(WINDOWS), timeout=1800)
     finally:
@@ -98,8 +104,12 @@ def budget_run(base: str, env: dict, folder: Path, egresses: list[str], checks: 
         raise SystemExit(f"run failed: {run.stderr[-2000:]}")
     stats = control(base, "/stats?timestamps=1")
     times = sorted(t for entry in stats["requests"].get("binance", {}).values() for t in entry["timestamps"])
-    return {"rate": (len(times) - 1) / (times[-1] - times[0]), "span": times[-1] - times[0], "calls": len(times),
-            "refused": sum(stats["refused"].values())}
+    return {
+        "rate": (len(times) - 1) / (times[-1] - times[0]),
+        "span": times[-1] - times[0],
+        "calls": len(times),
+        "refused": sum(stats["refused"].values()),
+    }
 
 
 def window_run(env: dict, folder: Path, executor: str, services: set[int]) -> tuple[float, dict]:
@@ -139,28 +149,39 @@ def main(argv: list[str] | None = None) -> int:
     simulator, base = start_simulator(args.limit_weight, args.window_seconds)
     bao_process, addr, token = start_openbao()
     results_url, drop_results = throwaway_database()
-    env = {"VAULT_ADDR": addr, "VAULT_TOKEN": token, "CREDENTIAL_HEALTH_DATABASE_URL": results_url,
-           "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": base + "/binance", "kraken": base + "/kraken"}),
-           "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units}),
-           "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL,
-           "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": f"scale_out_{os.getpid()}",
-           "CREDENTIAL_HEALTH_AUDIT_LOG": "off",
-           "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": "100000", "CREDENTIAL_HEALTH_CHECK_RETRIES": "1",
-           "CREDENTIAL_HEALTH_FIRST_WINDOW": "2026-01-01"}
+    env = {
+        "VAULT_ADDR": addr,
+        "VAULT_TOKEN": token,
+        "CREDENTIAL_HEALTH_DATABASE_URL": results_url,
+        "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": base + "/binance", "kraken": base + "/kraken"}),
+        "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units}),
+        "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL,
+        "CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX": f"scale_out_{os.getpid()}",
+        "CREDENTIAL_HEALTH_AUDIT_LOG": "off",
+        "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": "100000",
+        "CREDENTIAL_HEALTH_CHECK_RETRIES": "1",
+        "CREDENTIAL_HEALTH_FIRST_WINDOW": "2026-01-01",
+    }
     failures = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            print(f"per-IP limit {args.limit_weight} weight / {args.window_seconds:g} s = {bound:.1f} account calls/s; "
-                  f"budget {units:.1f} ccxt units/s per egress ({HEADROOM:.0%})")
+            print(
+                f"per-IP limit {args.limit_weight} weight / {args.window_seconds:g} s = {bound:.1f} account calls/s; "
+                f"budget {units:.1f} ccxt units/s per egress ({HEADROOM:.0%})"
+            )
             if not args.skip_budget:
                 one = budget_run(base, env, folder, ["127.0.0.2"], args.checks, (addr, token))
                 two = budget_run(base, env, folder, ["127.0.0.2", "127.0.0.3"], args.checks, (addr, token))
-                for label, result, limit in (("1 worker, 1 egress ", one, bound),
-                                             ("2 workers, 2 egress", two, 2 * bound)):
+                for label, result, limit in (
+                    ("1 worker, 1 egress ", one, bound),
+                    ("2 workers, 2 egress", two, 2 * bound),
+                ):
                     share = result["rate"] / limit
-                    print(f"{label}: {result['rate']:6.2f} checks/s over {result['span']:.1f} s = {share:.3f} of its "
-                          f"bound {limit:.1f}/s (target >= {TARGET_OF_BOUND}); 429/418: {result['refused']} (target 0)")
+                    print(
+                        f"{label}: {result['rate']:6.2f} checks/s over {result['span']:.1f} s = {share:.3f} of its "
+                        f"bound {limit:.1f}/s (target >= {TARGET_OF_BOUND}); 429/418: {result['refused']} (target 0)"
+                    )
                     if share < TARGET_OF_BOUND or result["refused"]:
                         failures.append(f"{label.strip()}: {share:.3f} of its bound, {result['refused']} refused")
                 ratio = two["rate"] / one["rate"]
@@ -171,12 +192,16 @@ def main(argv: list[str] | None = None) -> int:
                 control(base, "/config", {"weight_per_minute": 10**9})
                 control(base, "/reset", {"keys": True})
                 seed(base, addr, token, "window", [credential(i) for i in range(args.window_credentials)])
-                unthrottled = {**env, "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",
-                               "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": ""}
+                unthrottled = {
+                    **env,
+                    "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",
+                    "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": "",
+                }
                 for executor in ("in_process", "celery"):
                     wall, peaks = window_run(unthrottled, folder, executor, {simulator.pid, bao_process.pid})
-                    print(f"{args.window_credentials} credentials, {executor}: {wall:.1f} s wall; "
-                          "peak RSS per process:")
+                    print(
+                        f"{args.window_credentials} credentials, {executor}: {wall:.1f} s wall; peak RSS per process:"
+                    )
                     for label, mb in list(peaks.items())[:8]:
                         print(f"    {mb:7.0f} MB  {label}")
     finally:

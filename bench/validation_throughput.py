@@ -43,9 +43,19 @@ BALANCE_COSTS = {"binance": 4, "kraken": 3}  # ccxt's cost of GET /api/v3/accoun
 @contextmanager
 def simulator(latency_ms: float):
     """The simulator in its own process; yields its base URL."""
-    command = [sys.executable, "-m", "credential_health.sandbox.exchange_simulator", "--port", "0",
-               "--latency-ms", str(latency_ms), "--weight-per-minute", "1000000000",  # no per-IP limit here
-               "--sapi-weight-per-minute", "1000000000"]
+    command = [
+        sys.executable,
+        "-m",
+        "credential_health.sandbox.exchange_simulator",
+        "--port",
+        "0",
+        "--latency-ms",
+        str(latency_ms),
+        "--weight-per-minute",
+        "1000000000",  # no per-IP limit here
+        "--sapi-weight-per-minute",
+        "1000000000",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
@@ -60,8 +70,12 @@ def simulator(latency_ms: float):
 def control(base: str, path: str, payload: object = None) -> dict:
     """Call the simulator's control API."""
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(base + "/__sim" + path, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + "/__sim" + path,
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.load(response)
 
@@ -79,8 +93,7 @@ def credentials(n: int, tag: str) -> tuple[list[CredentialRef], dict[tuple, Exch
 
 
 def register(base: str, secrets: dict[tuple, ExchangeSecret]) -> None:
-    control(base, "/keys", [{"exchange": k[1], "api_key": s.api_key, "secret": s.secret}
-                            for k, s in secrets.items()])
+    control(base, "/keys", [{"exchange": k[1], "api_key": s.api_key, "secret": s.secret} for k, s in secrets.items()])
 
 
 def urls(base: str) -> dict[str, str]:
@@ -88,22 +101,41 @@ def urls(base: str) -> dict[str, str]:
 
 
 def run_validator(base: str, refs, secrets, budget: BudgetConfig, concurrency: int) -> tuple[float, list]:
-    validator = ExchangeValidator(urls(base), attempts=3, retry_delay_seconds=0.05, request_timeout_seconds=10,
-                                  concurrency=concurrency, budget=budget)
+    validator = ExchangeValidator(
+        urls(base),
+        attempts=3,
+        retry_delay_seconds=0.05,
+        request_timeout_seconds=10,
+        concurrency=concurrency,
+        budget=budget,
+    )
     started = time.perf_counter()
     results = validator.validate_all(refs, lambda ref: secrets[ref.key])
     return time.perf_counter() - started, results
 
 
 def _market(symbol: str, market_id: str, base: str, quote: str, base_id: str, quote_id: str) -> dict:
-    return {"id": market_id, "symbol": symbol, "base": base, "quote": quote, "baseId": base_id, "quoteId": quote_id,
-            "type": "spot", "spot": True, "active": True, "precision": {"amount": 1e-8, "price": 1e-2},
-            "limits": {"amount": {"min": None, "max": None}, "price": {"min": None, "max": None}}, "info": {}}
+    return {
+        "id": market_id,
+        "symbol": symbol,
+        "base": base,
+        "quote": quote,
+        "baseId": base_id,
+        "quoteId": quote_id,
+        "type": "spot",
+        "spot": True,
+        "active": True,
+        "precision": {"amount": 1e-8, "price": 1e-2},
+        "limits": {"amount": {"min": None, "max": None}, "price": {"min": None, "max": None}},
+        "info": {},
+    }
 
 
 # The baseline's own markets (not the project's): enough for fetch_balance to skip loading them.
-BASELINE_MARKETS = {"binance": [_market("BTC/USDT", "BTCUSDT", "BTC", "USDT", "BTC", "USDT")],
-                    "kraken": [_market("BTC/USD", "XXBTZUSD", "BTC", "USD", "XXBT", "ZUSD")]}
+BASELINE_MARKETS = {
+    "binance": [_market("BTC/USDT", "BTCUSDT", "BTC", "USDT", "BTC", "USDT")],
+    "kraken": [_market("BTC/USD", "XXBTZUSD", "BTC", "USD", "XXBT", "ZUSD")],
+}
 
 
 def sync_baseline(base: str, refs, secrets) -> tuple[float, int]:
@@ -115,11 +147,13 @@ def sync_baseline(base: str, refs, secrets) -> tuple[float, int]:
     valid = 0
     for ref in refs:
         cls = getattr(ccxt, ref.exchange)
-        api = {name: f"{base}/{ref.exchange}" + urlsplit(url).path.rstrip("/")
-               for name, url in cls().urls["api"].items()}
+        api = {
+            name: f"{base}/{ref.exchange}" + urlsplit(url).path.rstrip("/") for name, url in cls().urls["api"].items()
+        }
         secret = secrets[ref.key]
-        exchange = cls({"apiKey": secret.api_key, "secret": secret.secret, "urls": {"api": api},
-                        "enableRateLimit": False})
+        exchange = cls(
+            {"apiKey": secret.api_key, "secret": secret.secret, "urls": {"api": api}, "enableRateLimit": False}
+        )
         exchange.set_markets(BASELINE_MARKETS[ref.exchange])
         exchange.fetch_balance()
         getattr(exchange, normaliser(ref.exchange).METHOD)()
@@ -134,14 +168,18 @@ def phase_throughput(base: str, args, failures: list[str]) -> None:
     valid = sum(r.status.value == "valid" for r in results)
     scoped = sum(r.scope is not None for r in results)
     rate = len(results) / wall
-    subset = refs[:args.baseline_n]
+    subset = refs[: args.baseline_n]
     seconds, base_valid = sync_baseline(base, subset, secrets)
     base_rate = len(subset) / seconds
-    print(f"(a) validator, unthrottled: {len(results)} checks ({valid} valid, {scoped} with a scope record) in "
-          f"{wall:.2f} s = {rate:.0f} checks/s "
-          f"(target >= {TARGET_CHECKS_PER_SECOND}; concurrency {args.concurrency}, latency {args.latency_ms:g} ms)")
-    print(f"    plain sequential ccxt loop: {len(subset)} checks ({base_valid} valid) in {seconds:.2f} s = "
-          f"{base_rate:.1f} checks/s -> validator {rate / base_rate:.1f}x (target >= {TARGET_SPEEDUP}x)")
+    print(
+        f"(a) validator, unthrottled: {len(results)} checks ({valid} valid, {scoped} with a scope record) in "
+        f"{wall:.2f} s = {rate:.0f} checks/s "
+        f"(target >= {TARGET_CHECKS_PER_SECOND}; concurrency {args.concurrency}, latency {args.latency_ms:g} ms)"
+    )
+    print(
+        f"    plain sequential ccxt loop: {len(subset)} checks ({base_valid} valid) in {seconds:.2f} s = "
+        f"{base_rate:.1f} checks/s -> validator {rate / base_rate:.1f}x (target >= {TARGET_SPEEDUP}x)"
+    )
     if valid != len(results) or scoped != valid or rate < TARGET_CHECKS_PER_SECOND or rate / base_rate < TARGET_SPEEDUP:
         failures.append("(a) throughput")
 
@@ -158,22 +196,34 @@ def phase_budget(base: str, args, failures: list[str]) -> None:
     sent = {exchange: sum(entry["count"] for entry in stats.get(exchange, {}).values()) for exchange in EXCHANGES}
     scoped = sum(r.scope is not None for r in results)
     share = bound / wall
-    print(f"(b) budget-bound: {args.rate:g} ccxt units/s per exchange, n={args.budget_n} per exchange, cost per "
-          f"check (balance + probe) {costs}, requests {sent}, {scoped} scope records: wall {wall:.2f} s vs bound "
-          f"n x cost / budget {bound:.2f} s -> bound/wall {share:.3f} "
-          f"(target {TARGET_BOUND_SHARE[0]}-{TARGET_BOUND_SHARE[1]})")
+    print(
+        f"(b) budget-bound: {args.rate:g} ccxt units/s per exchange, n={args.budget_n} per exchange, cost per "
+        f"check (balance + probe) {costs}, requests {sent}, {scoped} scope records: wall {wall:.2f} s vs bound "
+        f"n x cost / budget {bound:.2f} s -> bound/wall {share:.3f} "
+        f"(target {TARGET_BOUND_SHARE[0]}-{TARGET_BOUND_SHARE[1]})"
+    )
     if scoped != len(results) or not TARGET_BOUND_SHARE[0] <= share <= TARGET_BOUND_SHARE[1]:
         failures.append("(b) budget")
 
 
 def phase_rss(base: str, args, failures: list[str]) -> None:
-    command = [sys.executable, os.path.abspath(__file__), "--rss-child", base, "--rss-n", str(args.rss_n),
-               "--concurrency", str(args.concurrency)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--rss-child",
+        base,
+        "--rss-n",
+        str(args.rss_n),
+        "--concurrency",
+        str(args.concurrency),
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     figures = json.loads(output)
-    print(f"(c) peak RSS validating {figures['n']} credentials ({figures['valid']} valid) in a fresh process: "
-          f"{figures['peak_mb']:.0f} MB (target <= {TARGET_PEAK_MB} MB; after imports {figures['start_mb']:.0f} MB), "
-          f"{figures['seconds']:.1f} s")
+    print(
+        f"(c) peak RSS validating {figures['n']} credentials ({figures['valid']} valid) in a fresh process: "
+        f"{figures['peak_mb']:.0f} MB (target <= {TARGET_PEAK_MB} MB; after imports {figures['start_mb']:.0f} MB), "
+        f"{figures['seconds']:.1f} s"
+    )
     if figures["peak_mb"] > TARGET_PEAK_MB or figures["valid"] != figures["n"]:
         failures.append("(c) peak RSS")
 
@@ -185,8 +235,7 @@ def rss_child(base: str, n: int, concurrency: int) -> None:
     seconds, results = run_validator(base, refs, secrets, BudgetConfig.unlimited(), concurrency)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss is KiB on Linux
     valid = sum(r.status.value == "valid" for r in results)
-    print(json.dumps({"n": len(results), "valid": valid, "start_mb": start_mb, "peak_mb": peak_mb,
-                      "seconds": seconds}))
+    print(json.dumps({"n": len(results), "valid": valid, "start_mb": start_mb, "peak_mb": peak_mb, "seconds": seconds}))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,10 +53,14 @@ telemetry:
 def credential(i: int) -> dict:
     exchange = "binance" if i % 2 == 0 else "kraken"
     raw = f"bench-secret-{i}-{secrets.token_hex(12)}"
-    return {"tenant": f"tenant-{i // 2:05d}", "exchange": exchange, "type": "trading",
-            "api_key": f"bench-{exchange}-{i}-{secrets.token_hex(8)}",
-            "secret": base64.b64encode(raw.encode()).decode() if exchange == "kraken" else raw,
-            "behaviour": MIX[i % len(MIX)]}
+    return {
+        "tenant": f"tenant-{i // 2:05d}",
+        "exchange": exchange,
+        "type": "trading",
+        "api_key": f"bench-{exchange}-{i}-{secrets.token_hex(8)}",
+        "secret": base64.b64encode(raw.encode()).decode() if exchange == "kraken" else raw,
+        "behaviour": MIX[i % len(MIX)],
+    }
 
 
 def seed_vault(addr: str, token: str, credentials: list[dict], workers: int = 16) -> None:
@@ -67,7 +71,9 @@ def seed_vault(addr: str, token: str, credentials: list[dict], workers: int = 16
             local.client = hvac.Client(url=addr, token=token)
         local.client.secrets.kv.v2.create_or_update_secret(
             path=f"tenants/{entry['tenant']}/{entry['exchange']}/{entry['type']}",
-            secret={"apiKey": entry["api_key"], "secret": entry["secret"]}, mount_point="secret")
+            secret={"apiKey": entry["api_key"], "secret": entry["secret"]},
+            mount_point="secret",
+        )
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(put, credentials))
@@ -99,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--credentials", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=float, default=50.0, help="the simulator's added latency")
-    parser.add_argument("--postgres", default=os.environ.get(
-        "CREDENTIAL_HEALTH_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"),
-        help="a PostgreSQL server (any database on it) where the bench creates and drops its own database")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("CREDENTIAL_HEALTH_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"),
+        help="a PostgreSQL server (any database on it) where the bench creates and drops its own database",
+    )
     parser.add_argument("--partition", default="2026-11-22-00:00")
     parser.add_argument("--profile", action="store_true", help="print a cProfile breakdown of the run")
     args = parser.parse_args(argv)
@@ -115,13 +123,38 @@ def main(argv: list[str] | None = None) -> int:
         addr, token = bao.addr, bao.root_token
         credentials = [credential(i) for i in range(args.credentials)]
         keys_file = workdir / "keys.json"
-        keys_file.write_text(json.dumps([{"exchange": c["exchange"], "api_key": c["api_key"], "secret": c["secret"],
-                                          "behaviour": c["behaviour"]} for c in credentials]))
+        keys_file.write_text(
+            json.dumps(
+                [
+                    {
+                        "exchange": c["exchange"],
+                        "api_key": c["api_key"],
+                        "secret": c["secret"],
+                        "behaviour": c["behaviour"],
+                    }
+                    for c in credentials
+                ]
+            )
+        )
         sim_port = free_port()
         simulator = subprocess.Popen(
-            [sys.executable, "-m", "credential_health.sandbox.exchange_simulator", "--port", str(sim_port),
-             "--keys", str(keys_file), "--latency-ms", str(args.latency_ms), "--weight-per-minute", str(10**12)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "credential_health.sandbox.exchange_simulator",
+                "--port",
+                str(sim_port),
+                "--keys",
+                str(keys_file),
+                "--latency-ms",
+                str(args.latency_ms),
+                "--weight-per-minute",
+                str(10**12),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         processes.append(simulator)
         began = time.perf_counter()
         seed_vault(addr, token, credentials)
@@ -129,15 +162,18 @@ def main(argv: list[str] | None = None) -> int:
         wait_healthy(f"http://127.0.0.1:{sim_port}/__sim/health", [simulator])
 
         sim = f"http://127.0.0.1:{sim_port}"
-        os.environ.update({
-            "VAULT_ADDR": addr, "VAULT_TOKEN": token,
-            "CREDENTIAL_HEALTH_DATABASE_URL": database_url,  # the Dagster instance's database too
-            "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": f"{sim}/binance", "kraken": f"{sim}/kraken"}),
-            "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",  # unthrottled: the simulator's budget is not the point
-            "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.05",
-            "CREDENTIAL_HEALTH_AUDIT_LOG": str(workdir / "audit.jsonl"),  # as shipped: a file, not the console
-            "CREDENTIAL_HEALTH_FIRST_WINDOW": "T".join(args.partition.rsplit("-", 1)),  # key is day-HH:MM
-        })
+        os.environ.update(
+            {
+                "VAULT_ADDR": addr,
+                "VAULT_TOKEN": token,
+                "CREDENTIAL_HEALTH_DATABASE_URL": database_url,  # the Dagster instance's database too
+                "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps({"binance": f"{sim}/binance", "kraken": f"{sim}/kraken"}),
+                "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",  # unthrottled: the simulator's budget is not the point
+                "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.05",
+                "CREDENTIAL_HEALTH_AUDIT_LOG": str(workdir / "audit.jsonl"),  # as shipped: a file, not the console
+                "CREDENTIAL_HEALTH_FIRST_WINDOW": "T".join(args.partition.rsplit("-", 1)),  # key is day-HH:MM
+            }
+        )
         home = workdir / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text(INSTANCE_YAML.format(url=database_url))
@@ -151,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         # with bytecode imports it in well under 1 s): import it before the clock, and say how long it took
         began = time.perf_counter()
         import ccxt.async_support  # noqa: F401 - imported for its import time only
+
         print(f"ccxt imported before the clock in {time.perf_counter() - began:.1f} s", flush=True)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         profile = cProfile.Profile() if args.profile else None
@@ -159,21 +196,28 @@ def main(argv: list[str] | None = None) -> int:
             began = time.perf_counter()
             if profile is not None:
                 profile.enable()
-            result = materialize([*ASSETS, *CHECKS], partition_key=args.partition, instance=instance,
-                                 resources=default_resources())  # materialize runs in process
+            result = materialize(
+                [*ASSETS, *CHECKS], partition_key=args.partition, instance=instance, resources=default_resources()
+            )  # materialize runs in process
             if profile is not None:
                 profile.disable()
             wall = time.perf_counter() - began
             event_records = len(instance.all_logs(result.run_id))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        metadata = {e.asset_key.to_user_string(): e.materialization.metadata
-                    for e in result.get_asset_materialization_events()}
-        results_meta = {k: v.value for k, v in metadata["credential_validation_results"].items()
-                        if k in ("total", "valid", "invalid", "unknown", "p50_duration_ms", "p95_duration_ms")}
+        metadata = {
+            e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()
+        }
+        results_meta = {
+            k: v.value
+            for k, v in metadata["credential_validation_results"].items()
+            if k in ("total", "valid", "invalid", "unknown", "p50_duration_ms", "p95_duration_ms")
+        }
         audit_file = workdir / "audit.jsonl"
         audited = len(audit_file.read_text(encoding="utf-8").splitlines()) if audit_file.exists() else 0
-        print(f"success={result.success} window={args.partition} event log {kind}, results on PostgreSQL, "
-              f"simulator latency {args.latency_ms:g} ms, {results_meta}")
+        print(
+            f"success={result.success} window={args.partition} event log {kind}, results on PostgreSQL, "
+            f"simulator latency {args.latency_ms:g} ms, {results_meta}"
+        )
         for event in result.all_events:
             if event.event_type_value == "STEP_SUCCESS":
                 seconds = event.event_specific_data.duration_ms / 1000
@@ -185,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             print_profile(profile)
         wall_ok, rss_ok = wall <= WALL_TARGET_SECONDS, peak <= RSS_TARGET_MB
         print(f"wall time   {wall:6.1f} s   target <= {WALL_TARGET_SECONDS:g} s   {'ok' if wall_ok else 'MISSED'}")
-        print(f"peak RSS    {peak:6.0f} MB  target <= {RSS_TARGET_MB:g} MB {'ok' if rss_ok else 'MISSED'} "
-              f"(before the run {rss_before:.0f} MB)")
+        print(
+            f"peak RSS    {peak:6.0f} MB  target <= {RSS_TARGET_MB:g} MB {'ok' if rss_ok else 'MISSED'} "
+            f"(before the run {rss_before:.0f} MB)"
+        )
         return 0 if result.success and wall_ok and rss_ok else 1
     finally:
         for process in processes:

@@ -82,9 +82,11 @@ def failure_rate_by_exchange_window(checks: pd.DataFrame) -> pd.DataFrame:
     """Per window and exchange: scheduled checks, how many were invalid / unknown, and their shares."""
     scheduled = checks[checks["source"] == "scheduled"].assign(
         invalid=lambda f: (f["status"] == "invalid").astype("Int64"),
-        unknown=lambda f: (f["status"] == "unknown").astype("Int64"))
-    rates = (scheduled.groupby(["window_start", "exchange"], as_index=False)
-             .agg(checks=("status", "size"), invalid=("invalid", "sum"), unknown=("unknown", "sum")))
+        unknown=lambda f: (f["status"] == "unknown").astype("Int64"),
+    )
+    rates = scheduled.groupby(["window_start", "exchange"], as_index=False).agg(
+        checks=("status", "size"), invalid=("invalid", "sum"), unknown=("unknown", "sum")
+    )
     rates["checks"] = rates["checks"].astype("Int64")
     rates["failure_rate"] = (rates["invalid"] / rates["checks"]).astype("Float64")
     rates["unknown_rate"] = (rates["unknown"] / rates["checks"]).astype("Float64")
@@ -96,12 +98,16 @@ def time_to_recovery(episodes: pd.DataFrame) -> pd.DataFrame:
     recovered = episodes[episodes["closed_at"].notna()]
     if "close_reason" in recovered:  # removed (left the inventory) and revised episodes did not recover
         recovered = recovered[recovered["close_reason"] == "recovered"]
-    result = recovered[["tenant_id", "exchange", "credential_type", "first_failing_window", "closed_at",
-                        "windows_failed"]].copy()
+    result = recovered[
+        ["tenant_id", "exchange", "credential_type", "first_failing_window", "closed_at", "windows_failed"]
+    ].copy()
     result["time_to_recovery"] = result["closed_at"] - result["first_failing_window"]
     result["hours_to_recovery"] = result["time_to_recovery"].dt.total_seconds() / 3600
-    return result.sort_values(["closed_at", "tenant_id", "exchange", "credential_type"],
-                              ascending=[False, True, True, True], ignore_index=True)
+    return result.sort_values(
+        ["closed_at", "tenant_id", "exchange", "credential_type"],
+        ascending=[False, True, True, True],
+        ignore_index=True,
+    )
 
 
 def repeated_episodes(episodes: pd.DataFrame, min_episodes: int = 2) -> pd.DataFrame:
@@ -111,8 +117,11 @@ def repeated_episodes(episodes: pd.DataFrame, min_episodes: int = 2) -> pd.DataF
         kept = kept[kept["close_reason"].fillna("") != "revised"]
     kept = kept.assign(credential=kept["exchange"] + "/" + kept["credential_type"])
     tenants = kept.groupby("tenant_id", as_index=False).agg(
-        episodes=("episode_id", "size"), credentials=("credential", "nunique"),
-        first_opened_at=("opened_at", "min"), last_opened_at=("opened_at", "max"))
+        episodes=("episode_id", "size"),
+        credentials=("credential", "nunique"),
+        first_opened_at=("opened_at", "min"),
+        last_opened_at=("opened_at", "max"),
+    )
     tenants[["episodes", "credentials"]] = tenants[["episodes", "credentials"]].astype("Int64")
     tenants = tenants[tenants["episodes"] >= min_episodes]
     return tenants.sort_values(["episodes", "tenant_id"], ascending=[False, True], ignore_index=True)

@@ -69,7 +69,16 @@ def audit(kind: str, **fields) -> None:
 
 def audit_check(check: CheckResult, run_id: str | None, source: str) -> None:
     ref = check.ref
-    audit("credential_check", tenant_id=ref.tenant_id, exchange=ref.exchange, credential_type=ref.credential_type,
-          status=check.status.value, error_code=check.error_code, duration_ms=check.duration_ms,
-          attempts=check.attempts, source=source, run_id=run_id,
-          **({"scope_error": check.scope_error} if check.scope_error else {}))  # a valid check's failed scope probe
+    audit(
+        "credential_check",
+        tenant_id=ref.tenant_id,
+        exchange=ref.exchange,
+        credential_type=ref.credential_type,
+        status=check.status.value,
+        error_code=check.error_code,
+        duration_ms=check.duration_ms,
+        attempts=check.attempts,
+        source=source,
+        run_id=run_id,
+        **({"scope_error": check.scope_error} if check.scope_error else {}),
+    )  # a valid check's failed scope probe

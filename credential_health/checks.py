@@ -1,6 +1,5 @@
 """Asset checks: results cover the inventory, no secret material is stored, the rollup is consistent."""
 
-
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -66,13 +65,16 @@ def row_findings(row: dict, digests: SecretDigests) -> Counter[str]:
 def credential_label(key: tuple[str, str, str], flagged: set[str]) -> str:
     """tenant/exchange/type naming a credential, with any part that was itself flagged shown as its column
     name (so the label never repeats a flagged value) and long parts shortened."""
-    parts = [f"<{name}>" if name in flagged else (value if len(value) <= 40 else value[:40] + "…")
-             for name, value in zip(KEY_NAMES, key, strict=True)]
+    parts = [
+        f"<{name}>" if name in flagged else (value if len(value) <= 40 else value[:40] + "…")
+        for name, value in zip(KEY_NAMES, key, strict=True)
+    ]
     return "/".join(parts)
 
 
-def window_findings(results_db: ResultsDatabase, window_start: datetime,
-                    digests: SecretDigests) -> tuple[Counter[str], list[str]]:
+def window_findings(
+    results_db: ResultsDatabase, window_start: datetime, digests: SecretDigests
+) -> tuple[Counter[str], list[str]]:
     """Findings in every stored row of the window, and the credentials whose rows they are in."""
     columns = [credential_health_checks.c[name] for name in results.TEXT_COLUMNS]
     query = select(*results.KEY_COLUMNS, *columns).where(credential_health_checks.c.window_start == window_start)
@@ -87,16 +89,21 @@ def window_findings(results_db: ResultsDatabase, window_start: datetime,
     return findings, sorted(flagged)
 
 
-def no_secret_material_result(results_db: ResultsDatabase, window_start: datetime,
-                              digests: SecretDigests) -> AssetCheckResult:
+def no_secret_material_result(
+    results_db: ResultsDatabase, window_start: datetime, digests: SecretDigests
+) -> AssetCheckResult:
     findings, flagged = window_findings(results_db, window_start, digests)
     return AssetCheckResult(
         check_name=NO_SECRET_MATERIAL,
         asset_key=RESULTS,
         passed=not findings,
-        metadata={"suspicious_values": sum(findings.values()), "secrets_read": len(digests),
-                  "findings": dict(findings), "flagged_credentials": len(flagged),
-                  "flagged_sample": flagged[:SAMPLE]},
+        metadata={
+            "suspicious_values": sum(findings.values()),
+            "secrets_read": len(digests),
+            "findings": dict(findings),
+            "flagged_credentials": len(flagged),
+            "flagged_sample": flagged[:SAMPLE],
+        },
     )
 
 
@@ -114,8 +121,9 @@ def _window_start(context: AssetCheckExecutionContext, results_db: ResultsDataba
     additional_ins={"credential_inventory": AssetIn("credential_inventory")},
     description="Every inventoried credential has a result in the window.",
 )
-def results_cover_inventory(context: AssetCheckExecutionContext, credential_inventory: list[CredentialRef],
-                            results_db: ResultsDatabase) -> AssetCheckResult:
+def results_cover_inventory(
+    context: AssetCheckExecutionContext, credential_inventory: list[CredentialRef], results_db: ResultsDatabase
+) -> AssetCheckResult:
     window_start = _window_start(context, results_db)
     if window_start is None:
         return AssetCheckResult(passed=False, metadata={"reason": "no window has results yet"})
@@ -140,8 +148,9 @@ def rollup_consistent(results_db: ResultsDatabase) -> AssetCheckResult:
     problems = {
         "streak_over_windows_seen": s.consecutive_failures > s.windows_seen,
         "negative_streak": s.consecutive_failures < 0,
-        "removed_with_streak": and_(s.present_in_inventory.is_(False),
-                                    or_(s.consecutive_failures > 0, s.failing_since.is_not(None))),
+        "removed_with_streak": and_(
+            s.present_in_inventory.is_(False), or_(s.consecutive_failures > 0, s.failing_since.is_not(None))
+        ),
         "streak_without_failing_since": and_(s.consecutive_failures > 0, s.failing_since.is_(None)),
         "failing_since_without_streak": and_(s.consecutive_failures == 0, s.failing_since.is_not(None)),
     }

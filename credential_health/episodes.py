@@ -42,16 +42,31 @@ class Episode:
 
     def row(self) -> tuple:
         """Values in storage.episodes.COLUMNS order."""
-        return (self.episode_id, *self.key, self.opened_at, self.first_failing_window, self.closed_at,
-                self.close_reason, self.windows_failed, self.last_error_code, self.alerted)
+        return (
+            self.episode_id,
+            *self.key,
+            self.opened_at,
+            self.first_failing_window,
+            self.closed_at,
+            self.close_reason,
+            self.windows_failed,
+            self.last_error_code,
+            self.alerted,
+        )
 
 
 def track(key: Key, state: StreakState, events: Iterable[Event], threshold: int) -> tuple[StreakState, list[Episode]]:
     """Fold `events` (in order-key order, after `state`) and the episodes they open, extend or close."""
     current = None
     if state.consecutive_failures >= threshold and state.failing_since is not None:
-        current = Episode(episode_id(key, state.failing_since), key, state.failing_since, None,
-                          state.consecutive_failures, state.last_error_code)
+        current = Episode(
+            episode_id(key, state.failing_since),
+            key,
+            state.failing_since,
+            None,
+            state.consecutive_failures,
+            state.last_error_code,
+        )
     episodes = [current] if current else []
     for event in events:
         state = fold(state, event)
@@ -83,8 +98,14 @@ class Reconciled:
     closed: int = 0  # stored open episodes closed now
 
 
-def reconcile(derived: list[Episode], stored_open: list[Episode], known: Mapping[str, Episode], present: bool,
-              state: StreakState, now: datetime) -> Reconciled:
+def reconcile(
+    derived: list[Episode],
+    stored_open: list[Episode],
+    known: Mapping[str, Episode],
+    present: bool,
+    state: StreakState,
+    now: datetime,
+) -> Reconciled:
     """What to write for one credential: `derived` from its history, `stored_open` its open rows, `known` any
     stored row by id (closed ones included), `state` its status after the rollup.
 
@@ -141,4 +162,5 @@ def reconcile(derived: list[Episode], stored_open: list[Episode], known: Mapping
 def _spans(new: Episode, old: Episode) -> bool:
     """Whether `new` covers the start of `old` (same streak, seen from more history)."""
     return new.first_failing_window <= old.first_failing_window and (
-        new.closed_at is None or new.closed_at > old.first_failing_window)
+        new.closed_at is None or new.closed_at > old.first_failing_window
+    )

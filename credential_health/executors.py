@@ -16,8 +16,13 @@ CELERY_APP_SETTINGS = {
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
-    "broker_transport_options": {"visibility_timeout": 6 * 3600, "max_retries": 3, "interval_start": 0,
-                                 "interval_step": 0.2, "interval_max": 0.5},
+    "broker_transport_options": {
+        "visibility_timeout": 6 * 3600,
+        "max_retries": 3,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    },
 }
 
 
@@ -25,11 +30,15 @@ def celery_config(scale: ScaleSettings) -> dict:
     """The celery_executor's config; workers start from the same (`python -m credential_health.executors`)."""
     broker = scale.celery_broker or scale.redis_url
     if not broker:
-        raise SettingsError("CREDENTIAL_HEALTH_EXECUTOR=celery needs CREDENTIAL_HEALTH_CELERY_BROKER "
-                            "(or CREDENTIAL_HEALTH_REDIS_URL)")
+        raise SettingsError(
+            "CREDENTIAL_HEALTH_EXECUTOR=celery needs CREDENTIAL_HEALTH_CELERY_BROKER (or CREDENTIAL_HEALTH_REDIS_URL)"
+        )
     backend = broker if broker.startswith(("redis", "rediss")) else "rpc://"
-    return {"broker": broker, "backend": backend,
-            "config_source": {**CELERY_APP_SETTINGS, "task_default_queue": scale.celery_queue}}
+    return {
+        "broker": broker,
+        "backend": backend,
+        "config_source": {**CELERY_APP_SETTINGS, "task_default_queue": scale.celery_queue},
+    }
 
 
 def window_executor(scale: ScaleSettings | None = None) -> ExecutorDefinition:

@@ -65,27 +65,38 @@ class TableGauges:
             families.extend(self._window_checks(connection, newest_window))
             families.append(self._previous_window(connection, newest_window))
             families.extend(self._webhooks(connection))
-        interval = GaugeMetricFamily("credential_health_window_interval_seconds",
-                                     "Length of one validation window (CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS).",
-                                     value=CHECK_INTERVAL.total_seconds())
+        interval = GaugeMetricFamily(
+            "credential_health_window_interval_seconds",
+            "Length of one validation window (CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS).",
+            value=CHECK_INTERVAL.total_seconds(),
+        )
         return [*families, interval], newest_window
 
     def _credentials(self, connection) -> tuple[list, datetime | None]:
         by_state = GaugeMetricFamily(
-            "credential_health_credentials", "Credentials in the inventory, by last status and last error code.",
-            labels=self._labels("exchange", "status", "error_code"))
+            "credential_health_credentials",
+            "Credentials in the inventory, by last status and last error code.",
+            labels=self._labels("exchange", "status", "error_code"),
+        )
         threshold = self.settings.consecutive_failures_before_alert
         failing = GaugeMetricFamily(
             "credential_health_failing_credentials",
             f"Credentials whose failure streak is at or above the alert threshold ({threshold}).",
-            labels=self._labels("exchange"))
+            labels=self._labels("exchange"),
+        )
         status = credential_status.c
         keys = ([status.tenant_id] if self.tenant_label else []) + [status.exchange]
         grouping = (*keys, status.last_status, status.last_error_code)
-        query = sa.select(*grouping, sa.func.count(),
-                          sa.func.sum(sa.case((status.consecutive_failures >= threshold, 1), else_=0)),
-                          sa.func.max(status.last_window_start),
-                          ).where(status.present_in_inventory).group_by(*grouping)
+        query = (
+            sa.select(
+                *grouping,
+                sa.func.count(),
+                sa.func.sum(sa.case((status.consecutive_failures >= threshold, 1), else_=0)),
+                sa.func.max(status.last_window_start),
+            )
+            .where(status.present_in_inventory)
+            .group_by(*grouping)
+        )
         streaks: Tally = Tally()
         newest_window = None
         for *key, last_status, error_code, count, at_threshold, window in connection.execute(query):
@@ -101,15 +112,17 @@ class TableGauges:
         counts = GaugeMetricFamily(
             "credential_health_last_window_checks",
             "Scheduled checks in the newest window the rollup has folded in, by outcome and error code.",
-            labels=self._labels("exchange", "status", "error_code"))
+            labels=self._labels("exchange", "status", "error_code"),
+        )
         durations = GaugeMetricFamily(
             "credential_health_last_window_check_duration_seconds",
             "Check durations in the newest window, by nearest-rank percentile (100 = slowest).",
-            labels=["exchange", "percentile"])
+            labels=["exchange", "percentile"],
+        )
         if window is not None:  # one indexed window: one row per credential
-            query = sa.select(checks.c.tenant_id, checks.c.exchange, checks.c.status, checks.c.error_code,
-                              checks.c.duration_ms).where(checks.c.window_start == window,
-                                                          checks.c.source == "scheduled")
+            query = sa.select(
+                checks.c.tenant_id, checks.c.exchange, checks.c.status, checks.c.error_code, checks.c.duration_ms
+            ).where(checks.c.window_start == window, checks.c.source == "scheduled")
             tally: Tally = Tally()
             by_exchange: dict[str, list[int]] = {}
             for tenant, exchange, status, error_code, duration_ms in connection.execute(query):
@@ -125,43 +138,71 @@ class TableGauges:
 
     def _previous_window(self, connection, window: datetime | None) -> GaugeMetricFamily:
         """The window before the newest, so the failure-rate alert needs no `offset` tied to the interval."""
-        family = GaugeMetricFamily("credential_health_previous_window_checks",
-                                   "Scheduled checks in the window before the newest one, by outcome.",
-                                   labels=["exchange", "status"])
+        family = GaugeMetricFamily(
+            "credential_health_previous_window_checks",
+            "Scheduled checks in the window before the newest one, by outcome.",
+            labels=["exchange", "status"],
+        )
         scheduled = checks.c.source == "scheduled"
-        previous = window and connection.execute(  # a backward scan of the (window_start, source) index
-            sa.select(sa.func.max(checks.c.window_start)).where(scheduled, checks.c.window_start < window)).scalar_one()
+        previous = (
+            window
+            and connection.execute(  # a backward scan of the (window_start, source) index
+                sa.select(sa.func.max(checks.c.window_start)).where(scheduled, checks.c.window_start < window)
+            ).scalar_one()
+        )
         if previous is not None:
-            query = sa.select(checks.c.exchange, checks.c.status, sa.func.count()).where(
-                scheduled, checks.c.window_start == previous).group_by(checks.c.exchange, checks.c.status)
+            query = (
+                sa.select(checks.c.exchange, checks.c.status, sa.func.count())
+                .where(scheduled, checks.c.window_start == previous)
+                .group_by(checks.c.exchange, checks.c.status)
+            )
             for exchange, status, count in sorted(connection.execute(query)):
                 family.add_metric([exchange, status], count)
         return family
 
     def _webhooks(self, connection) -> list:
-        endpoints = GaugeMetricFamily("webhook_endpoints_disabled", "Tenant webhook endpoints disabled.",
-                                      value=connection.execute(sa.select(sa.func.count()).where(
-                                          tenant_webhooks.c.active.is_(False))).scalar_one())
+        endpoints = GaugeMetricFamily(
+            "webhook_endpoints_disabled",
+            "Tenant webhook endpoints disabled.",
+            value=connection.execute(
+                sa.select(sa.func.count()).where(tenant_webhooks.c.active.is_(False))
+            ).scalar_one(),
+        )
         failing = GaugeMetricFamily(
-            "webhook_endpoints_failing", "Active endpoints whose latest deliveries failed (breaker not yet open).",
-            value=connection.execute(sa.select(sa.func.count()).where(
-                tenant_webhooks.c.active.is_(True), tenant_webhooks.c.consecutive_failures > 0)).scalar_one())
+            "webhook_endpoints_failing",
+            "Active endpoints whose latest deliveries failed (breaker not yet open).",
+            value=connection.execute(
+                sa.select(sa.func.count()).where(
+                    tenant_webhooks.c.active.is_(True), tenant_webhooks.c.consecutive_failures > 0
+                )
+            ).scalar_one(),
+        )
         pending_count, oldest = connection.execute(
             sa.select(sa.func.count(), sa.func.min(webhook_events.c.created_at)).where(
-                webhook_events.c.state == OutboxState.PENDING)).one()
-        pending = GaugeMetricFamily("webhook_events_pending", "Webhook events waiting for delivery.",
-                                    value=pending_count)
-        oldest_age = GaugeMetricFamily("webhook_events_oldest_pending_age_seconds",
-                                       "Age of the oldest event waiting for delivery (0 when none).",
-                                       value=_age(oldest) if oldest is not None else 0)
+                webhook_events.c.state == OutboxState.PENDING
+            )
+        ).one()
+        pending = GaugeMetricFamily(
+            "webhook_events_pending", "Webhook events waiting for delivery.", value=pending_count
+        )
+        oldest_age = GaugeMetricFamily(
+            "webhook_events_oldest_pending_age_seconds",
+            "Age of the oldest event waiting for delivery (0 when none).",
+            value=_age(oldest) if oldest is not None else 0,
+        )
         attempts = GaugeMetricFamily(
-            "webhook_delivery_attempts_last_hour", "Webhook delivery attempts made in the last hour, by outcome.",
-            labels=["event_type", "outcome"])
+            "webhook_delivery_attempts_last_hour",
+            "Webhook delivery attempts made in the last hour, by outcome.",
+            labels=["event_type", "outcome"],
+        )
         log_ = webhook_delivery_log.c
         outcome = sa.case((log_.status_code.between(200, 299), "success"), else_="failure").label("outcome")
         since = datetime.now(timezone.utc) - DELIVERY_LOOKBACK
-        query = sa.select(log_.event_type, outcome, sa.func.count()).where(log_.attempted_at >= since).group_by(
-            log_.event_type, outcome)
+        query = (
+            sa.select(log_.event_type, outcome, sa.func.count())
+            .where(log_.attempted_at >= since)
+            .group_by(log_.event_type, outcome)
+        )
         for event_type, result, count in sorted(connection.execute(query)):
             attempts.add_metric([event_type, result], count)
         return [endpoints, failing, pending, oldest_age, attempts]
@@ -175,7 +216,8 @@ def window_age_family(newest_window: datetime | None, interval: timedelta) -> Ga
     """Computed at scrape time, so a cached read still reports the true age."""
     family = GaugeMetricFamily(
         "credential_health_last_window_age_seconds",
-        "Seconds since the end of the newest window the rollup has folded in (NaN before the first).")
+        "Seconds since the end of the newest window the rollup has folded in (NaN before the first).",
+    )
     if newest_window is None:
         family.add_metric([], float("nan"))
     else:
@@ -216,13 +258,21 @@ class CachedTableCollector(Collector):
         families, newest_window = self.cached
         yield from families
         yield window_age_family(newest_window, CHECK_INTERVAL)
-        yield CounterMetricFamily("credential_health_metrics_table_reads", "Reads of the result tables by this "
-                                  "exporter since it started.", value=self.reads)
-        yield CounterMetricFamily("credential_health_metrics_table_read_errors", "Failed reads of the result "
-                                  "tables by this exporter since it started.", value=self.read_errors)
-        yield GaugeMetricFamily("credential_health_metrics_last_read_timestamp_seconds",
-                                "Unix time of this exporter's last successful read of the tables.",
-                                value=self.read_wall_time)
+        yield CounterMetricFamily(
+            "credential_health_metrics_table_reads",
+            "Reads of the result tables by this exporter since it started.",
+            value=self.reads,
+        )
+        yield CounterMetricFamily(
+            "credential_health_metrics_table_read_errors",
+            "Failed reads of the result tables by this exporter since it started.",
+            value=self.read_errors,
+        )
+        yield GaugeMetricFamily(
+            "credential_health_metrics_last_read_timestamp_seconds",
+            "Unix time of this exporter's last successful read of the tables.",
+            value=self.read_wall_time,
+        )
 
 
 def registry_for(settings: Settings, engine: sa.Engine | None = None) -> CollectorRegistry:
@@ -251,8 +301,13 @@ def push_if_configured(settings: Settings, engine: sa.Engine | None = None, grou
         families, newest_window = gauges.read()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Families([*families, window_age_family(newest_window, CHECK_INTERVAL)]))
-        push_to_gateway(settings.pushgateway_url, job="credential_health", registry=registry,
-                        grouping_key=grouping or {}, timeout=10)
+        push_to_gateway(
+            settings.pushgateway_url,
+            job="credential_health",
+            registry=registry,
+            grouping_key=grouping or {},
+            timeout=10,
+        )
         return True
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         log.warning("could not push metrics to the Pushgateway: %s", type(exc).__name__)

@@ -65,8 +65,9 @@ def first_start(home: str | None, now: datetime) -> datetime:
     try:
         return datetime.fromisoformat(marker.read_text().strip())
     except ValueError:
-        raise SettingsError(f"{marker} must hold an ISO date-time (the first start); fix or delete it, or set "
-                            f"{FIRST_WINDOW_VARIABLE}") from None
+        raise SettingsError(
+            f"{marker} must hold an ISO date-time (the first start); fix or delete it, or set {FIRST_WINDOW_VARIABLE}"
+        ) from None
 
 
 def first_window_from_env(hours: int, env: Mapping[str, str] | None = None, now: datetime | None = None) -> datetime:
@@ -78,7 +79,8 @@ def first_window_from_env(hours: int, env: Mapping[str, str] | None = None, now:
         if align_down(chosen, interval) != chosen:
             raise SettingsError(
                 f"{FIRST_WINDOW_VARIABLE} must be a window boundary (every {hours} h from midnight UTC), got "
-                f"{chosen.isoformat()}; for example {align_down(chosen, interval).isoformat()}")
+                f"{chosen.isoformat()}; for example {align_down(chosen, interval).isoformat()}"
+            )
         return chosen
     started = first_start(env.get("DAGSTER_HOME"), now or datetime.now(timezone.utc))
     return align_down(started, interval) - WINDOWS_BEFORE_FIRST_START * interval
@@ -129,14 +131,17 @@ def closed_window(partition_key: str, now: datetime | None = None) -> TimeWindow
         raise UnknownWindow(f"partition key {partition_key!r} is not a window: {expected}") from None
     window = window_containing(start)
     if window_key(start) != partition_key or window.start != start:
-        raise UnknownWindow(f"partition key {partition_key!r} is not a window start of the "
-                            f"{CHECK_INTERVAL_HOURS}-hour windows: {expected}")
+        raise UnknownWindow(
+            f"partition key {partition_key!r} is not a window start of the "
+            f"{CHECK_INTERVAL_HOURS}-hour windows: {expected}"
+        )
     if start < WINDOWS_START:
-        raise UnknownWindow(f"partition key {partition_key!r} is before the first window "
-                            f"({window_key(WINDOWS_START)})")
+        raise UnknownWindow(f"partition key {partition_key!r} is before the first window ({window_key(WINDOWS_START)})")
     if window.end > as_utc(now or datetime.now(timezone.utc)):
-        raise UnknownWindow(f"window {partition_key} has not ended yet (it ends {window.end.isoformat()}): "
-                            f"only windows that have ended are validated; {expected}")
+        raise UnknownWindow(
+            f"window {partition_key} has not ended yet (it ends {window.end.isoformat()}): "
+            f"only windows that have ended are validated; {expected}"
+        )
     return window
 
 

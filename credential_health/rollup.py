@@ -64,9 +64,14 @@ class RollupSummary:
     unchanged: int = 0  # recomputed credentials whose row was already right (not rewritten)
 
 
-def apply_events(connection: Connection, events: dict[Key, list[Event]], now: datetime,
-                 inventory: set[Key] | None = None, threshold: int = 3,
-                 spacing: timedelta = DEFAULT_SPACING) -> RollupSummary:
+def apply_events(
+    connection: Connection,
+    events: dict[Key, list[Event]],
+    now: datetime,
+    inventory: set[Key] | None = None,
+    threshold: int = 3,
+    spacing: timedelta = DEFAULT_SPACING,
+) -> RollupSummary:
     """Fold `events` into `credential_status`, and record episodes and their outbox rows (inside a transaction).
 
     With `inventory`, credentials outside it are marked removed (they lose their streak; an open episode closes
@@ -89,16 +94,18 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
                 derived[key] = episode_rules.track(key, state, batch, threshold)[1]
         else:
             recompute.add(key)
-    reappeared = {k for k, (_, present, *_) in stored.items()
-                  if not present and inventory is not None and k in inventory}
+    reappeared = {
+        k for k, (_, present, *_) in stored.items() if not present and inventory is not None and k in inventory
+    }
     recompute |= reappeared
     before = min((e.window_start for k in recompute for e in events.get(k, ())), default=None)
     stretch_end: dict[Key, datetime] = {}  # credentials whose stored state a rerun kept (see rollup_rerun)
     kept: set[Key] = set()  # ... of which nothing changed at all
     if before is not None and len(recompute) > checks_table.FULL_SCAN_KEYS and is_postgres(connection):
         leaving = recompute - inventory if inventory is not None else set()
-        done = rollup_rerun.recompute(connection, recompute, before, stored, open_episodes, reappeared | leaving,
-                                      threshold)
+        done = rollup_rerun.recompute(
+            connection, recompute, before, stored, open_episodes, reappeared | leaving, threshold
+        )
         new_states |= done.states
         derived |= done.derived
         stretch_end, kept = done.stretch_end, done.unchanged
@@ -112,8 +119,9 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     rows, removed, final = [], 0, {}
     keys = new_states.keys() | (stored.keys() if inventory is not None else set())
     known = {e.episode_id: e for batch in open_episodes.values() for e in batch}
-    known |= episode_table.by_ids(connection,
-                                  {e.episode_id for batch in derived.values() for e in batch} - known.keys())
+    known |= episode_table.by_ids(
+        connection, {e.episode_id for batch in derived.values() for e in batch} - known.keys()
+    )
     writes, announce, opened, closed = [], [], 0, 0
     unchanged = len(kept)
     for key in keys:
@@ -142,8 +150,13 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
             opened, closed = opened + outcome.opened, closed + outcome.closed
             alerted_at = was_alerted_at if beyond else outcome.alerted_at
             final[key] = state
-        if (key in stored and state == old_state and present == was_present and removed_at == old_removed_at
-                and alerted_at == was_alerted_at):
+        if (
+            key in stored
+            and state == old_state
+            and present == was_present
+            and removed_at == old_removed_at
+            and alerted_at == was_alerted_at
+        ):
             unchanged += 1  # a rerun or backfill leaves most credentials as they were: write only what changed
             continue
         rows.append((*key, *state, alerted_at, present, removed_at, now))
@@ -154,17 +167,31 @@ def apply_events(connection: Connection, events: dict[Key, list[Event]], now: da
     failing, at_threshold = _counts(connection, threshold)
     return RollupSummary(
         credentials=len(stored.keys() | new_states.keys()),
-        folded=len(new_states) + len(kept) - len(recompute), recomputed=len(recompute), removed=removed,
-        reappeared=len(reappeared), failing=failing, at_threshold=at_threshold,
+        folded=len(new_states) + len(kept) - len(recompute),
+        recomputed=len(recompute),
+        removed=removed,
+        reappeared=len(reappeared),
+        failing=failing,
+        at_threshold=at_threshold,
         late=sum(e.late for batch in events.values() for e in batch),
-        episodes_opened=opened, episodes_closed=closed, failed_events=sent[FAILED], recovered_events=sent[RECOVERED],
-        compute_seconds=round(computed - began, 3), write_seconds=round(time.perf_counter() - computed, 3),
+        episodes_opened=opened,
+        episodes_closed=closed,
+        failed_events=sent[FAILED],
+        recovered_events=sent[RECOVERED],
+        compute_seconds=round(computed - began, 3),
+        write_seconds=round(time.perf_counter() - computed, 3),
         unchanged=unchanged,
     )
 
 
-def apply_window(connection: Connection, window_start: datetime, now: datetime, inventory: set[Key] | None,
-                 threshold: int = 3, spacing: timedelta = DEFAULT_SPACING) -> RollupSummary:
+def apply_window(
+    connection: Connection,
+    window_start: datetime,
+    now: datetime,
+    inventory: set[Key] | None,
+    threshold: int = 3,
+    spacing: timedelta = DEFAULT_SPACING,
+) -> RollupSummary:
     """Fold one window's scheduled checks into `credential_status`."""
     events: dict[Key, list[Event]] = {}
     for row in checks_table.window_events(connection, window_start):

@@ -33,8 +33,15 @@ class Recomputed:
     unchanged: set[Key] = field(default_factory=set)  # kept as stored, nothing to write
 
 
-def recompute(connection: Connection, keys: set[Key], before: datetime, stored: Mapping[Key, tuple],
-              open_episodes: Mapping[Key, list], fresh: Collection[Key], threshold: int) -> Recomputed:
+def recompute(
+    connection: Connection,
+    keys: set[Key],
+    before: datetime,
+    stored: Mapping[Key, tuple],
+    open_episodes: Mapping[Key, list],
+    fresh: Collection[Key],
+    threshold: int,
+) -> Recomputed:
     """New states and derived episodes of `keys` after window `before` changed (`fresh`: recompute in full)."""
     out = Recomputed()
     fresh = set(fresh) & keys
@@ -44,9 +51,15 @@ def recompute(connection: Connection, keys: set[Key], before: datetime, stored: 
     for key in keys - out.unchanged:
         b = bounds.get(key, NO_ROWS)
         state, present = stored[key][:2] if key in stored else (None, False)
-        if (state is not None and present and key not in fresh and b.valid_after and b.valid_from is not None
-                and state.last_event_at is not None
-                and state.last_window_start == b.last_ws):
+        if (
+            state is not None
+            and present
+            and key not in fresh
+            and b.valid_after
+            and b.valid_from is not None
+            and state.last_event_at is not None
+            and state.last_window_start == b.last_ws
+        ):
             out.states[key] = state._replace(windows_seen=b.seen)
             out.stretch_end[key] = b.valid_from
             stale_open = any(e.first_failing_window <= b.valid_from for e in open_episodes.get(key, ()))

@@ -28,8 +28,9 @@ def ccxt_exchange_ids() -> frozenset[str]:
     which takes two seconds)."""
     spec = importlib.util.find_spec("ccxt")
     folders = (spec.submodule_search_locations or []) if spec else []
-    return frozenset(path.stem for folder in folders for path in Path(folder).glob("*.py")
-                     if not path.stem.startswith("_"))
+    return frozenset(
+        path.stem for folder in folders for path in Path(folder).glob("*.py") if not path.stem.startswith("_")
+    )
 
 
 def unknown_exchange(exchange: str) -> str | None:

@@ -23,7 +23,8 @@ class _ParsedBy:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         return core_schema.no_info_before_validator_function(
-            lambda raw: self.parser(self.variable, raw) if isinstance(raw, str) else raw, handler(source))
+            lambda raw: self.parser(self.variable, raw) if isinstance(raw, str) else raw, handler(source)
+        )
 
 
 def setting(name: str, parser: Parser, default: str, description: str) -> Any:
@@ -81,5 +82,11 @@ def variables_of(settings_cls: type[BaseSettings]) -> Iterator[Variable]:
     for attribute, field in settings_cls.model_fields.items():
         for marker in field.metadata:
             if isinstance(marker, _ParsedBy):
-                yield Variable(marker.variable, attribute, marker.parser, field.default, field.description or "",
-                               secret=field.annotation is SecretStr)
+                yield Variable(
+                    marker.variable,
+                    attribute,
+                    marker.parser,
+                    field.default,
+                    field.description or "",
+                    secret=field.annotation is SecretStr,
+                )

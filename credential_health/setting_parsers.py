@@ -159,8 +159,9 @@ def exchange_urls(name: str, raw: str) -> dict[str, str]:
         if not isinstance(url, str):
             raise SettingsError(f"{name}: the URL for {exchange!r} must be a string")
         if not url.strip():  # an empty override would silently mean the real exchange
-            raise SettingsError(f"{name}: the URL for {exchange!r} is empty (leave the exchange out to use "
-                                f"its real API)")
+            raise SettingsError(
+                f"{name}: the URL for {exchange!r} is empty (leave the exchange out to use its real API)"
+            )
         urls[exchange] = checked_http_url(f"{name}[{exchange}]", url)
     return urls
 
@@ -182,11 +183,14 @@ def first_window(name: str, raw: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name} must be an ISO date or date-time such as 2026-11-01 or "
-                            f"2026-11-01T06:00Z, got {raw!r}") from None
+        raise SettingsError(
+            f"{name} must be an ISO date or date-time such as 2026-11-01 or 2026-11-01T06:00Z, got {raw!r}"
+        ) from None
     if not 2000 <= value.year <= 2100:
         raise SettingsError(f"{name} must be a date between the years 2000 and 2100, got {raw!r}")
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def optional_number(name: str, raw: str) -> float | None:
     return number(0)(name, raw) if raw.strip() else None
 
@@ -255,4 +259,3 @@ def default_database_url(env: Mapping[str, str]) -> str:
     home = env.get("DAGSTER_HOME")
     folder = Path(home) if home else Path.cwd() / ".credential_health"
     return f"sqlite:///{folder / 'credential_health.db'}"
-

@@ -23,9 +23,14 @@ class ScaleSettings:
     redis_url: str
 
 
-VARIABLES = {"executor": "CREDENTIAL_HEALTH_EXECUTOR", "shards": "CREDENTIAL_HEALTH_SHARDS",
-             "egress_pools": "CREDENTIAL_HEALTH_EGRESS_POOLS", "celery_broker": "CREDENTIAL_HEALTH_CELERY_BROKER",
-             "celery_queue": "CREDENTIAL_HEALTH_CELERY_QUEUE", "redis_url": "CREDENTIAL_HEALTH_REDIS_URL"}
+VARIABLES = {
+    "executor": "CREDENTIAL_HEALTH_EXECUTOR",
+    "shards": "CREDENTIAL_HEALTH_SHARDS",
+    "egress_pools": "CREDENTIAL_HEALTH_EGRESS_POOLS",
+    "celery_broker": "CREDENTIAL_HEALTH_CELERY_BROKER",
+    "celery_queue": "CREDENTIAL_HEALTH_CELERY_QUEUE",
+    "redis_url": "CREDENTIAL_HEALTH_REDIS_URL",
+}
 
 
 def scale_settings(env=None) -> ScaleSettings:

@@ -24,7 +24,7 @@ MESSAGE_LIMIT = 300
 
 
 def database_error_kind(exc: BaseException) -> str | None:
-    """"transient", "deterministic", or None when `exc` is not a database error (SQLAlchemy's, a driver's
+    """ "transient", "deterministic", or None when `exc` is not a database error (SQLAlchemy's, a driver's
     own, or a failed migration)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     source = getattr(exc, "orig", None) or exc
@@ -49,8 +49,9 @@ def clean_text(exc: BaseException, digests: SecretDigests | None = None) -> str:
     return redact(digests.mask(text) if digests is not None else text, limit=MESSAGE_LIMIT)
 
 
-def step_failure(exc: BaseException, digests: SecretDigests | None = None,
-                 what: str = "validation step") -> BaseException:
+def step_failure(
+    exc: BaseException, digests: SecretDigests | None = None, what: str = "validation step"
+) -> BaseException:
     """What to raise (from None) for `exc`: our own Vault errors as they are (secret-free; the retry policy
     retries them), a retried Failure for a lost connection, a final Failure for anything else. Text from a
     database or the OS is kept (redacted); an unexpected exception's message is left out altogether."""
@@ -58,16 +59,23 @@ def step_failure(exc: BaseException, digests: SecretDigests | None = None,
         return exc
     kind = database_error_kind(exc)
     if kind == "transient":
-        return Failure(description=f"results database unavailable (retried): {clean_text(exc, digests)}",
-                       allow_retries=True)
+        return Failure(
+            description=f"results database unavailable (retried): {clean_text(exc, digests)}", allow_retries=True
+        )
     if kind == "deterministic":
-        return Failure(description=f"results database error (not retried: it would fail again): "
-                                   f"{clean_text(exc, digests)}", allow_retries=False)
+        return Failure(
+            description=f"results database error (not retried: it would fail again): {clean_text(exc, digests)}",
+            allow_retries=False,
+        )
     if isinstance(exc, ConnectionError | TimeoutError):
-        return Failure(description=f"{what} lost a connection (retried): {clean_text(exc, digests)}",
-                       allow_retries=True)
-    return Failure(description=f"{what} failed: {type(exc).__name__}{origin(exc)}; its message is withheld (an "
-                               f"unexpected error may quote a secret that was never handed to us)", allow_retries=False)
+        return Failure(
+            description=f"{what} lost a connection (retried): {clean_text(exc, digests)}", allow_retries=True
+        )
+    return Failure(
+        description=f"{what} failed: {type(exc).__name__}{origin(exc)}; its message is withheld (an "
+        f"unexpected error may quote a secret that was never handed to us)",
+        allow_retries=False,
+    )
 
 
 def origin(exc: BaseException) -> str:

@@ -53,8 +53,11 @@ def assert_same_answer(sql_result: pd.DataFrame, pandas_result: pd.DataFrame) ->
         ours = pandas_result[column]
         theirs = sql_result[column]
         if isinstance(ours.dtype, pd.DatetimeTZDtype):
-            theirs = pd.to_datetime(theirs, utc=True, format="ISO8601") if theirs.dtype == object else \
-                pd.to_datetime(theirs, utc=True)
+            theirs = (
+                pd.to_datetime(theirs, utc=True, format="ISO8601")
+                if theirs.dtype == object
+                else pd.to_datetime(theirs, utc=True)
+            )
             assert list(theirs) == list(ours), column
         elif pd.api.types.is_numeric_dtype(ours.dtype):
             for a, b in zip(theirs.astype(float), ours.astype(float), strict=True):

@@ -29,9 +29,17 @@ def test_one_audit_line_per_check_without_secrets(pipeline, monkeypatch, tmp_pat
     assert len(records) == 2
     assert by_tenant["acme"]["at"].endswith("+00:00")
     assert by_tenant["acme"] | {"duration_ms": 0, "at": ""} == {
-        "audit": "credential_check", "tenant_id": "acme", "exchange": "binance", "credential_type": "trading",
-        "status": "invalid", "error_code": "auth_rejected", "attempts": 1, "source": "scheduled",
-        "run_id": result.run_id, "duration_ms": 0, "at": "",
+        "audit": "credential_check",
+        "tenant_id": "acme",
+        "exchange": "binance",
+        "credential_type": "trading",
+        "status": "invalid",
+        "error_code": "auth_rejected",
+        "attempts": 1,
+        "source": "scheduled",
+        "run_id": result.run_id,
+        "duration_ms": 0,
+        "at": "",
     }
     assert by_tenant["globex"]["status"] == "valid"
     # Dagster gets the per-window summary, not one event per check
@@ -39,8 +47,9 @@ def test_one_audit_line_per_check_without_secrets(pipeline, monkeypatch, tmp_pat
     assert not [m for m in messages if '"audit": "credential_check"' in m]
     assert any("2 checked" in m for m in messages)
     everything = audit_file.read_text() + "".join(
-        m + json.dumps(str(e.dagster_event)) for m, e in zip(messages, pipeline.instance.all_logs(result.run_id),
-                                                             strict=True))
+        m + json.dumps(str(e.dagster_event))
+        for m, e in zip(messages, pipeline.instance.all_logs(result.run_id), strict=True)
+    )
     for value in (revoked.api_key, revoked.secret, valid.api_key, valid.secret, pipeline.env["VAULT_TOKEN"]):
         assert value not in everything
 

@@ -16,8 +16,10 @@ from credential_health.resources import ResultsDatabase, VaultCredentialSource
 from credential_health.secret_digests import SecretDigests
 from credential_health.storage import results
 
-SECRET = ExchangeSecret(api_key="AbCdEf0123456789AbCdEf0123456789AbCdEf0123456789AbCdEf0123456789",
-                        secret=base64.b64encode(b"kraken-secret-bytes-" * 3).decode())
+SECRET = ExchangeSecret(
+    api_key="AbCdEf0123456789AbCdEf0123456789AbCdEf0123456789AbCdEf0123456789",
+    secret=base64.b64encode(b"kraken-secret-bytes-" * 3).decode(),
+)
 WINDOW = "2026-07-01-00:00"
 SQLITE_ONLY = pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
 
@@ -28,12 +30,15 @@ def _digests() -> SecretDigests:
     return digests
 
 
-@pytest.mark.parametrize("text", [
-    f"AuthenticationError: binance {{\"code\":-2015}} key={SECRET.api_key}",
-    f"secret={SECRET.secret}&nonce=1",
-    f"POST /0/private/BalanceEx API-Sign:{quote(SECRET.secret, safe='')}",
-    f"'{SECRET.secret}'",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'AuthenticationError: binance {{"code":-2015}} key={SECRET.api_key}',
+        f"secret={SECRET.secret}&nonce=1",
+        f"POST /0/private/BalanceEx API-Sign:{quote(SECRET.secret, safe='')}",
+        f"'{SECRET.secret}'",
+    ],
+)
 def test_secret_values_are_found_in_any_wrapping(text):
     assert secret_findings([("error_message", text)], _digests())["error_message: secret value"] == 1
 
@@ -44,21 +49,36 @@ def test_key_shaped_strings_are_flagged_even_without_digests():
 
 
 def test_ordinary_messages_pass():
-    texts = [("error_message", "AuthenticationError: binance {\"code\":-2015,\"msg\":\"Invalid API-key, IP, or "
-                               "permissions for action.\"} GET https://api.binance.com/api/v3/account?<redacted>"),
-             ("error_message", "RequestTimeout: kraken POST https://api.kraken.com/0/private/BalanceEx timed out"),
-             ("tenant_id", "acme-trading-desk-7"), ("error_code", "auth_rejected")]
+    texts = [
+        (
+            "error_message",
+            'AuthenticationError: binance {"code":-2015,"msg":"Invalid API-key, IP, or '
+            'permissions for action."} GET https://api.binance.com/api/v3/account?<redacted>',
+        ),
+        ("error_message", "RequestTimeout: kraken POST https://api.kraken.com/0/private/BalanceEx timed out"),
+        ("tenant_id", "acme-trading-desk-7"),
+        ("error_code", "auth_rejected"),
+    ]
     assert not secret_findings(texts, _digests())
 
 
 @SQLITE_ONLY
 def test_a_leak_in_the_window_fails_the_blocking_check_and_stops_the_rollup(pipeline):
     credential = pipeline.add("acme", "binance")
-    leak = {"tenant_id": "acme", "exchange": "binance", "credential_type": "trading",
-            "window_start": window_for_key(WINDOW).start, "source": "manual",
-            "checked_at": datetime(2026, 7, 1, 1, tzinfo=timezone.utc), "status": "invalid",
-            "error_code": "auth_rejected", "error_message": f"echoed apiKey {credential.api_key}",
-            "duration_ms": 1, "attempts": 1, "run_id": None}
+    leak = {
+        "tenant_id": "acme",
+        "exchange": "binance",
+        "credential_type": "trading",
+        "window_start": window_for_key(WINDOW).start,
+        "source": "manual",
+        "checked_at": datetime(2026, 7, 1, 1, tzinfo=timezone.utc),
+        "status": "invalid",
+        "error_code": "auth_rejected",
+        "error_message": f"echoed apiKey {credential.api_key}",
+        "duration_ms": 1,
+        "attempts": 1,
+        "run_id": None,
+    }
     with pipeline.engine.begin() as connection:
         results.insert_rows(connection, [leak])
 
@@ -67,8 +87,9 @@ def test_a_leak_in_the_window_fails_the_blocking_check_and_stops_the_rollup(pipe
     assert not check.passed and check.metadata["suspicious_values"].value == 1
     assert credential.api_key not in repr(check.metadata)
     assert not result.success  # blocking: the step fails, so neither the rollup nor a webhook follows
-    assert "credential_failure_rollup" not in {e.asset_key.to_user_string()
-                                               for e in result.get_asset_materialization_events()}
+    assert "credential_failure_rollup" not in {
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+    }
     assert pipeline.status() == {}
 
 
@@ -79,8 +100,9 @@ def test_coverage_fails_for_a_credential_without_a_result(pipeline):
     pipeline.add("newcomer", "kraken")  # inventoried after the window was validated
     refs = VaultCredentialSource().walk()
     # Invoked on its own (no run partition) the check looks at the newest window with results.
-    check = results_cover_inventory(build_asset_check_context(), credential_inventory=refs,
-                                    results_db=ResultsDatabase())
+    check = results_cover_inventory(
+        build_asset_check_context(), credential_inventory=refs, results_db=ResultsDatabase()
+    )
     assert not check.passed
     metadata = {k: v.value for k, v in check.metadata.items()}
     assert metadata["missing"] == 1 and metadata["missing_sample"] == ["newcomer/kraken/trading"]
@@ -89,8 +111,9 @@ def test_coverage_fails_for_a_credential_without_a_result(pipeline):
 
 def test_flagged_credentials_are_named_without_the_flagged_value():
     assert credential_label(("acme", "binance", "trading"), {"error_message"}) == "acme/binance/trading"
-    assert credential_label(("acme", "binance", SECRET.api_key),
-                            {"credential_type"}) == "acme/binance/<credential_type>"
+    assert (
+        credential_label(("acme", "binance", SECRET.api_key), {"credential_type"}) == "acme/binance/<credential_type>"
+    )
     assert credential_label(("t" * 300, "kraken", "trading"), set()) == "t" * 40 + "…/kraken/trading"
 
 
@@ -121,10 +144,16 @@ def test_the_manual_check_runs_the_same_scan_before_storing(pipeline):
     credential = _folder_named_after_its_key(pipeline)
     from credential_health.definitions import defs
 
-    config = {"ops": {"check_credential": {"config": {"tenant_id": "acme", "exchange": "binance",
-                                                         "credential_type": credential.api_key}}}}
+    config = {
+        "ops": {
+            "check_credential": {
+                "config": {"tenant_id": "acme", "exchange": "binance", "credential_type": credential.api_key}
+            }
+        }
+    }
     result = defs.resolve_job_def("check_credential_job").execute_in_process(
-        run_config=config, instance=pipeline.instance, raise_on_error=False)
+        run_config=config, instance=pipeline.instance, raise_on_error=False
+    )
     assert not result.success
     description = result.failure_data_for_node("check_credential").user_failure_data.description
     assert description.startswith("manual check of acme/binance/<credential_type> not stored")

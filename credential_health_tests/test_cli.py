@@ -26,11 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DOCS = [ROOT / "README.md"]
 KEY = "2026-11-22-00:00"
-WINDOW = ("dagster job execute -m credential_health.definitions -j credential_health_job "
-          f"""--tags '{{"dagster/partition": "{KEY}"}}'""")
+WINDOW = (
+    "dagster job execute -m credential_health.definitions -j credential_health_job "
+    f"""--tags '{{"dagster/partition": "{KEY}"}}'"""
+)
 DG_LAUNCH = f"dg launch --job credential_health_job --partition {KEY}"
-MATERIALIZE = ("dagster asset materialize -m credential_health.definitions --select "
-               f"credential_inventory,credential_validation_results,credential_failure_rollup --partition {KEY}")
+MATERIALIZE = (
+    "dagster asset materialize -m credential_health.definitions --select "
+    f"credential_inventory,credential_validation_results,credential_failure_rollup --partition {KEY}"
+)
 MANUAL = "dagster job execute -m credential_health.definitions -j check_credential_job -c check_credential.yaml"
 RETENTION = "dagster job execute -m credential_health.definitions -j retention_job"
 VALIDATE = ["dg check defs", "dagster definitions validate -m credential_health.definitions"]
@@ -57,8 +61,13 @@ def pycache(tmp_path_factory) -> Path:
 
 
 def command_env(dagster_home: Path, pycache: Path) -> dict[str, str]:
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "VIRTUAL_ENV": str(BIN.parent),
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPYCACHEPREFIX": str(pycache)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "VIRTUAL_ENV": str(BIN.parent),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPYCACHEPREFIX": str(pycache),
+    }
     env.pop("PYTHONPATH", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
@@ -66,8 +75,9 @@ def command_env(dagster_home: Path, pycache: Path) -> dict[str, str]:
 
 def start(command: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
     argv = shlex.split(command)
-    return subprocess.Popen([str(BIN / argv[0]), *argv[1:]], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [str(BIN / argv[0]), *argv[1:]], cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def finish(process: subprocess.Popen, command: str, timeout: float = 180) -> str:
@@ -138,8 +148,13 @@ def test_window_on_a_postgres_dagster_instance(pipeline, dagster_pg_database, py
     pipeline.add("acme", "kraken", behaviour="suspended")
     env = command_env(home_with(ROOT / "dagster.yaml", tmp_path), pycache)
     url = dagster_pg_database
-    env.update(DAGSTER_PG_USERNAME=url.username, DAGSTER_PG_PASSWORD=url.password or "",
-               DAGSTER_PG_HOST=url.host, DAGSTER_PG_PORT=str(url.port or 5432), DAGSTER_PG_DB=url.database)
+    env.update(
+        DAGSTER_PG_USERNAME=url.username,
+        DAGSTER_PG_PASSWORD=url.password or "",
+        DAGSTER_PG_HOST=url.host,
+        DAGSTER_PG_PORT=str(url.port or 5432),
+        DAGSTER_PG_DB=url.database,
+    )
 
     run(WINDOW, env)
     [row] = pipeline.checks()
@@ -148,14 +163,21 @@ def test_window_on_a_postgres_dagster_instance(pipeline, dagster_pg_database, py
     engine = sa.create_engine(url)
     with engine.connect() as connection:  # the run and its events live in PostgreSQL, not in DAGSTER_HOME
         runs = connection.execute(sa.text("SELECT run_id, status, run_body FROM runs")).all()
-        materialized = connection.execute(sa.text(
-            "SELECT DISTINCT asset_key FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
-        )).scalars().all()
+        materialized = (
+            connection.execute(
+                sa.text("SELECT DISTINCT asset_key FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     assert [(r.run_id, r.status) for r in runs] == [(row["run_id"], "SUCCESS")]
     assert json.loads(runs[0].run_body)["tags"]["dagster/partition"] == KEY
     assert {json.loads(k)[0] for k in materialized} == {
-        "credential_inventory", "credential_validation_results", "credential_failure_rollup"}
+        "credential_inventory",
+        "credential_validation_results",
+        "credential_failure_rollup",
+    }
     assert not (Path(env["DAGSTER_HOME"]) / "history").exists()
 
 
@@ -173,8 +195,9 @@ def operator_env(tmp_path: Path, **settings: str) -> dict[str, str]:
 
 def credential_health(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     """The installed console script, as an operator runs it."""
-    return subprocess.run([str(BIN / "credential-health"), *args], env=env, cwd=cwd, text=True,
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [str(BIN / "credential-health"), *args], env=env, cwd=cwd, text=True, capture_output=True, timeout=120
+    )
 
 
 @pytest.mark.slow  # starts processes
@@ -210,14 +233,22 @@ def test_bad_settings_and_database_urls_are_one_line_with_an_exit_code(tmp_path,
     """The key error paths through the real console script (the rest run in-process below)."""
     missing = tmp_path / "typo" / "results.db"
     cases = [
-        ({"CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "inf"}, [], 3,
-         ["CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS must be a number from 0.1 to 300"]),
+        (
+            {"CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "inf"},
+            [],
+            3,
+            ["CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS must be a number from 0.1 to 300"],
+        ),
         ({"CREDENTIAL_HEALTH_EXCHANGE_URLS": '{"binanse": "http://127.0.0.1:1"}'}, [], 3, ["did you mean 'binance'"]),
         ({"CREDENTIAL_HEALTH_DATABASE_URL": f"sqlite:///{missing}"}, [], 3, [f"the folder {missing.parent} does not"]),
         ({}, ["--url", "mysql://analyst:hunter2@db/results"], 3, ["--url must be a SQLite or PostgreSQL URL"]),
         ({}, ["--url", "::not a url::"], 3, ["--url is not a database URL"]),
-        ({}, ["--url", f"postgresql+psycopg2://analyst:hunter2@127.0.0.1:{closed_port}/results"], 1,
-         ["cannot connect to the database", f"analyst:***@127.0.0.1:{closed_port}", "Connection refused"]),
+        (
+            {},
+            ["--url", f"postgresql+psycopg2://analyst:hunter2@127.0.0.1:{closed_port}/results"],
+            1,
+            ["cannot connect to the database", f"analyst:***@127.0.0.1:{closed_port}", "Connection refused"],
+        ),
     ]
     for settings, options, exit_code, fragments in cases:
         result = credential_health("db", "upgrade", *options, env=operator_env(tmp_path, **settings), cwd=tmp_path)
@@ -241,8 +272,11 @@ def test_usage_errors_exit_2(tmp_path):
     one_line_error(invoke("webhooks", "replay", "--event", "msg_nothing", env=env), 2, "no matching event")
     one_line_error(invoke("webhooks", "disable", "nobody", env=env), 2, "no webhook endpoint or tenant 'nobody'")
     one_line_error(invoke("webhooks", "test", "nobody", env=env), 2, "tenant 'nobody' has no active endpoint")
-    one_line_error(invoke("webhooks", "add", "acme", "http://x", "--event", "credential.exploded", env=env), 2,
-                   "'credential.exploded' is not one of")
+    one_line_error(
+        invoke("webhooks", "add", "acme", "http://x", "--event", "credential.exploded", env=env),
+        2,
+        "'credential.exploded' is not one of",
+    )
     one_line_error(invoke("metrics", "serve", "--port", "99999", env=env), 2, "99999 is not in the range")
     one_line_error(invoke("db", "upgrade", "--revision", "9999", env=env), 2, "Can't locate revision")
 
@@ -264,8 +298,11 @@ def test_only_the_default_database_folder_is_created(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CREDENTIAL_HEALTH_DATABASE_URL", raising=False)
     missing_home = tmp_path / "dagster-home-typo"
-    one_line_error(invoke("db", "current", env={"DAGSTER_HOME": str(missing_home)}), 3,
-                   f"DAGSTER_HOME: the folder {missing_home} does not exist")
+    one_line_error(
+        invoke("db", "current", env={"DAGSTER_HOME": str(missing_home)}),
+        3,
+        f"DAGSTER_HOME: the folder {missing_home} does not exist",
+    )
     assert not missing_home.exists()
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert invoke("db", "current").stdout == "empty\n"  # no setting at all: ./.credential_health/ is ours to create

@@ -17,7 +17,10 @@ RESULTS, ROLLUP = AssetKey("credential_validation_results"), AssetKey("credentia
 def test_assets_group_kinds_and_checks():
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "credential_inventory", "credential_validation_results", "credential_failure_rollup"}
+        "credential_inventory",
+        "credential_validation_results",
+        "credential_failure_rollup",
+    }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == "credential_health" and node.kinds and node.description
@@ -71,7 +74,10 @@ def test_windows_follow_the_interval_setting(monkeypatch):
     windows = partitions.build_windows(4, datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert windows.cron_schedule == "0 */4 * * *"
     assert windows.get_partition_keys(datetime(2026, 1, 1, 13, tzinfo=timezone.utc)) == [
-        "2026-01-01-00:00", "2026-01-01-04:00", "2026-01-01-08:00"]
+        "2026-01-01-00:00",
+        "2026-01-01-04:00",
+        "2026-01-01-08:00",
+    ]
     assert partitions.build_windows(24, datetime(2026, 1, 1, tzinfo=timezone.utc)).cron_schedule == "0 0 * * *"
     monkeypatch.setenv("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "8")
     assert partitions.interval_hours_from_env() == 8
@@ -82,8 +88,10 @@ def test_windows_follow_the_interval_setting(monkeypatch):
 
 def test_window_helpers():
     window = partitions.window_for_key("2026-02-03-18:00")
-    assert (window.start, window.end) == (datetime(2026, 2, 3, 18, tzinfo=timezone.utc),
-                                          datetime(2026, 2, 4, 0, tzinfo=timezone.utc))
+    assert (window.start, window.end) == (
+        datetime(2026, 2, 3, 18, tzinfo=timezone.utc),
+        datetime(2026, 2, 4, 0, tzinfo=timezone.utc),
+    )
     inside = partitions.window_containing(datetime(2026, 2, 3, 23, 59, tzinfo=timezone.utc))
     assert inside.start == window.start
     assert partitions.window_key(window.start) == "2026-02-03-18:00"

@@ -23,7 +23,8 @@ MODULE = "credential_health.definitions"
 EXECUTE = ["job", "execute", "-m", MODULE, "-j", "credential_health_job"]
 # Each numeric setting once, the bad values taken in turn (the parser tests cover every pair); every bad URL.
 ONE_EACH = [(known.name, value) for known, value in zip(NUMERIC, itertools.cycle(UNWORKABLE_NUMBERS))] + [
-    (EXCHANGE_URLS, value) for value, _ in MALFORMED_EXCHANGE_URLS]
+    (EXCHANGE_URLS, value) for value, _ in MALFORMED_EXCHANGE_URLS
+]
 
 
 @pytest.fixture
@@ -69,12 +70,19 @@ def test_the_real_dagster_job_execute_names_the_variable(tmp_path):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CREDENTIAL_", "VAULT_", "WEBHOOK_"))}
     base["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     homes = [tmp_path / str(index) for index in range(len(SUBPROCESS_CASES))]  # processes creating one SQLite
-    for home in homes:                                                             # instance at once would race
+    for home in homes:  # instance at once would race
         home.mkdir()
-    processes = [subprocess.Popen([str(BIN / "dagster"), *EXECUTE], cwd=ROOT, text=True,
-                                  env={**base, "DAGSTER_HOME": str(home), name: value},
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for home, (name, value, _) in zip(homes, SUBPROCESS_CASES, strict=True)]
+    processes = [
+        subprocess.Popen(
+            [str(BIN / "dagster"), *EXECUTE],
+            cwd=ROOT,
+            text=True,
+            env={**base, "DAGSTER_HOME": str(home), name: value},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for home, (name, value, _) in zip(homes, SUBPROCESS_CASES, strict=True)
+    ]
     for process, (name, _, message) in zip(processes, SUBPROCESS_CASES, strict=True):
         output, _ = process.communicate(timeout=300)
         assert process.returncode != 0

@@ -30,25 +30,55 @@ def engine(database_url):
 
 def endpoint(engine, tenant: str, url: str) -> str:
     with engine.begin() as connection:
-        return add_endpoint(connection, tenant, url, ["credential.failed", "credential.recovered"],
-                            allow_private=False, resolver=lambda host, port: ["93.184.216.34"])
+        return add_endpoint(
+            connection,
+            tenant,
+            url,
+            ["credential.failed", "credential.recovered"],
+            allow_private=False,
+            resolver=lambda host, port: ["93.184.216.34"],
+        )
 
 
-def write(engine, n: int, status: str, key=ACME, *, late: bool = False, rollup_now: datetime | None = None,
-          inventory: set | None = None) -> rollup.RollupSummary:
+def write(
+    engine,
+    n: int,
+    status: str,
+    key=ACME,
+    *,
+    late: bool = False,
+    rollup_now: datetime | None = None,
+    inventory: set | None = None,
+) -> rollup.RollupSummary:
     """Window n's scheduled check for `key` (replacing any earlier one), then its rollup."""
     start = T0 + n * H6
-    row = dict(tenant_id=key[0], exchange=key[1], credential_type=key[2], window_start=start, window_end=start + H6,
-               source="scheduled", checked_at=start + H6 + (5 * H6 if late else timedelta(minutes=1)), status=status,
-               error_code="auth_rejected" if status == "invalid" else "ok", error_message=None, duration_ms=1,
-               attempts=1, late=late)
+    row = dict(
+        tenant_id=key[0],
+        exchange=key[1],
+        credential_type=key[2],
+        window_start=start,
+        window_end=start + H6,
+        source="scheduled",
+        checked_at=start + H6 + (5 * H6 if late else timedelta(minutes=1)),
+        status=status,
+        error_code="auth_rejected" if status == "invalid" else "ok",
+        error_message=None,
+        duration_ms=1,
+        attempts=1,
+        late=late,
+    )
     with engine.begin() as connection:
-        connection.execute(sa.delete(results.checks).where(
-            results.checks.c.window_start == start, results.checks.c.source == "scheduled",
-            results.checks.c.tenant_id == key[0]))
+        connection.execute(
+            sa.delete(results.checks).where(
+                results.checks.c.window_start == start,
+                results.checks.c.source == "scheduled",
+                results.checks.c.tenant_id == key[0],
+            )
+        )
         results.insert_rows(connection, [row])
-        return rollup.apply_window(connection, start, rollup_now or datetime.now(timezone.utc),
-                                   {key} if inventory is None else inventory)
+        return rollup.apply_window(
+            connection, start, rollup_now or datetime.now(timezone.utc), {key} if inventory is None else inventory
+        )
 
 
 def outbox(engine) -> list:
@@ -68,8 +98,10 @@ def test_one_failed_per_endpoint_at_the_threshold_then_recovered(engine):
     summaries = [write(engine, n, "invalid") for n in range(5)]
     assert [s.episodes_opened for s in summaries] == [0, 0, 1, 0, 0]
     failed = outbox(engine)
-    assert {(e.event_type, e.endpoint_id) for e in failed} == {("credential.failed", first),
-                                                                ("credential.failed", second)}
+    assert {(e.event_type, e.endpoint_id) for e in failed} == {
+        ("credential.failed", first),
+        ("credential.failed", second),
+    }
     assert len({e.event_id for e in failed}) == 2 and all(len(e.dedupe_key) == 64 for e in failed)
     [episode] = episodes(engine)
     assert episode["episode_id"] == episode_id(ACME, T0) and episode["first_failing_window"] == T0
@@ -115,8 +147,11 @@ def test_out_of_order_windows_give_the_same_episodes(engine):
         write(engine, n, status, globex, inventory=both)
 
     def facts(key):
-        return [(e["first_failing_window"], e["closed_at"], e["windows_failed"]) for e in episodes(engine, key)
-                if e["close_reason"] != "revised"]
+        return [
+            (e["first_failing_window"], e["closed_at"], e["windows_failed"])
+            for e in episodes(engine, key)
+            if e["close_reason"] != "revised"
+        ]
 
     assert facts(ACME) == facts(globex) == [(T0, T0 + 4 * H6 + timedelta(minutes=1), 3), (T0 + 4 * H6, None, 4)]
     kept = [e for e in episodes(engine) if e["close_reason"] != "revised"]
@@ -127,7 +162,10 @@ def test_out_of_order_windows_give_the_same_episodes(engine):
     assert [e["alerted"] for e in kept] == [False, True]
     assert [e.event_type for e in outbox(engine) if e.tenant_id == "acme"] == ["credential.failed"]
     assert [e.event_type for e in outbox(engine) if e.tenant_id == "globex"] == [
-        "credential.failed", "credential.recovered", "credential.failed"]
+        "credential.failed",
+        "credential.recovered",
+        "credential.failed",
+    ]
 
 
 def test_late_checks_never_open_an_episode(engine):
@@ -157,9 +195,21 @@ def test_manual_valid_closes_the_episode(engine):
     for n in range(3):
         write(engine, n, "invalid")
     at = T0 + 3 * H6 + timedelta(hours=2)
-    row = dict(tenant_id=ACME[0], exchange=ACME[1], credential_type=ACME[2], window_start=T0 + 3 * H6,
-               window_end=T0 + 4 * H6, source="manual", checked_at=at, status="valid", error_code="ok",
-               error_message=None, duration_ms=1, attempts=1, late=False)
+    row = dict(
+        tenant_id=ACME[0],
+        exchange=ACME[1],
+        credential_type=ACME[2],
+        window_start=T0 + 3 * H6,
+        window_end=T0 + 4 * H6,
+        source="manual",
+        checked_at=at,
+        status="valid",
+        error_code="ok",
+        error_message=None,
+        duration_ms=1,
+        attempts=1,
+        late=False,
+    )
     event = rollup.Event(at, "manual", T0 + 3 * H6, at, "valid", "ok", None)
     with engine.begin() as connection:
         results.insert_rows(connection, [row])
@@ -168,8 +218,10 @@ def test_manual_valid_closes_the_episode(engine):
     [episode] = episodes(engine)
     assert (episode["closed_at"], episode["close_reason"]) == (at, "recovered")
     # without an endpoint both events are kept as undeliverable rows
-    assert [(e.event_type, e.state) for e in outbox(engine)] == [("credential.failed", "undeliverable"),
-                                                                  ("credential.recovered", "undeliverable")]
+    assert [(e.event_type, e.state) for e in outbox(engine)] == [
+        ("credential.failed", "undeliverable"),
+        ("credential.recovered", "undeliverable"),
+    ]
 
 
 def test_a_revised_window_closes_an_episode_history_no_longer_shows(engine):

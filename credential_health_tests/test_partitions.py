@@ -15,8 +15,10 @@ from credential_health.settings import Settings, SettingsError
 
 UTC = timezone.utc
 SIX_HOURS = timedelta(hours=6)
-PROBE = ("import json; from datetime import datetime, timezone; from credential_health.partitions import check_windows;"
-         "print(json.dumps(check_windows.get_partition_keys(datetime.now(timezone.utc))))")
+PROBE = (
+    "import json; from datetime import datetime, timezone; from credential_health.partitions import check_windows;"
+    "print(json.dumps(check_windows.get_partition_keys(datetime.now(timezone.utc))))"
+)
 
 
 def partition_keys_in_new_process(env: dict[str, str]) -> list[str]:
@@ -34,7 +36,7 @@ def test_a_new_install_shows_a_handful_of_windows_and_every_process_agrees(tmp_p
     recorded = datetime.fromisoformat((tmp_path / partitions.FIRST_START_MARKER).read_text())
     assert datetime.now(UTC) - recorded < timedelta(minutes=5)
     later = partition_keys_in_new_process(env)  # another process of the same deployment
-    assert later[0] == first[0] and later[:len(first)] == first
+    assert later[0] == first[0] and later[: len(first)] == first
 
 
 def test_the_default_counts_back_from_the_first_start_recorded_in_dagster_home(tmp_path):
@@ -52,8 +54,9 @@ def test_without_a_dagster_home_the_windows_count_back_from_now(tmp_path):
     now = datetime(2026, 11, 23, 13, 5, tzinfo=UTC)
     assert partitions.first_window_from_env(6, {}, now=now) == datetime(2026, 11, 22, 12, tzinfo=UTC)
     missing = tmp_path / "not-created"  # Dagster itself refuses such a home; nothing is written there
-    assert partitions.first_window_from_env(6, {"DAGSTER_HOME": str(missing)}, now=now) == \
-        datetime(2026, 11, 22, 12, tzinfo=UTC)
+    assert partitions.first_window_from_env(6, {"DAGSTER_HOME": str(missing)}, now=now) == datetime(
+        2026, 11, 22, 12, tzinfo=UTC
+    )
     assert not missing.exists()
 
 
@@ -63,26 +66,33 @@ def test_a_damaged_record_is_named_in_the_error(tmp_path):
         partitions.first_window_from_env(6, {"DAGSTER_HOME": str(tmp_path)})
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
-    ("2026-11-01T06:00Z", datetime(2026, 11, 1, 6, tzinfo=UTC)),
-    ("2026-11-01T08:00+02:00", datetime(2026, 11, 1, 6, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T06:00Z", datetime(2026, 11, 1, 6, tzinfo=UTC)),
+        ("2026-11-01T08:00+02:00", datetime(2026, 11, 1, 6, tzinfo=UTC)),
+    ],
+)
 def test_an_explicit_first_window_is_used_as_given(raw, expected, tmp_path):
     env = {"CREDENTIAL_HEALTH_FIRST_WINDOW": raw, "DAGSTER_HOME": str(tmp_path)}
     assert partitions.first_window_from_env(6, env) == expected
-    assert partitions.build_windows(6, expected).get_partition_keys(expected + 2 * SIX_HOURS)[0] == \
-        expected.strftime(partitions.WINDOW_FORMAT)
+    assert partitions.build_windows(6, expected).get_partition_keys(expected + 2 * SIX_HOURS)[0] == expected.strftime(
+        partitions.WINDOW_FORMAT
+    )
     assert not list(tmp_path.iterdir())  # nothing recorded when the setting decides
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ("2026-11-01T05:00", "must be a window boundary .* for example 2026-11-01T00:00:00"),
-    ("2026-11-01T06:30", "must be a window boundary"),
-    ("yesterday", "must be an ISO date"),
-    ("2026-13-01", "must be an ISO date"),
-    ("1970-01-01", "must be a date between the years 2000 and 2100"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("2026-11-01T05:00", "must be a window boundary .* for example 2026-11-01T00:00:00"),
+        ("2026-11-01T06:30", "must be a window boundary"),
+        ("yesterday", "must be an ISO date"),
+        ("2026-13-01", "must be an ISO date"),
+        ("1970-01-01", "must be a date between the years 2000 and 2100"),
+    ],
+)
 def test_a_bad_first_window_is_refused_naming_the_variable(raw, message):
     with pytest.raises(SettingsError, match=f"CREDENTIAL_HEALTH_FIRST_WINDOW {message}"):
         partitions.first_window_from_env(6, {"CREDENTIAL_HEALTH_FIRST_WINDOW": raw})
@@ -96,8 +106,9 @@ def test_a_bad_first_window_stops_the_code_location_from_loading(tmp_path):
 
 
 def test_settings_parse_the_first_window_and_the_shrink_share():
-    settings = Settings.from_env({"CREDENTIAL_HEALTH_FIRST_WINDOW": "2026-02-01",
-                                  "CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK": "0.5"})
+    settings = Settings.from_env(
+        {"CREDENTIAL_HEALTH_FIRST_WINDOW": "2026-02-01", "CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK": "0.5"}
+    )
     assert settings.first_window == datetime(2026, 2, 1, tzinfo=UTC) and settings.inventory_max_shrink == 0.5
     defaults = Settings.from_env({})
     assert defaults.first_window is None and defaults.inventory_max_shrink == 0.2

@@ -72,36 +72,53 @@ def _seed_rows(n_windows: int, rng: random.Random) -> dict[int, list[dict]]:
     rows = {}
     for n in range(n_windows):
         start = T0 + n * H6
-        rows[n] = [{"tenant_id": k[0], "exchange": k[1], "credential_type": k[2], "window_start": start,
-                    "window_end": start + H6, "source": "scheduled", "late": False, "checked_at": start + H6,
-                    "status": rng.choice(["valid", "invalid",
-                    "invalid", "unknown"]), "error_code": "x", "error_message": None, "duration_ms": 1,
-                    "attempts": 1, "run_id": None} for k in KEYS]
+        rows[n] = [
+            {
+                "tenant_id": k[0],
+                "exchange": k[1],
+                "credential_type": k[2],
+                "window_start": start,
+                "window_end": start + H6,
+                "source": "scheduled",
+                "late": False,
+                "checked_at": start + H6,
+                "status": rng.choice(["valid", "invalid", "invalid", "unknown"]),
+                "error_code": "x",
+                "error_message": None,
+                "duration_ms": 1,
+                "attempts": 1,
+                "run_id": None,
+            }
+            for k in KEYS
+        ]
     return rows
 
 
 def _stored(engine) -> dict:
     with engine.connect() as connection:
-        return {(r["tenant_id"], r["exchange"], r["credential_type"]): {n: r[n] for n in STATE_NAMES}
-                for r in connection.execute(select(credential_status)).mappings()}
+        return {
+            (r["tenant_id"], r["exchange"], r["credential_type"]): {n: r[n] for n in STATE_NAMES}
+            for r in connection.execute(select(credential_status)).mappings()
+        }
 
 
 def _rollup_in_order(engine, rows_by_window, order, manual_rows, now):
     inventory = set(KEYS)
     for n in order:
         with engine.begin() as connection:
-            connection.execute(credential_health_checks.delete().where(
-                credential_health_checks.c.window_start == T0 + n * H6,
-                credential_health_checks.c.source == "scheduled"))
+            connection.execute(
+                credential_health_checks.delete().where(
+                    credential_health_checks.c.window_start == T0 + n * H6,
+                    credential_health_checks.c.source == "scheduled",
+                )
+            )
             results.insert_rows(connection, rows_by_window[n])
             apply_window(connection, T0 + n * H6, now, inventory)
         for row in manual_rows.pop(n, []):  # manual checks made while this window was the newest
-            event = Event(row["checked_at"], "manual", row["window_start"], row["checked_at"], row["status"],
-                          "x", None)
+            event = Event(row["checked_at"], "manual", row["window_start"], row["checked_at"], row["status"], "x", None)
             with engine.begin() as connection:
                 results.insert_rows(connection, [row])
-                apply_events(connection, {(row["tenant_id"], row["exchange"], row["credential_type"]): [event]},
-                             now)
+                apply_events(connection, {(row["tenant_id"], row["exchange"], row["credential_type"]): [event]}, now)
 
 
 @pytest.mark.parametrize("seed", [7, 11, 23])
@@ -114,8 +131,14 @@ def test_any_window_order_gives_the_state_of_a_full_replay(database_url, seed):
         n = rng.randrange(1, 8)
         key = rng.choice(KEYS)
         at = T0 + n * H6 + timedelta(minutes=rng.randrange(1, 359))
-        manual.setdefault(n - 1, []).append({**rows[n][KEYS.index(key)], "source": "manual", "checked_at": at,
-                                              "status": rng.choice(["valid", "invalid", "unknown"])})
+        manual.setdefault(n - 1, []).append(
+            {
+                **rows[n][KEYS.index(key)],
+                "source": "manual",
+                "checked_at": at,
+                "status": rng.choice(["valid", "invalid", "unknown"]),
+            }
+        )
     now = datetime.now(timezone.utc)
     orders = [list(range(8)), list(reversed(range(8))), rng.sample(range(8), 8), [0, 1, 2, 3, 3, 4, 5, 6, 7, 2]]
     outcomes = []
@@ -142,8 +165,10 @@ def test_alerted_at_follows_the_open_announced_episode(database_url):
     for n in range(3):
         start = T0 + n * H6
         with engine.begin() as connection:
-            results.insert_rows(connection, [r | {"window_start": start, "window_end": start + H6,
-                                                  "checked_at": start + H6} for r in invalid])
+            results.insert_rows(
+                connection,
+                [r | {"window_start": start, "window_end": start + H6, "checked_at": start + H6} for r in invalid],
+            )
             apply_window(connection, start, now, set(KEYS))
     with engine.begin() as connection:
         opened = T0 + 3 * H6  # checked_at of the check that reached the threshold
@@ -192,25 +217,57 @@ def test_changing_the_interval_never_reorders_history(database_url, monkeypatch)
     """Order keys are the stored window ends: 6-hour rows keep their place after a switch to 12-hour windows."""
     engine = make_engine(database_url)
     key = KEYS[0]
-    base = {"tenant_id": key[0], "exchange": key[1], "credential_type": key[2], "error_code": "x",
-            "error_message": None, "duration_ms": 1, "attempts": 1, "run_id": None, "late": False}
+    base = {
+        "tenant_id": key[0],
+        "exchange": key[1],
+        "credential_type": key[2],
+        "error_code": "x",
+        "error_message": None,
+        "duration_ms": 1,
+        "attempts": 1,
+        "run_id": None,
+        "late": False,
+    }
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:  # two 6-hour windows, then a manual valid 2 hours after the second ended
         for n in range(2):
             start = T0 + n * H6
-            results.insert_rows(connection, [base | {"window_start": start, "window_end": start + H6,
-                                                     "source": "scheduled", "checked_at": start + H6,
-                                                     "status": "invalid"}])
+            results.insert_rows(
+                connection,
+                [
+                    base
+                    | {
+                        "window_start": start,
+                        "window_end": start + H6,
+                        "source": "scheduled",
+                        "checked_at": start + H6,
+                        "status": "invalid",
+                    }
+                ],
+            )
             apply_window(connection, start, now, {key})
         at = T0 + 2 * H6 + timedelta(hours=2)
-        results.insert_rows(connection, [base | {"window_start": T0 + 2 * H6, "window_end": T0 + 3 * H6,
-                                                 "source": "manual", "checked_at": at, "status": "valid"}])
+        results.insert_rows(
+            connection,
+            [
+                base
+                | {
+                    "window_start": T0 + 2 * H6,
+                    "window_end": T0 + 3 * H6,
+                    "source": "manual",
+                    "checked_at": at,
+                    "status": "valid",
+                }
+            ],
+        )
         apply_events(connection, {key: [Event(at, "manual", T0 + 2 * H6, at, "valid", "x", None)]}, now)
     monkeypatch.setenv("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "12")  # windows are 12 hours from now on
     start = T0 + 4 * H6  # the next (12-hour) window
     with engine.begin() as connection:
-        results.insert_rows(connection, [base | {"window_start": start, "source": "scheduled",
-                                                 "checked_at": start + 2 * H6, "status": "invalid"}])
+        results.insert_rows(
+            connection,
+            [base | {"window_start": start, "source": "scheduled", "checked_at": start + 2 * H6, "status": "invalid"}],
+        )
         apply_window(connection, start, now, {key})
         apply_window(connection, T0 + H6, now, {key})  # a rerun of an old window recomputes from history
         [row] = status_rows(connection, [key])

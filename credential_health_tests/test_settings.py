@@ -45,7 +45,8 @@ MALFORMED_EXCHANGE_URLS = [
 EXCHANGE_URLS = "CREDENTIAL_HEALTH_EXCHANGE_URLS"
 # Every (variable, value) that must be refused at start-up: used here, by test_cli.py and by the Dagster load test.
 UNWORKABLE = [(known.name, value) for known in NUMERIC for value in UNWORKABLE_NUMBERS] + [
-    (EXCHANGE_URLS, value) for value, _ in MALFORMED_EXCHANGE_URLS]
+    (EXCHANGE_URLS, value) for value, _ in MALFORMED_EXCHANGE_URLS
+]
 
 
 def test_defaults_match_the_design():
@@ -138,14 +139,16 @@ def test_a_password_in_an_exchange_url_is_not_echoed():
 
 
 def test_parsed_values():
-    settings = Settings.from_env({
-        "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS": "12",
-        EXCHANGE_URLS: json.dumps({"binance": "http://127.0.0.1:9000/binance/", "kraken": " https://k.example "}),
-        "WEBHOOK_ALLOW_PRIVATE_URLS": "yes",
-        "VAULT_TENANTS_PATH": "/platform/tenants/",
-        "WEBHOOK_TIMEOUT_SECONDS": " 2.5 ",
-        "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql+psycopg2://u@db:5432/results",
-    })
+    settings = Settings.from_env(
+        {
+            "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS": "12",
+            EXCHANGE_URLS: json.dumps({"binance": "http://127.0.0.1:9000/binance/", "kraken": " https://k.example "}),
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "yes",
+            "VAULT_TENANTS_PATH": "/platform/tenants/",
+            "WEBHOOK_TIMEOUT_SECONDS": " 2.5 ",
+            "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql+psycopg2://u@db:5432/results",
+        }
+    )
     assert settings.check_interval_hours == 12
     assert settings.exchange_urls == {"binance": "http://127.0.0.1:9000/binance", "kraken": "https://k.example"}
     assert settings.webhook_allow_private_urls is True
@@ -160,9 +163,14 @@ def test_approle_needs_both_ids():
 
 
 def test_secrets_are_not_in_the_repr():
-    settings = Settings.from_env({"VAULT_TOKEN": "hvs.super-secret-token", "VAULT_ROLE_ID": "r",
-                                  "VAULT_SECRET_ID": "secret-id-value",
-                                  "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql://analyst:hunter2@db/results"})
+    settings = Settings.from_env(
+        {
+            "VAULT_TOKEN": "hvs.super-secret-token",
+            "VAULT_ROLE_ID": "r",
+            "VAULT_SECRET_ID": "secret-id-value",
+            "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql://analyst:hunter2@db/results",
+        }
+    )
     for shown in (repr(settings), str(settings), settings.model_dump_json()):
         assert "hvs.super-secret-token" not in shown and "secret-id-value" not in shown and "hunter2" not in shown
     assert settings.vault_token.get_secret_value() == "hvs.super-secret-token"

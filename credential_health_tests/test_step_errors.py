@@ -87,5 +87,6 @@ def test_clean_text_masks_secrets_read_in_the_run_and_key_shapes():
     assert text == "ConnectionError: peer said <redacted> and <redacted>"
     failure = step_failure(TimeoutError(f"no answer for {SECRET.secret}"), digests, what="manual check")
     assert failure.allow_retries and failure.description == (
-        "manual check lost a connection (retried): TimeoutError: no answer for <redacted>")
+        "manual check lost a connection (retried): TimeoutError: no answer for <redacted>"
+    )
     assert database_error_kind(KeyError("x")) is None

@@ -1,6 +1,5 @@
 """`credential_failure_rollup`: current status and consecutive-failure streak per credential."""
 
-
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -22,8 +21,9 @@ FRESHNESS_GRACE = timedelta(hours=1)
     group_name=GROUP,
     kinds={"sql"},
     deps=[AssetDep(credential_validation_results)],  # read from the checks table, not through an IO manager
-    freshness_policy=FreshnessPolicy.time_window(fail_window=CHECK_INTERVAL + FRESHNESS_GRACE,
-                                                 warn_window=CHECK_INTERVAL),
+    freshness_policy=FreshnessPolicy.time_window(
+        fail_window=CHECK_INTERVAL + FRESHNESS_GRACE, warn_window=CHECK_INTERVAL
+    ),
 )
 def credential_failure_rollup(
     context: AssetExecutionContext, credential_inventory: list[CredentialRef], results_db: ResultsDatabase
@@ -32,5 +32,10 @@ def credential_failure_rollup(
     window_start = as_utc(context.partition_time_window.start)
     summary = results_db.rollup_window(window_start, {ref.key for ref in credential_inventory})
     context.log.info(f"rollup {context.partition_key}: {summary}")
-    return MaterializeResult(metadata={**failing_credentials_metadata(results_db.engine),  # first: the UI's top row
-                                       "window_start": window_start.isoformat(), **asdict(summary)})
+    return MaterializeResult(
+        metadata={
+            **failing_credentials_metadata(results_db.engine),  # first: the UI's top row
+            "window_start": window_start.isoformat(),
+            **asdict(summary),
+        }
+    )

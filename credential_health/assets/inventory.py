@@ -1,6 +1,5 @@
 """`credential_inventory`: who has which credential where, from a LIST-only Vault walk."""
 
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -43,7 +42,7 @@ inventory_not_shrunk_spec = AssetCheckSpec(
     asset=INVENTORY,
     blocking=True,
     description="Since the last accepted materialisation the inventory did not empty, nor lose more than "
-                "CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK of its credentials (at least 10).",
+    "CREDENTIAL_HEALTH_INVENTORY_MAX_SHRINK of its credentials (at least 10).",
 )
 
 
@@ -74,9 +73,16 @@ def shrink_result(baseline: int | None, count: int, max_shrink: float, accepted:
             "shrink_share": round(max(shrink, 0.0), 4),
             "max_shrink_share": max_shrink,
             "accepted_by_tag": accepted,
-            **({} if passed else {"what_to_do": (
-                "Check VAULT_TENANTS_PATH and the token's policy. If the removal is intended, launch "
-                f"credential_inventory with the run tag {ACCEPT_SHRINK_TAG}=true.")}),
+            **(
+                {}
+                if passed
+                else {
+                    "what_to_do": (
+                        "Check VAULT_TENANTS_PATH and the token's policy. If the removal is intended, launch "
+                        f"credential_inventory with the run tag {ACCEPT_SHRINK_TAG}=true."
+                    )
+                }
+            ),
         },
     )
 

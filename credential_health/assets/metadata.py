@@ -30,8 +30,9 @@ def md_escape(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(text)))
 
 
-def md_table(header: Sequence[str], align: Sequence[str], rows: Iterable[Sequence[object]], total: int,
-             noun: str) -> str:
+def md_table(
+    header: Sequence[str], align: Sequence[str], rows: Iterable[Sequence[object]], total: int, noun: str
+) -> str:
     """A markdown table of the first rows, escaped cell by cell, with an "and N more" line when cut off."""
     rows = list(rows)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
@@ -64,19 +65,33 @@ def inventory_metadata(refs: list[CredentialRef], top_tenants: int = 10) -> dict
         "tenants": len(by_tenant),
         "exchanges": MetadataValue.json(dict(sorted(Counter(r.exchange for r in refs).items()))),
         "credential_types": MetadataValue.json(dict(sorted(Counter(r.credential_type for r in refs).items()))),
-        "by_exchange_and_type": MetadataValue.md(md_table(
-            ["exchange", "credential type", "credentials"], ["---", "---", "---:"],
-            [(e, t, n) for (e, t), n in sorted(by_pair.items())], len(by_pair), "pairs")),
-        "largest_tenants": MetadataValue.md(md_table(
-            ["tenant", "credentials"], ["---", "---:"], by_tenant.most_common(top_tenants), len(by_tenant),
-            "tenants")),
+        "by_exchange_and_type": MetadataValue.md(
+            md_table(
+                ["exchange", "credential type", "credentials"],
+                ["---", "---", "---:"],
+                [(e, t, n) for (e, t), n in sorted(by_pair.items())],
+                len(by_pair),
+                "pairs",
+            )
+        ),
+        "largest_tenants": MetadataValue.md(
+            md_table(
+                ["tenant", "credentials"],
+                ["---", "---:"],
+                by_tenant.most_common(top_tenants),
+                len(by_tenant),
+                "tenants",
+            )
+        ),
     }
 
 
 # --- credential_validation_results -----------------------------------------------------------------------
 
 UNKNOWN_COLUMNS = [
-    TableColumn("tenant", "string"), TableColumn("exchange", "string"), TableColumn("type", "string"),
+    TableColumn("tenant", "string"),
+    TableColumn("exchange", "string"),
+    TableColumn("type", "string"),
     TableColumn("error_code", "string", description="why the check could not tell (after in-check retries)"),
 ]
 
@@ -84,8 +99,15 @@ UNKNOWN_COLUMNS = [
 def unknown_metadata(checks: list[CheckResult], rows: int = TABLE_ROWS) -> dict:
     """Which credentials ended `unknown` in the window, and why (by error code)."""
     unknown = sorted((c for c in checks if c.status == Status.UNKNOWN), key=lambda c: (c.error_code, c.ref.key))
-    records = [{"tenant": c.ref.tenant_id, "exchange": c.ref.exchange, "type": c.ref.credential_type,
-                "error_code": c.error_code} for c in unknown[:rows]]
+    records = [
+        {
+            "tenant": c.ref.tenant_id,
+            "exchange": c.ref.exchange,
+            "type": c.ref.credential_type,
+            "error_code": c.error_code,
+        }
+        for c in unknown[:rows]
+    ]
     return {
         "unknown_by_code": MetadataValue.json(dict(sorted(Counter(c.error_code for c in unknown).items()))),
         "unknown_credentials": capped_table(UNKNOWN_COLUMNS, records, len(unknown), "unknown credentials"),
@@ -110,8 +132,13 @@ def worst_tenants_markdown(checks: list[CheckResult], rows: int = MARKDOWN_ROWS)
         bad = sorted((c for c in tenant_checks if c.status != Status.VALID), key=lambda c: c.ref.key)
         named = ", ".join(f"{c.ref.exchange}/{c.ref.credential_type} {c.status.value} ({c.error_code})" for c in bad)
         table_rows.append((tenant, named, statuses[Status.INVALID], statuses[Status.UNKNOWN], len(tenant_checks)))
-    return md_table(["tenant", "failing credentials (exchange/type status (code))", "invalid", "unknown",
-                     "credentials"], ["---", "---", "---:", "---:", "---:"], table_rows, len(failing), "tenants")
+    return md_table(
+        ["tenant", "failing credentials (exchange/type status (code))", "invalid", "unknown", "credentials"],
+        ["---", "---", "---:", "---:", "---:"],
+        table_rows,
+        len(failing),
+        "tenants",
+    )
 
 
 def scope_risk_metadata(engine: Engine, window_start) -> dict:
@@ -120,23 +147,35 @@ def scope_risk_metadata(engine: Engine, window_start) -> dict:
     checks, scopes = credential_health_checks.c, credential_scopes.c
     in_window = and_(checks.window_start == window_start, checks.source == "scheduled")
     same_key = and_(*(checks[n] == scopes[n] for n in ("tenant_id", "exchange", "credential_type")))
-    levels = (select(scopes.risk_level, func.count()).join_from(credential_health_checks, credential_scopes, same_key)
-              .where(in_window, checks.status == Status.VALID.value).group_by(scopes.risk_level))
-    failures = (select(checks.error_code, func.count()).where(in_window, checks.error_code.in_(
-        ("key_expired", "egress_not_allowlisted"))).group_by(checks.error_code))
+    levels = (
+        select(scopes.risk_level, func.count())
+        .join_from(credential_health_checks, credential_scopes, same_key)
+        .where(in_window, checks.status == Status.VALID.value)
+        .group_by(scopes.risk_level)
+    )
+    failures = (
+        select(checks.error_code, func.count())
+        .where(in_window, checks.error_code.in_(("key_expired", "egress_not_allowlisted")))
+        .group_by(checks.error_code)
+    )
     with engine.connect() as connection:
         counts = {"ok": 0, "warning": 0, "medium": 0, "high": 0, **dict(connection.execute(levels).tuples().all())}
         failed = dict(connection.execute(failures).tuples().all())
-    return {"scope_risk": MetadataValue.json(counts), "high_risk_keys": counts["high"],
-            "expired_keys": failed.get("key_expired", 0),
-            "egress_not_allowlisted_keys": failed.get("egress_not_allowlisted", 0)}
+    return {
+        "scope_risk": MetadataValue.json(counts),
+        "high_risk_keys": counts["high"],
+        "expired_keys": failed.get("key_expired", 0),
+        "egress_not_allowlisted_keys": failed.get("egress_not_allowlisted", 0),
+    }
 
 
 # --- credential_failure_rollup ---------------------------------------------------------------------------
 
 # Short names, the widest column last: the UI shows this table inside the metadata column (~600 px on a laptop).
 FAILING_COLUMNS = [
-    TableColumn("tenant", "string"), TableColumn("exchange", "string"), TableColumn("type", "string"),
+    TableColumn("tenant", "string"),
+    TableColumn("exchange", "string"),
+    TableColumn("type", "string"),
     TableColumn("streak", "int", description="consecutive invalid windows"),
     TableColumn("error_code", "string", description="last error code"),
     TableColumn("alerted", "bool", description="credential.failed was sent for this episode"),
@@ -148,16 +187,34 @@ def failing_credentials_metadata(engine: Engine, rows: int = TABLE_ROWS) -> dict
     """Every present credential with a streak above 0, longest streak first (capped, with the rest counted)."""
     s = credential_status.c
     failing = (s.consecutive_failures > 0) & s.present_in_inventory.is_(True)
-    query = (select(s.tenant_id, s.exchange, s.credential_type, s.consecutive_failures, s.failing_since,
-                    s.last_error_code, s.alerted_at).where(failing)
-             .order_by(s.consecutive_failures.desc(), s.tenant_id, s.exchange, s.credential_type))
+    query = (
+        select(
+            s.tenant_id,
+            s.exchange,
+            s.credential_type,
+            s.consecutive_failures,
+            s.failing_since,
+            s.last_error_code,
+            s.alerted_at,
+        )
+        .where(failing)
+        .order_by(s.consecutive_failures.desc(), s.tenant_id, s.exchange, s.credential_type)
+    )
     with engine.connect() as connection:
         found = connection.execute(query.limit(rows)).all()
         total = connection.execute(select(func.count()).select_from(credential_status).where(failing)).scalar_one()
-    records = [{"tenant": t, "exchange": e, "type": c, "streak": streak,
-                "failing_since": since.strftime("%Y-%m-%d %H:%M") if since else None,
-                "error_code": code, "alerted": alerted_at is not None}
-               for t, e, c, streak, since, code, alerted_at in found]
+    records = [
+        {
+            "tenant": t,
+            "exchange": e,
+            "type": c,
+            "streak": streak,
+            "failing_since": since.strftime("%Y-%m-%d %H:%M") if since else None,
+            "error_code": code,
+            "alerted": alerted_at is not None,
+        }
+        for t, e, c, streak, since, code, alerted_at in found
+    ]
     return {"failing_credentials": capped_table(FAILING_COLUMNS, records, total, "failing credentials")}
 
 

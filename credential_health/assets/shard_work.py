@@ -40,8 +40,13 @@ class ShardSummary:
     flagged_sample: list[str] = field(default_factory=list)
 
 
-def validate_shard(context: OpExecutionContext, refs: list[CredentialRef], credentials: VaultCredentialSource,
-                   validator: CredentialValidator, results_db: ResultsDatabase) -> ShardSummary:
+def validate_shard(
+    context: OpExecutionContext,
+    refs: list[CredentialRef],
+    credentials: VaultCredentialSource,
+    validator: CredentialValidator,
+    results_db: ResultsDatabase,
+) -> ShardSummary:
     """Validate the shard's credentials without a stored row of this run, store each as it finishes."""
     window = require_closed_window(context.partition_key)
     run_id = context.run.run_id
@@ -60,8 +65,9 @@ def validate_shard(context: OpExecutionContext, refs: list[CredentialRef], crede
             audit_check(check, run_id, "scheduled")
             writer.add(check)
 
-        fresh = validator.validate([ref for ref in refs if ref.key not in done],
-                                   credentials.secret_reads(digests.add), on_result)
+        fresh = validator.validate(
+            [ref for ref in refs if ref.key not in done], credentials.secret_reads(digests.add), on_result
+        )
         writer.flush()
     except Exception as exc:  # noqa: BLE001 - sorted into retried and final failures, with redacted text only
         raise step_failure(exc, digests) from None
@@ -70,10 +76,12 @@ def validate_shard(context: OpExecutionContext, refs: list[CredentialRef], crede
     findings, flagged = shard_findings(results_db, window.start, [ref.key for ref in refs], digests)
     refused = [credential_label((r["tenant_id"], r["exchange"], r["credential_type"]), set()) for r in writer.refused]
     if refused:
-        context.log.warning(f"the database refused {len(refused)} rows (a name too long for its column?): "
-                            f"{refused[:10]}")
-    return ShardSummary(len(fresh), len(resumed), len(refused), refused[:SAMPLE], len(digests), dict(findings),
-                        sorted(flagged)[:SAMPLE])
+        context.log.warning(
+            f"the database refused {len(refused)} rows (a name too long for its column?): {refused[:10]}"
+        )
+    return ShardSummary(
+        len(fresh), len(resumed), len(refused), refused[:SAMPLE], len(digests), dict(findings), sorted(flagged)[:SAMPLE]
+    )
 
 
 def shard_findings(results_db: ResultsDatabase, window_start, keys: list, digests: SecretDigests):
@@ -86,7 +94,8 @@ def shard_findings(results_db: ResultsDatabase, window_start, keys: list, digest
     with results_db.engine.connect() as connection:
         for i in range(0, len(wanted), results.IN_CHUNK):
             query = select(*results.KEY_COLUMNS, *columns).where(
-                in_window, tuple_(*results.KEY_COLUMNS).in_(wanted[i:i + results.IN_CHUNK]))
+                in_window, tuple_(*results.KEY_COLUMNS).in_(wanted[i : i + results.IN_CHUNK])
+            )
             for row in connection.execute(query):
                 found = row_findings(dict(zip(results.TEXT_COLUMNS, row[3:], strict=True)), digests)
                 if found:
@@ -95,8 +104,12 @@ def shard_findings(results_db: ResultsDatabase, window_start, keys: list, digest
     return findings, flagged
 
 
-def finish_window(context: OpExecutionContext, inventory: list[CredentialRef], summaries: list[ShardSummary],
-                  results_db: ResultsDatabase) -> tuple[dict, list]:
+def finish_window(
+    context: OpExecutionContext,
+    inventory: list[CredentialRef],
+    summaries: list[ShardSummary],
+    results_db: ResultsDatabase,
+) -> tuple[dict, list]:
     """The exchange-wide guard over the whole window's stored rows, removed credentials dropped, metadata and
     the two blocking checks, from the database and the shards' summaries."""
     window = require_closed_window(context.partition_key)
@@ -107,8 +120,9 @@ def finish_window(context: OpExecutionContext, inventory: list[CredentialRef], s
         checks = [c for c in results_db.run_checks(window.start, None) if c.ref.key in wanted]
         with results_db.engine.connect() as connection:
             valid_before = guard.previously_valid(connection, window.start)
-        guarded, trips = guard.hold_exchange_wide_failures(checks, valid_before, settings.exchange_wide_share,
-                                                           settings.exchange_wide_min_credentials)
+        guarded, trips = guard.hold_exchange_wide_failures(
+            checks, valid_before, settings.exchange_wide_share, settings.exchange_wide_min_credentials
+        )
         writer = results_db.window_writer(window.start, context.run.run_id)
         writer.write([new for old, new in zip(checks, guarded, strict=True) if new is not old])
         # Key-shaped strings in any stored row of the window; secret values were looked for by each shard.
@@ -119,14 +133,24 @@ def finish_window(context: OpExecutionContext, inventory: list[CredentialRef], s
         context.log.error(f"exchange-wide failure held, no key is blamed: {trip.describe()}")
     resumed = sum(s.resumed for s in summaries)
     refused = sum(s.refused for s in summaries)
-    context.log.info(f"window {context.partition_key}: {sum(s.checked for s in summaries)} checked in "
-                     f"{len(summaries)} shards, {resumed} kept from an earlier attempt, {refused} refused, "
-                     f"{dropped} rows of removed credentials dropped")
-    metadata = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),
-                **results_metadata(guarded), **scope_risk_metadata(results_db.engine, window.start),
-                "resumed": resumed, "refused_rows": refused, "shards": len(summaries)}
-    return metadata, [merge_secret_check(secret_check, summaries),
-                      guard.guard_result(trips, settings.exchange_wide_share, settings.exchange_wide_min_credentials)]
+    context.log.info(
+        f"window {context.partition_key}: {sum(s.checked for s in summaries)} checked in "
+        f"{len(summaries)} shards, {resumed} kept from an earlier attempt, {refused} refused, "
+        f"{dropped} rows of removed credentials dropped"
+    )
+    metadata = {
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        **results_metadata(guarded),
+        **scope_risk_metadata(results_db.engine, window.start),
+        "resumed": resumed,
+        "refused_rows": refused,
+        "shards": len(summaries),
+    }
+    return metadata, [
+        merge_secret_check(secret_check, summaries),
+        guard.guard_result(trips, settings.exchange_wide_share, settings.exchange_wide_min_credentials),
+    ]
 
 
 def merge_secret_check(window_check, summaries: list[ShardSummary]):
@@ -136,9 +160,14 @@ def merge_secret_check(window_check, summaries: list[ShardSummary]):
     flagged = sorted(set(meta["flagged_sample"]).union(*(s.flagged_sample for s in summaries)))
     return window_check._replace(
         passed=not findings,
-        metadata={"suspicious_values": sum(findings.values()), "secrets_read": sum(s.secrets_read for s in summaries),
-                  "findings": dict(findings), "flagged_credentials": max(meta["flagged_credentials"], len(flagged)),
-                  "flagged_sample": flagged[:SAMPLE]})
+        metadata={
+            "suspicious_values": sum(findings.values()),
+            "secrets_read": sum(s.secrets_read for s in summaries),
+            "findings": dict(findings),
+            "flagged_credentials": max(meta["flagged_credentials"], len(flagged)),
+            "flagged_sample": flagged[:SAMPLE],
+        },
+    )
 
 
 def remember_secrets(refs: list[CredentialRef], fetch_secret) -> None:

@@ -45,8 +45,9 @@ def credential_validation_results(credential_inventory):
         planned = {op_name(SCALE.egress_pools[0]): planned}
     else:
         planned = planned._asdict()
-    summaries = {f"summaries_{op_name(pool)}": planned[op_name(pool)].map(_shards[pool]).collect()
-                 for pool in SCALE.egress_pools}
+    summaries = {
+        f"summaries_{op_name(pool)}": planned[op_name(pool)].map(_shards[pool]).collect() for pool in SCALE.egress_pools
+    }
     result, *checks = _finish(credential_inventory=credential_inventory, **summaries)
     return {"result": result, **dict(zip(CHECK_OUTPUTS, checks, strict=True))}
 

@@ -49,10 +49,16 @@ class _Root(click.Group):
             raise RuntimeFailure(f"unexpected {type(exc).__name__} (run with -v to see the traceback)") from None
 
 
-@click.group(PROG, cls=_Root, invoke_without_command=True, epilog=EXIT_CODES_HELP,
-             context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True,
-              help="More output: -v shows the migrations being applied, -vv logs at DEBUG.")
+@click.group(
+    PROG,
+    cls=_Root,
+    invoke_without_command=True,
+    epilog=EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "-v", "--verbose", count=True, help="More output: -v shows the migrations being applied, -vv logs at DEBUG."
+)
 @click.version_option(package_name="credential_health", prog_name=PROG)
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:

@@ -96,8 +96,9 @@ def open_database(settings: Settings, url: str | None = None, *, migrate: bool =
     if is_sqlite_url(parsed):
         folder = Path(parsed.database or ".").parent
         if source and parsed.database not in (None, "", ":memory:") and not folder.is_dir():
-            raise ConfigurationError(f"{source}: the folder {folder} does not exist; create it or fix the path "
-                                     f"(no database was created)")
+            raise ConfigurationError(
+                f"{source}: the folder {folder} does not exist; create it or fix the path (no database was created)"
+            )
         engine = make_engine(url)
     else:
         # an unroutable host would otherwise hang for minutes (psycopg2 has no default timeout)

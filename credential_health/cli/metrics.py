@@ -11,13 +11,19 @@ from credential_health.cli.common import command_group, environment_help, open_d
 from credential_health.metrics import registry_for
 
 group = command_group("metrics", "Prometheus metrics from the result tables.")
-METRICS_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS",
-                               "CREDENTIAL_HEALTH_METRICS_*")
+METRICS_ENV = environment_help(
+    "CREDENTIAL_HEALTH_DATABASE_URL", "CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS", "CREDENTIAL_HEALTH_METRICS_*"
+)
 
 
 @group.command("serve", epilog=METRICS_ENV)
-@click.option("--port", type=click.IntRange(0, 65535), default=9464, show_default=True,
-              help="Port to listen on (0 picks a free one, printed at start).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9464,
+    show_default=True,
+    help="Port to listen on (0 picks a free one, printed at start).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only by default).")
 @with_settings
 def serve(settings, port: int, host: str) -> None:

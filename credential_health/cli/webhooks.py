@@ -29,8 +29,9 @@ from credential_health.vault.errors import NotFound
 
 group = command_group("webhooks", "Tenant webhooks: add, list, enable, rotate, test, replay.")
 VAULT_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "VAULT_*", "WEBHOOK_ALLOW_PRIVATE_URLS")
-DELIVERY_ENV = environment_help("CREDENTIAL_HEALTH_DATABASE_URL", "VAULT_*", "WEBHOOK_*",
-                                "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT")
+DELIVERY_ENV = environment_help(
+    "CREDENTIAL_HEALTH_DATABASE_URL", "VAULT_*", "WEBHOOK_*", "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT"
+)
 TARGET_HELP = "An endpoint id, or a tenant id for all of its endpoints."
 
 
@@ -60,8 +61,13 @@ def _targets(engine: sa.Engine, target: str) -> list[sa.Row]:
 @group.command("add", epilog=VAULT_ENV)
 @click.argument("tenant_id")
 @click.argument("url")
-@click.option("--event", "events", multiple=True, type=click.Choice(EVENT_TYPES),
-              help="Event type to send (repeatable; default: all).")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    type=click.Choice(EVENT_TYPES),
+    help="Event type to send (repeatable; default: all).",
+)
 @with_settings
 def add(settings: Settings, tenant_id: str, url: str, events: tuple[str, ...]) -> None:
     """Register URL for TENANT_ID; prints its signing secret once."""
@@ -69,8 +75,13 @@ def add(settings: Settings, tenant_id: str, url: str, events: tuple[str, ...]) -
     store = WebhookSecretStore.from_settings(settings)
     try:
         with engine.begin() as connection:
-            endpoint_id = add_endpoint(connection, tenant_id, url, list(events or EVENT_TYPES),
-                                       allow_private=settings.webhook_allow_private_urls)
+            endpoint_id = add_endpoint(
+                connection,
+                tenant_id,
+                url,
+                list(events or EVENT_TYPES),
+                allow_private=settings.webhook_allow_private_urls,
+            )
             secret = store.create(endpoint_id)  # a Vault failure rolls the row back
     except (UnsafeWebhookURL, ValueError) as exc:
         raise InputError(str(exc)) from None
@@ -83,13 +94,20 @@ def add(settings: Settings, tenant_id: str, url: str, events: tuple[str, ...]) -
 def list_endpoints(settings: Settings) -> None:
     """List every endpoint with its state (never a secret)."""
     with open_database(settings).connect() as connection:
-        rows = list(connection.execute(sa.text(
-            "SELECT endpoint_id, tenant_id, url, event_types, active, disabled_reason, consecutive_failures "
-            "FROM tenant_webhooks ORDER BY tenant_id, created_at")))
+        rows = list(
+            connection.execute(
+                sa.text(
+                    "SELECT endpoint_id, tenant_id, url, event_types, active, disabled_reason, consecutive_failures "
+                    "FROM tenant_webhooks ORDER BY tenant_id, created_at"
+                )
+            )
+        )
     for row in rows:
         state = "active" if row.active else f"DISABLED ({row.disabled_reason})"
-        click.echo(f"{row.endpoint_id}  {row.tenant_id}  {row.url}  [{row.event_types}]  {state}  "
-                   f"failures={row.consecutive_failures}")
+        click.echo(
+            f"{row.endpoint_id}  {row.tenant_id}  {row.url}  [{row.event_types}]  {state}  "
+            f"failures={row.consecutive_failures}"
+        )
 
 
 def _set_active(settings: Settings, target: str, active: bool, reason: str | None) -> None:
@@ -121,8 +139,13 @@ def enable(settings: Settings, target: str) -> None:
 
 @group.command("rotate-secret", epilog=VAULT_ENV)
 @click.argument("target")
-@click.option("--grace-hours", type=click.FloatRange(0, 24 * 30), default=24.0, show_default=True,
-              help="How long the old secret keeps signing too.")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(0, 24 * 30),
+    default=24.0,
+    show_default=True,
+    help="How long the old secret keeps signing too.",
+)
 @with_settings
 def rotate_secret(settings: Settings, target: str, grace_hours: float) -> None:
     """New signing secret for TARGET (endpoint id or tenant id); the old one also signs for a grace period."""
@@ -135,8 +158,10 @@ def rotate_secret(settings: Settings, target: str, grace_hours: float) -> None:
         except NotFound:  # the stored secret was lost: this is how it is re-created
             secret, note = store.create(row.endpoint_id), "there was no old one"
         with engine.begin() as connection:
-            connection.execute(sa.text("UPDATE tenant_webhooks SET secret_rotated_at = :now WHERE endpoint_id = :id"),
-                               {"now": datetime.now(timezone.utc), "id": row.endpoint_id})
+            connection.execute(
+                sa.text("UPDATE tenant_webhooks SET secret_rotated_at = :now WHERE endpoint_id = :id"),
+                {"now": datetime.now(timezone.utc), "id": row.endpoint_id},
+            )
         click.echo(f"{row.endpoint_id}: new signing secret (shown once; {note}): {secret}")
 
 
@@ -147,8 +172,11 @@ def test(settings: Settings, tenant_id: str) -> None:
     """Send a signed webhook.test event to TENANT_ID's active endpoints now."""
     engine = open_database(settings)
     with engine.connect() as connection:
-        endpoints = [row.endpoint_id for row in find_endpoints(connection, tenant_id)
-                     if row.active and row.tenant_id == tenant_id]
+        endpoints = [
+            row.endpoint_id
+            for row in find_endpoints(connection, tenant_id)
+            if row.active and row.tenant_id == tenant_id
+        ]
     if not endpoints:
         raise InputError(f"tenant {tenant_id!r} has no active endpoint")
     store = WebhookSecretStore.from_settings(settings)
@@ -156,11 +184,22 @@ def test(settings: Settings, tenant_id: str) -> None:
         try:
             store.signing_secrets(endpoint_id)
         except MissingWebhookSecret:
-            raise RuntimeFailure(f"endpoint {endpoint_id} has no signing secret in Vault, so nothing was sent; "
-                                 f"create one with `credential-health webhooks rotate-secret {endpoint_id}`") from None
+            raise RuntimeFailure(
+                f"endpoint {endpoint_id} has no signing secret in Vault, so nothing was sent; "
+                f"create one with `credential-health webhooks rotate-secret {endpoint_id}`"
+            ) from None
     now = datetime.now(timezone.utc)
-    rows = event_rows("webhook.test", random_tokens.token_hex(8), None, tenant_id,
-                      settings.consecutive_failures_before_alert, now, now, endpoints, {"tenant_id": tenant_id})
+    rows = event_rows(
+        "webhook.test",
+        random_tokens.token_hex(8),
+        None,
+        tenant_id,
+        settings.consecutive_failures_before_alert,
+        now,
+        now,
+        endpoints,
+        {"tenant_id": tenant_id},
+    )
     with engine.begin() as connection:
         connection.execute(webhook_events.insert(), rows)
     _send(settings, engine, store, [row["event_id"] for row in rows])
@@ -188,13 +227,24 @@ def replay(settings: Settings, event_id: str | None, since: datetime | None, unt
 def _send(settings: Settings, engine: sa.Engine, store: WebhookSecretStore, event_ids: list[str]) -> None:
     dispatch(settings, engine, store, event_ids=event_ids)
     with engine.connect() as connection:  # the outcome as recorded, whatever the dispatcher counted
-        states = connection.execute(sa.select(webhook_events.c.state, sa.func.count()).where(
-            webhook_events.c.event_id.in_(event_ids)).group_by(webhook_events.c.state)).tuples().all()
+        states = (
+            connection.execute(
+                sa.select(webhook_events.c.state, sa.func.count())
+                .where(webhook_events.c.event_id.in_(event_ids))
+                .group_by(webhook_events.c.state)
+            )
+            .tuples()
+            .all()
+        )
     counts = dict(states)
     shown = (OutboxState.DELIVERED, OutboxState.FAILED, OutboxState.PENDING)
-    click.echo(", ".join(f"{state} {counts.pop(state, 0)}" for state in shown)
-               + "".join(f", {state} {count}" for state, count in sorted(counts.items())))
+    click.echo(
+        ", ".join(f"{state} {counts.pop(state, 0)}" for state in shown)
+        + "".join(f", {state} {count}" for state, count in sorted(counts.items()))
+    )
     missing = len(event_ids) - sum(count for state, count in states if state == OutboxState.DELIVERED)
     if missing:
-        raise RuntimeFailure(f"{missing} of {len(event_ids)} events not delivered (see `credential-health "
-                             f"webhooks list` and the delivery log)")
+        raise RuntimeFailure(
+            f"{missing} of {len(event_ids)} events not delivered (see `credential-health "
+            f"webhooks list` and the delivery log)"
+        )

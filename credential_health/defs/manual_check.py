@@ -25,10 +25,16 @@ def _path_part(name: str, value: str) -> str:
 
 
 @op(description="Validate one credential now (source=manual), scan its row for secrets, fold it into its status.")
-def check_credential(context: OpExecutionContext, config: CheckCredentialConfig, credentials: VaultCredentialSource,
-                     validator: CredentialValidator, results_db: ResultsDatabase) -> Output[dict]:
-    tenant_id, exchange, credential_type = (_path_part(n, getattr(config, n))
-                                            for n in ("tenant_id", "exchange", "credential_type"))
+def check_credential(
+    context: OpExecutionContext,
+    config: CheckCredentialConfig,
+    credentials: VaultCredentialSource,
+    validator: CredentialValidator,
+    results_db: ResultsDatabase,
+) -> Output[dict]:
+    tenant_id, exchange, credential_type = (
+        _path_part(n, getattr(config, n)) for n in ("tenant_id", "exchange", "credential_type")
+    )
     ref = CredentialRef(tenant_id, exchange, credential_type)
     digests = SecretDigests()
     fetch_secret = credentials.recorded(digests.add)
@@ -38,14 +44,17 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
         if not credentials.exists(ref):
             raise Failure(f"no credential at {ref.path} in Vault", allow_retries=False)
         [check] = validator.validate(  # the same code path as the scheduled window
-            [ref], fetch_secret, lambda check: audit_check(check, context.run.run_id, "manual"))
+            [ref], fetch_secret, lambda check: audit_check(check, context.run.run_id, "manual")
+        )
         window_start = window_containing(check.checked_at).start
         # The same secret-material scan as a window's, before the row is stored or can reach a webhook.
         findings = row_findings(stored_row(check, window_start, Source.MANUAL, context.run.run_id), digests)
         if findings:
             label = credential_label(ref.key, {finding.split(":")[0] for finding in findings})
-            raise Failure(f"manual check of {label} not stored: its text holds secret material "
-                          f"({dict(findings)})", allow_retries=False)
+            raise Failure(
+                f"manual check of {label} not stored: its text holds secret material ({dict(findings)})",
+                allow_retries=False,
+            )
         summary = results_db.record_manual(check, window_start, context.run.run_id)
         [status] = results_db.status_rows([ref.key])
     except Failure:
@@ -53,9 +62,14 @@ def check_credential(context: OpExecutionContext, config: CheckCredentialConfig,
     except Exception as exc:  # noqa: BLE001 - redacted text only
         raise step_failure(exc, digests, what="manual check") from None
     outcome = {
-        "tenant_id": ref.tenant_id, "exchange": ref.exchange, "credential_type": ref.credential_type,
-        "status": check.status.value, "error_code": check.error_code, "duration_ms": check.duration_ms,
-        "consecutive_failures": status["consecutive_failures"], "checked_at": check.checked_at.isoformat(),
+        "tenant_id": ref.tenant_id,
+        "exchange": ref.exchange,
+        "credential_type": ref.credential_type,
+        "status": check.status.value,
+        "error_code": check.error_code,
+        "duration_ms": check.duration_ms,
+        "consecutive_failures": status["consecutive_failures"],
+        "checked_at": check.checked_at.isoformat(),
     }
     context.log.info(f"manual check {ref.path}: {check.status.value} ({check.error_code})")
     # No materialisation of the (partitioned) rollup: this is no window. The status row is updated above.

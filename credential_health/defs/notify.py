@@ -33,8 +33,13 @@ from credential_health.storage.database import make_engine, upgrade
 # Runs carrying this tag are limited to one at a time by the instance's run coordinator (dagster.yaml).
 DELIVERY_TAG = "credential_health/delivery"
 
-ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-          DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+ACTIVE = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
 _engines: dict[str, sa.Engine] = {}
 
 
@@ -42,8 +47,11 @@ _engines: dict[str, sa.Engine] = {}
 def notify_tenants_op(context: OpExecutionContext, results_db: ResultsDatabase) -> Output[dict]:
     settings = results_db.settings
     report = dispatch(
-        settings, results_db.engine, WebhookSecretStore.from_settings(settings), run_id=context.run_id,
-        audit=context.log
+        settings,
+        results_db.engine,
+        WebhookSecretStore.from_settings(settings),
+        run_id=context.run_id,
+        audit=context.log,
     )
     push_if_configured(settings, results_db.engine, grouping={"job": "notify_tenants_job"})
     summary = {
@@ -57,8 +65,11 @@ def notify_tenants_op(context: OpExecutionContext, results_db: ResultsDatabase) 
     return Output(summary, metadata=summary)
 
 
-@job(executor_def=in_process_executor, tags={DELIVERY_TAG: "true"},
-     description="Deliver due webhooks from the outbox (one delivery run at a time per instance).")
+@job(
+    executor_def=in_process_executor,
+    tags={DELIVERY_TAG: "true"},
+    description="Deliver due webhooks from the outbox (one delivery run at a time per instance).",
+)
 def notify_tenants_job():
     notify_tenants_op()
 

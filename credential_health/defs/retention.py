@@ -29,8 +29,10 @@ def delete_expired_rows(context: OpExecutionContext, results_db: ResultsDatabase
         "delivery_log_deleted": results.delete_delivery_log_before(results_db.engine, log_cutoff),
     }
     context.log.info(f"retention: {deleted}")
-    return Output(deleted, metadata={**deleted, "checks_cutoff": checks_cutoff.isoformat(),
-                                     "delivery_log_cutoff": log_cutoff.isoformat()})
+    return Output(
+        deleted,
+        metadata={**deleted, "checks_cutoff": checks_cutoff.isoformat(), "delivery_log_cutoff": log_cutoff.isoformat()},
+    )
 
 
 @job(executor_def=in_process_executor, description="Weekly cleanup of old checks and delivery-log rows.")

@@ -19,11 +19,21 @@ LAYOUT = (("binance", "trading"), ("binance", "readonly"), ("kraken", "trading")
 
 # (tenant index, layout index) -> simulator behaviour; everything else is valid.
 FAULTS = {
-    (3, 0): "revoked", (7, 2): "revoked", (12, 0): "revoked", (18, 1): "revoked", (25, 2): "revoked",
-    (9, 0): "permission_denied", (31, 2): "permission_denied",
-    (14, 2): "suspended", (40, 0): "suspended",
-    (5, 1): "flaky", (21, 0): "flaky", (33, 2): "flaky", (44, 1): "flaky",
-    (11, 0): "rate_limited", (36, 2): "rate_limited",
+    (3, 0): "revoked",
+    (7, 2): "revoked",
+    (12, 0): "revoked",
+    (18, 1): "revoked",
+    (25, 2): "revoked",
+    (9, 0): "permission_denied",
+    (31, 2): "permission_denied",
+    (14, 2): "suspended",
+    (40, 0): "suspended",
+    (5, 1): "flaky",
+    (21, 0): "flaky",
+    (33, 2): "flaky",
+    (44, 1): "flaky",
+    (11, 0): "rate_limited",
+    (36, 2): "rate_limited",
 }
 # (tenant index, layout index) -> what the key's exchange reports about it (all Binance keys that validate).
 RISKY_SCOPES = {(2, 0): "withdraw", (16, 1): "withdraw", (29, 0): "unrestricted"}
@@ -75,8 +85,18 @@ def demo_credentials(seed: str | None) -> list[DemoCredential]:
             behaviour = "malformed" if (t, index) == MALFORMED else FAULTS.get((t, index), "valid")
             api_key, secret = _keys(rng, exchange)
             scope = RISKY_SCOPES.get((t, index), "expiring" if (t, index) in EXPIRING_SCOPES else "safe")
-            credentials.append(DemoCredential(f"tenant-{t:02d}", exchange, credential_type, behaviour, api_key, secret,
-                                              scope, EXPIRING_SCOPES.get((t, index))))
+            credentials.append(
+                DemoCredential(
+                    f"tenant-{t:02d}",
+                    exchange,
+                    credential_type,
+                    behaviour,
+                    api_key,
+                    secret,
+                    scope,
+                    EXPIRING_SCOPES.get((t, index)),
+                )
+            )
     return credentials
 
 
@@ -111,9 +131,12 @@ def scope_option(credential: DemoCredential, now: datetime) -> dict:
 
 def expected_scope_events(credentials: list[DemoCredential]) -> dict[str, int]:
     """The scope events one demo run sends: one scope_risk per risky key, one expiring per expiring key."""
-    return {EventType.EXPIRING: sum(c.scope == "expiring" and c.expected_status == "valid" for c in credentials),
-            EventType.SCOPE_RISK: sum(c.scope in ("withdraw", "unrestricted") and c.expected_status == "valid"
-                                         for c in credentials)}
+    return {
+        EventType.EXPIRING: sum(c.scope == "expiring" and c.expected_status == "valid" for c in credentials),
+        EventType.SCOPE_RISK: sum(
+            c.scope in ("withdraw", "unrestricted") and c.expected_status == "valid" for c in credentials
+        ),
+    }
 
 
 def simulator_keys(credentials: list[DemoCredential], scopes: bool = False) -> list[dict]:
@@ -124,8 +147,12 @@ def simulator_keys(credentials: list[DemoCredential], scopes: bool = False) -> l
     for c in credentials:
         if c.behaviour == "malformed":
             continue
-        entry: dict[str, object] = {"exchange": c.exchange, "api_key": c.api_key, "secret": c.secret,
-                                    "behaviour": c.behaviour}
+        entry: dict[str, object] = {
+            "exchange": c.exchange,
+            "api_key": c.api_key,
+            "secret": c.secret,
+            "behaviour": c.behaviour,
+        }
         if c.behaviour == "flaky":
             entry.update(fail_first=1, fail_with="server_error")
         if scopes:

@@ -44,19 +44,22 @@ def prepare_home(fresh_results: bool = True) -> Path:
 
 
 def configure(services: Services) -> None:
-    os.environ.update({
-        "VAULT_ADDR": services.vault_addr,
-        "VAULT_TOKEN": services.vault_token,
-        "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps(
-            {"binance": f"{services.simulator_url}/binance", "kraken": f"{services.simulator_url}/kraken"}),
-        "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "100",
-        "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.2",
-        "CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "2",
-        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
-        # The demo replays the last windows within a minute, as if each had run on time (not as a backfill).
-        "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": str(WINDOWS + 1),
-        "CREDENTIAL_HEALTH_PUBLISHED_EGRESS_ADDRESSES": DEMO_EGRESS,  # the scope audit checks allowlists for it
-    })
+    os.environ.update(
+        {
+            "VAULT_ADDR": services.vault_addr,
+            "VAULT_TOKEN": services.vault_token,
+            "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps(
+                {"binance": f"{services.simulator_url}/binance", "kraken": f"{services.simulator_url}/kraken"}
+            ),
+            "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "100",
+            "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.2",
+            "CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "2",
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
+            # The demo replays the last windows within a minute, as if each had run on time (not as a backfill).
+            "CREDENTIAL_HEALTH_LATE_AFTER_WINDOWS": str(WINDOWS + 1),
+            "CREDENTIAL_HEALTH_PUBLISHED_EGRESS_ADDRESSES": DEMO_EGRESS,  # the scope audit checks allowlists for it
+        }
+    )
 
 
 def seed(services: Services, credentials) -> dict[str, str]:
@@ -74,8 +77,9 @@ def seed_credentials(services: Services, credentials) -> None:
     settings = Settings.from_env()
     vault = VaultClient.from_settings(settings)
     for credential in credentials:
-        path = vault_paths.credential(settings.vault_tenants_path, credential.tenant_id, credential.exchange,
-                                      credential.credential_type)
+        path = vault_paths.credential(
+            settings.vault_tenants_path, credential.tenant_id, credential.exchange, credential.credential_type
+        )
         vault.write(settings.vault_kv_mount, path, credential.vault_data())
     keys = simulator_keys(credentials, scopes=simulator_scopes())
     requests.post(f"{services.simulator_url}/__sim/keys", json=keys, timeout=30).raise_for_status()
@@ -100,13 +104,19 @@ def seed_endpoints(services: Services, tenants: list[str]) -> dict[str, str]:
         url = f"{services.receiver_url}/{tenant_id}"
         with engine.begin() as connection:
             if tenant_id in endpoints:  # a kept results database (make ui): same endpoint, new receiver port
-                connection.execute(tenant_webhooks.update().where(
-                    tenant_webhooks.c.endpoint_id == endpoints[tenant_id]).values(url=url))
+                connection.execute(
+                    tenant_webhooks.update()
+                    .where(tenant_webhooks.c.endpoint_id == endpoints[tenant_id])
+                    .values(url=url)
+                )
             else:
                 endpoints[tenant_id] = add_endpoint(connection, tenant_id, url, list(EVENT_TYPES), allow_private=True)
         secret = store.create(endpoints[tenant_id])  # OpenBao's dev server forgets everything when it stops
-        requests.post(f"{services.receiver_url}/__receiver/secrets",
-                      json={"path": f"/{tenant_id}", "secrets": [secret]}, timeout=10).raise_for_status()
+        requests.post(
+            f"{services.receiver_url}/__receiver/secrets",
+            json={"path": f"/{tenant_id}", "secrets": [secret]},
+            timeout=10,
+        ).raise_for_status()
     engine.dispose()
     return endpoints
 
@@ -123,7 +133,7 @@ def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> 
     notify = defs.resolve_job_def("notify_tenants_job")
     sensor = defs.resolve_sensor_def("credential_failure_sensor")
     complete = check_windows.get_partition_keys(current_time=datetime.now(timezone.utc))
-    windows = list(complete[:len(complete) - leave_newest][-count:])
+    windows = list(complete[: len(complete) - leave_newest][-count:])
     cursor, notify_runs = None, []
     for number, window in enumerate(windows, start=1):
         say(f"window {number}/{count} {window}: credential_health_job (inventory -> results -> rollup) ...", started)
@@ -138,8 +148,9 @@ def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> 
             if instance.get_runs(RunsFilter(tags={"dagster/run_key": request.run_key})):
                 continue  # the same rollup event already launched its run
             say(f"window {number}/{count} {window}: credential_failure_sensor -> notify_tenants_job", started)
-            run = notify.execute_in_process(instance=instance, run_config=QUIET,
-                                            tags={**request.tags, "dagster/run_key": request.run_key})
+            run = notify.execute_in_process(
+                instance=instance, run_config=QUIET, tags={**request.tags, "dagster/run_key": request.run_key}
+            )
             notify_runs.append(run.run_id)
     return windows, notify_runs
 
@@ -147,19 +158,34 @@ def run_windows(started: float, count: int = WINDOWS, leave_newest: int = 0) -> 
 def summarise(services: Services, credentials, windows: list[str], notify_runs: list[str], home: Path) -> dict:
     engine = sa.create_engine(os.environ["CREDENTIAL_HEALTH_DATABASE_URL"])
     with engine.connect() as connection:
-        counts = connection.execute(sa.text(
-            "SELECT window_start, status, COUNT(*) FROM credential_health_checks WHERE source = 'scheduled' "
-            "GROUP BY window_start, status ORDER BY window_start")).all()
-        alerts = connection.execute(sa.text(
-            "SELECT tenant_id, exchange, credential_type, COUNT(*) FROM webhook_events "
-            "WHERE event_type = 'credential.failed' GROUP BY tenant_id, exchange, credential_type "
-            "ORDER BY 1, 2, 3")).all()
-        risky = connection.execute(sa.text(
-            "SELECT tenant_id, exchange, credential_type, risk_level, risk_reason FROM credential_scopes "
-            "WHERE risk_level <> 'ok' ORDER BY tenant_id, exchange, credential_type")).all()
-        streaks = {(r[0], r[1], r[2]): (r[3], r[4]) for r in connection.execute(sa.text(
-            "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code "
-            "FROM credential_status"))}
+        counts = connection.execute(
+            sa.text(
+                "SELECT window_start, status, COUNT(*) FROM credential_health_checks WHERE source = 'scheduled' "
+                "GROUP BY window_start, status ORDER BY window_start"
+            )
+        ).all()
+        alerts = connection.execute(
+            sa.text(
+                "SELECT tenant_id, exchange, credential_type, COUNT(*) FROM webhook_events "
+                "WHERE event_type = 'credential.failed' GROUP BY tenant_id, exchange, credential_type "
+                "ORDER BY 1, 2, 3"
+            )
+        ).all()
+        risky = connection.execute(
+            sa.text(
+                "SELECT tenant_id, exchange, credential_type, risk_level, risk_reason FROM credential_scopes "
+                "WHERE risk_level <> 'ok' ORDER BY tenant_id, exchange, credential_type"
+            )
+        ).all()
+        streaks = {
+            (r[0], r[1], r[2]): (r[3], r[4])
+            for r in connection.execute(
+                sa.text(
+                    "SELECT tenant_id, exchange, credential_type, consecutive_failures, last_error_code "
+                    "FROM credential_status"
+                )
+            )
+        }
     engine.dispose()
     per_window: dict[str, dict[str, int]] = {}
     for window_start, status, count in counts:
@@ -173,17 +199,29 @@ def summarise(services: Services, credentials, windows: list[str], notify_runs: 
     return {
         "windows": windows,
         "per_window": per_window,
-        "expected_per_window": {s: sum(c.expected_status == s for c in credentials)
-                                for s in ("valid", "invalid", "unknown")},
-        "alerted": [{"credential": f"{t}/{e}/{c}", "events": n, "streak": streaks[(t, e, c)][0],
-                     "error_code": streaks[(t, e, c)][1]} for t, e, c, n in alerts],
+        "expected_per_window": {
+            s: sum(c.expected_status == s for c in credentials) for s in ("valid", "invalid", "unknown")
+        },
+        "alerted": [
+            {
+                "credential": f"{t}/{e}/{c}",
+                "events": n,
+                "streak": streaks[(t, e, c)][0],
+                "error_code": streaks[(t, e, c)][1],
+            }
+            for t, e, c, n in alerts
+        ],
         "webhooks_received": len(received),
         "webhooks_accepted": len(accepted),
         "accepted_types": sorted(set(types)),
-        "scope_events": {t: types.count(t) for t in sorted(set(types)) if t.startswith("credential.")
-                         and t not in (EventType.FAILED, EventType.RECOVERED)},
-        "risky_scopes": [{"credential": f"{t}/{e}/{c}", "risk_level": level, "reason": reason}
-                         for t, e, c, level, reason in risky],
+        "scope_events": {
+            t: types.count(t)
+            for t in sorted(set(types))
+            if t.startswith("credential.") and t not in (EventType.FAILED, EventType.RECOVERED)
+        },
+        "risky_scopes": [
+            {"credential": f"{t}/{e}/{c}", "risk_level": level, "reason": reason} for t, e, c, level, reason in risky
+        ],
         "notify_runs": notify_runs,
         "dagster_home": str(home),
     }
@@ -194,18 +232,23 @@ def report(summary: dict) -> None:
     print(f"  {'window':<18} {'valid':>6} {'invalid':>8} {'unknown':>8}")
     for window, counts in summary["per_window"].items():
         print(f"  {window:<18} {counts['valid']:>6} {counts['invalid']:>8} {counts['unknown']:>8}")
-    print(f"\nCredentials that reached the alert threshold ({len(summary['alerted'])}; "
-          "credential.failed sent once each):")
+    print(
+        f"\nCredentials that reached the alert threshold ({len(summary['alerted'])}; credential.failed sent once each):"
+    )
     for alert in summary["alerted"]:
         print(f"  {alert['credential']:<34} streak {alert['streak']}  {alert['error_code']}")
     if summary["risky_scopes"]:  # the simulator reported scopes: the scope audit's findings and events
         print(f"\nKeys with a scope risk ({len(summary['risky_scopes'])}; docs/operations.md, Scope audit):")
         for risky in summary["risky_scopes"]:
             print(f"  {risky['credential']:<34} {risky['risk_level']:<8} {risky['reason']}")
-        print("Scope events accepted by the receiver (each once, whatever the window): "
-              + ", ".join(f"{t} {n}" for t, n in summary["scope_events"].items()))
-    print(f"\nWebhooks accepted by the receiver (Standard Webhooks signature verified): "
-          f"{summary['webhooks_accepted']} of {summary['webhooks_received']} received")
+        print(
+            "Scope events accepted by the receiver (each once, whatever the window): "
+            + ", ".join(f"{t} {n}" for t, n in summary["scope_events"].items())
+        )
+    print(
+        f"\nWebhooks accepted by the receiver (Standard Webhooks signature verified): "
+        f"{summary['webhooks_accepted']} of {summary['webhooks_received']} received"
+    )
     print("\nAll demo processes are stopped. Open the Dagster UI on this instance with:  make ui")
     print(f"  (DAGSTER_HOME={summary['dagster_home']}; runs, asset lineage, partitions and checks are there)")
 
@@ -222,13 +265,16 @@ def main() -> int:
     signal.signal(signal.SIGINT, _interrupt)
     home = prepare_home()
     credentials = demo_credentials(os.environ.get("CREDENTIAL_HEALTH_DEMO_SEED"))
-    say(f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})",
-        started)
+    say(
+        f"starting OpenBao, the exchange simulator and a webhook receiver on loopback (logs: {home / 'demo-logs'})",
+        started,
+    )
     try:
         with Services(home / "demo-logs") as services:
             configure(services)
-            say(f"seeding {len(credentials)} credentials for {len({c.tenant_id for c in credentials})} tenants",
-                started)
+            say(
+                f"seeding {len(credentials)} credentials for {len({c.tenant_id for c in credentials})} tenants", started
+            )
             seed(services, credentials)
             windows, notify_runs = run_windows(started)
             summary = summarise(services, credentials, windows, notify_runs, home)

@@ -39,19 +39,34 @@ class Services:
         self.vault_addr = bao.addr
         port = free_port()
         self.simulator_url = f"http://127.0.0.1:{port}"
-        self._spawn("simulator", [sys.executable, "-m", "credential_health.sandbox.exchange_simulator",
-                                  "--port", str(port), "--hang-cap-seconds", "5",
-                                  "--weight-per-minute", "1000000"])  # the demo is not about Binance's IP limit
+        self._spawn(
+            "simulator",
+            [
+                sys.executable,
+                "-m",
+                "credential_health.sandbox.exchange_simulator",
+                "--port",
+                str(port),
+                "--hang-cap-seconds",
+                "5",
+                "--weight-per-minute",
+                "1000000",
+            ],
+        )  # the demo is not about Binance's IP limit
         port = free_port()
         self.receiver_url = f"http://127.0.0.1:{port}"
-        self._spawn("receiver", [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port",
-                                 str(port)])
+        self._spawn(
+            "receiver", [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port", str(port)]
+        )
         self._wait_until_up()
         return self
 
     def _wait_until_up(self, timeout: float = 60) -> None:
-        probes = [f"{self.vault_addr}/v1/sys/health", f"{self.simulator_url}/__sim/health",
-                  f"{self.receiver_url}/__receiver/received"]
+        probes = [
+            f"{self.vault_addr}/v1/sys/health",
+            f"{self.simulator_url}/__sim/health",
+            f"{self.receiver_url}/__receiver/received",
+        ]
         deadline = time.monotonic() + timeout
         for probe in probes:
             try:

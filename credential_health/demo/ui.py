@@ -29,11 +29,19 @@ STOP_GRACE_SECONDS = 30
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m credential_health.demo.ui", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=os.environ.get("UI_PORT") or "0",
-                        help="webserver port (default: $UI_PORT, else a free port)")
-    parser.add_argument("--windows", type=int, default=os.environ.get("UI_WINDOWS") or "0",
-                        help="windows to run before the UI opens, all before the newest complete one, which is "
-                             "left to launch from the UI (default: $UI_WINDOWS, else 0)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=os.environ.get("UI_PORT") or "0",
+        help="webserver port (default: $UI_PORT, else a free port)",
+    )
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=os.environ.get("UI_WINDOWS") or "0",
+        help="windows to run before the UI opens, all before the newest complete one, which is "
+        "left to launch from the UI (default: $UI_WINDOWS, else 0)",
+    )
     return parser.parse_args(argv)
 
 
@@ -114,9 +122,11 @@ def banner(url: str, home: Path) -> None:
     print(f"\nDagster UI: {url}", flush=True)
     print(f"  DAGSTER_HOME={home}; logs in {home / 'demo-logs'}", flush=True)
     print("  OpenBao, the exchange simulator and the webhook receiver are up with the demo's tenants.", flush=True)
-    print("  credential_health_schedule runs each window as it closes; credential_failure_sensor sends the\n"
-          "  webhooks after each rollup (both can be stopped under Automation). Ctrl-C stops everything.",
-          flush=True)
+    print(
+        "  credential_health_schedule runs each window as it closes; credential_failure_sensor sends the\n"
+        "  webhooks after each rollup (both can be stopped under Automation). Ctrl-C stops everything.",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,6 +163,7 @@ def serve(port: int, home: Path, started: float) -> int:
         stop_dagster(dagster)
     print(f"dagster dev exited with {dagster.returncode}; see {home / 'demo-logs' / 'dagster.log'}", file=sys.stderr)
     return 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

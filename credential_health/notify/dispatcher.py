@@ -85,10 +85,22 @@ def settle(item: Settled, now: datetime, redelivery: Redelivery) -> dict:
 
 
 class Dispatcher:
-    def __init__(self, engine: sa.Engine, transport: WebhookTransport, secrets: WebhookSecretStore, *,
-                 breaker: Breaker, concurrency: int, allow_private: bool, resolver=None, run_id: str | None = None,
-                 audit=None, redelivery: Redelivery = Redelivery(), lease_seconds: float = 60.0,
-                 owner: str | None = None):
+    def __init__(
+        self,
+        engine: sa.Engine,
+        transport: WebhookTransport,
+        secrets: WebhookSecretStore,
+        *,
+        breaker: Breaker,
+        concurrency: int,
+        allow_private: bool,
+        resolver=None,
+        run_id: str | None = None,
+        audit=None,
+        redelivery: Redelivery = Redelivery(),
+        lease_seconds: float = 60.0,
+        owner: str | None = None,
+    ):
         self.engine = engine
         self.transport = transport
         self.secrets = secrets
@@ -117,8 +129,15 @@ class Dispatcher:
         for _ in range(5):  # every candidate taken by other workers at the same instant: look again
             with self.engine.begin() as connection:
                 clock = datetime.now(timezone.utc)
-                rows, candidates = leases.claim(connection, self.owner, now=self._now, clock=clock,
-                                                lease_until=clock + self.lease, limit=limit, event_ids=event_ids)
+                rows, candidates = leases.claim(
+                    connection,
+                    self.owner,
+                    now=self._now,
+                    clock=clock,
+                    lease_until=clock + self.lease,
+                    limit=limit,
+                    event_ids=event_ids,
+                )
                 urls = leases.endpoint_urls(connection, {r.endpoint_id for r in rows}) if rows else {}
             if rows or not candidates:
                 break
@@ -166,12 +185,18 @@ class Dispatcher:
         if event.endpoint_id not in self._secrets:
             # One Vault read per endpoint per run, shared by every delivery that needs it meanwhile.
             self._secrets[event.endpoint_id] = asyncio.ensure_future(
-                asyncio.to_thread(self.secrets.signing_secrets, event.endpoint_id))
+                asyncio.to_thread(self.secrets.signing_secrets, event.endpoint_id)
+            )
         try:
             secrets = await self._secrets[event.endpoint_id]
             outcome = await self.transport.deliver(
-                url, event.payload.encode(), event.event_id, event.event_type, secrets,
-                resolver=self.resolver, allow_private=self.allow_private,
+                url,
+                event.payload.encode(),
+                event.event_id,
+                event.event_type,
+                secrets,
+                resolver=self.resolver,
+                allow_private=self.allow_private,
             )
         except (MissingWebhookSecret, ValueError) as exc:  # no secret, or one that cannot sign: nothing sent
             self.audit.warning(f"event {event.event_id}: {exc}")
@@ -181,11 +206,20 @@ class Dispatcher:
             self._gone.add(event.endpoint_id)
         self._unwritten.append(Settled(event, outcome, None, datetime.now(timezone.utc)))
         for attempt in outcome.attempts:
-            audit("webhook_delivery", event_id=event.event_id, event_type=event.event_type,
-                  tenant_id=event.tenant_id, exchange=event.exchange, credential_type=event.credential_type,
-                  endpoint_id=event.endpoint_id, attempt=event.attempts + attempt.attempt_no,
-                  status_code=attempt.status_code, error=attempt.error, duration_ms=int(attempt.duration_ms),
-                  run_id=self.run_id)
+            audit(
+                "webhook_delivery",
+                event_id=event.event_id,
+                event_type=event.event_type,
+                tenant_id=event.tenant_id,
+                exchange=event.exchange,
+                credential_type=event.credential_type,
+                endpoint_id=event.endpoint_id,
+                attempt=event.attempts + attempt.attempt_no,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                duration_ms=int(attempt.duration_ms),
+                run_id=self.run_id,
+            )
 
     async def _flush_periodically(self) -> None:
         while not self._stopping.is_set():
@@ -221,17 +255,31 @@ class Dispatcher:
             for item in batch:
                 if item.event.event_id not in mine:
                     self.report.lost_leases += 1
-                    self.audit.warning(f"lease on event {item.event.event_id} lost (another worker owns it now): "
-                                       "its outcome is not written")
+                    self.audit.warning(
+                        f"lease on event {item.event.event_id} lost (another worker owns it now): "
+                        "its outcome is not written"
+                    )
             batch = [item for item in batch if item.event.event_id in mine]
             if not batch:
                 return
-            attempts = [dict(
-                event_id=item.event.event_id, endpoint_id=item.event.endpoint_id, tenant_id=item.event.tenant_id,
-                event_type=item.event.event_type, attempt_no=item.event.attempts + a.attempt_no,
-                attempted_at=a.started_at, duration_ms=int(a.duration_ms), status_code=a.status_code,
-                error=a.error[:255] if a.error else None, response_excerpt=a.response_excerpt, run_id=self.run_id,
-            ) for item in batch if item.outcome for a in item.outcome.attempts]
+            attempts = [
+                dict(
+                    event_id=item.event.event_id,
+                    endpoint_id=item.event.endpoint_id,
+                    tenant_id=item.event.tenant_id,
+                    event_type=item.event.event_type,
+                    attempt_no=item.event.attempts + a.attempt_no,
+                    attempted_at=a.started_at,
+                    duration_ms=int(a.duration_ms),
+                    status_code=a.status_code,
+                    error=a.error[:255] if a.error else None,
+                    response_excerpt=a.response_excerpt,
+                    run_id=self.run_id,
+                )
+                for item in batch
+                if item.outcome
+                for a in item.outcome.attempts
+            ]
             if attempts:
                 connection.execute(webhook_delivery_log.insert(), attempts)
             settled = [settle(item, self._now, self.redelivery) for item in batch]

@@ -35,8 +35,9 @@ class Breaker:
         )
 
 
-def add_endpoint(connection, tenant_id: str, url: str, event_types: list[str], *, allow_private: bool,
-                 resolver=None) -> str:
+def add_endpoint(
+    connection, tenant_id: str, url: str, event_types: list[str], *, allow_private: bool, resolver=None
+) -> str:
     """Register an endpoint after the SSRF check; returns its id. Raises UnsafeWebhookURL or ValueError."""
     unknown = set(event_types) - set(EVENT_TYPES)
     if unknown:
@@ -44,18 +45,28 @@ def add_endpoint(connection, tenant_id: str, url: str, event_types: list[str], *
     check_url(url, allow_private=allow_private, resolver=resolver)
     now = datetime.now(timezone.utc)
     endpoint_id = "ep_" + secrets.token_hex(8)
-    connection.execute(tenant_webhooks.insert().values(
-        endpoint_id=endpoint_id, tenant_id=tenant_id, url=url, event_types=",".join(event_types), active=True,
-        consecutive_failures=0, created_at=now, updated_at=now,
-    ))
+    connection.execute(
+        tenant_webhooks.insert().values(
+            endpoint_id=endpoint_id,
+            tenant_id=tenant_id,
+            url=url,
+            event_types=",".join(event_types),
+            active=True,
+            consecutive_failures=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     return endpoint_id
 
 
 def find_endpoints(connection, target: str) -> list[sa.Row]:
     """Endpoints whose id is `target`, or all endpoints of tenant `target`."""
-    query = sa.select(tenant_webhooks).where(
-        sa.or_(tenant_webhooks.c.endpoint_id == target, tenant_webhooks.c.tenant_id == target)
-    ).order_by(tenant_webhooks.c.created_at)
+    query = (
+        sa.select(tenant_webhooks)
+        .where(sa.or_(tenant_webhooks.c.endpoint_id == target, tenant_webhooks.c.tenant_id == target))
+        .order_by(tenant_webhooks.c.created_at)
+    )
     return list(connection.execute(query))
 
 
@@ -77,10 +88,20 @@ def record_deliveries(connection, outcomes: list[tuple[str, bool, bool, datetime
     Returns the endpoints disabled by a 410 or by the breaker. One read and one write per endpoint.
     """
     ids = sorted({endpoint_id for endpoint_id, *_ in outcomes})
-    state = {row.endpoint_id: row for row in connection.execute(
-        sa.select(tenant_webhooks).where(tenant_webhooks.c.endpoint_id.in_(ids)))}
-    counters = {i: [state[i].consecutive_failures, state[i].failing_since, state[i].last_success_at,
-                    state[i].last_failure_at, None] for i in ids}
+    state = {
+        row.endpoint_id: row
+        for row in connection.execute(sa.select(tenant_webhooks).where(tenant_webhooks.c.endpoint_id.in_(ids)))
+    }
+    counters = {
+        i: [
+            state[i].consecutive_failures,
+            state[i].failing_since,
+            state[i].last_success_at,
+            state[i].last_failure_at,
+            None,
+        ]
+        for i in ids
+    }
     for endpoint_id, delivered, gone, when in outcomes:
         counter = counters[endpoint_id]
         if delivered:
@@ -93,12 +114,22 @@ def record_deliveries(connection, outcomes: list[tuple[str, bool, bool, datetime
             if gone:
                 counter[4] = "receiver answered 410 Gone"
             elif breaker.trips(counter[0], counter[1], when):
-                counter[4] = (f"circuit breaker: {counter[0]} consecutive failed deliveries since "
-                              f"{counter[1]:%Y-%m-%d %H:%M} UTC")
-    update_by_key(connection, tenant_webhooks, "endpoint_id",
-                  [dict(id=i, failures=c[0], since=c[1], success=c[2], failure=c[3]) for i, c in counters.items()],
-                  {"consecutive_failures": "failures", "failing_since": "since", "last_success_at": "success",
-                   "last_failure_at": "failure"}, updated_at=datetime.now(timezone.utc))
+                counter[4] = (
+                    f"circuit breaker: {counter[0]} consecutive failed deliveries since {counter[1]:%Y-%m-%d %H:%M} UTC"
+                )
+    update_by_key(
+        connection,
+        tenant_webhooks,
+        "endpoint_id",
+        [dict(id=i, failures=c[0], since=c[1], success=c[2], failure=c[3]) for i, c in counters.items()],
+        {
+            "consecutive_failures": "failures",
+            "failing_since": "since",
+            "last_success_at": "success",
+            "last_failure_at": "failure",
+        },
+        updated_at=datetime.now(timezone.utc),
+    )
     disabled = [i for i, c in counters.items() if c[4]]
     for endpoint_id in disabled:
         set_active(connection, endpoint_id, False, counters[endpoint_id][4])

@@ -55,11 +55,17 @@ def supersede_overtaken(connection: sa.Connection, *, now: datetime, clock: date
     c = webhook_events.c
     take_write_lock(connection)
     pending = sa.and_(c.state == OutboxState.PENDING, c.event_type.in_(CREDENTIAL_EVENTS), c.endpoint_id.is_not(None))
-    groups = (sa.select(*(c[k] for k in _GROUP)).where(pending).group_by(*(c[k] for k in _GROUP))
-              .having(sa.func.count() > 1, sa.func.min(c.next_attempt_at) <= now))
+    groups = (
+        sa.select(*(c[k] for k in _GROUP))
+        .where(pending)
+        .group_by(*(c[k] for k in _GROUP))
+        .having(sa.func.count() > 1, sa.func.min(c.next_attempt_at) <= now)
+    )
     rows = connection.execute(
-        sa.select(webhook_events).where(pending, sa.tuple_(*(c[k] for k in _GROUP)).in_(groups))
-        .order_by(*(c[k] for k in _GROUP), c.created_at, c.event_id)).all()
+        sa.select(webhook_events)
+        .where(pending, sa.tuple_(*(c[k] for k in _GROUP)).in_(groups))
+        .order_by(*(c[k] for k in _GROUP), c.created_at, c.event_id)
+    ).all()
     superseded: list[str] = []
     by_group: dict[tuple, list[sa.Row]] = {}
     for row in rows:
@@ -68,13 +74,23 @@ def supersede_overtaken(connection: sa.Connection, *, now: datetime, clock: date
         overtaken, moves = _overtaken(events, clock)
         if not overtaken:
             continue
-        done = connection.execute(webhook_events.update().where(
-            c.event_id.in_(list(overtaken)), c.state == OutboxState.PENDING, c.attempts == 0, _not_leased(clock),
-        ).values(state=OutboxState.SUPERSEDED, last_error=sa.case(overtaken, value=c.event_id))).rowcount
+        done = connection.execute(
+            webhook_events.update()
+            .where(
+                c.event_id.in_(list(overtaken)),
+                c.state == OutboxState.PENDING,
+                c.attempts == 0,
+                _not_leased(clock),
+            )
+            .values(state=OutboxState.SUPERSEDED, last_error=sa.case(overtaken, value=c.event_id))
+        ).rowcount
         if done == len(overtaken):  # else another worker got there first; the next pass settles it
             for event_id, slot in moves.items():
-                connection.execute(webhook_events.update().where(c.event_id == event_id, c.state == OutboxState.PENDING)
-                                   .values(next_attempt_at=slot))
+                connection.execute(
+                    webhook_events.update()
+                    .where(c.event_id == event_id, c.state == OutboxState.PENDING)
+                    .values(next_attempt_at=slot)
+                )
             superseded += list(overtaken)
     return superseded
 
@@ -89,8 +105,11 @@ def _overtaken(events: list[sa.Row], clock: datetime) -> tuple[dict[str, str], d
     carry: datetime | None = None
     for event, successor in zip(events, [*events[1:], None], strict=True):
         slot = min(event.next_attempt_at, carry) if carry else event.next_attempt_at
-        held = event.attempts == 0 and event.delivery_runs == 0 and (
-            event.lease_expires_at is None or event.lease_expires_at <= clock)
+        held = (
+            event.attempts == 0
+            and event.delivery_runs == 0
+            and (event.lease_expires_at is None or event.lease_expires_at <= clock)
+        )
         if successor is not None and held and successor.created_at < event.next_attempt_at:
             overtaken[event.event_id] = f"superseded by {successor.event_id} before its slot"
             carry = slot
@@ -101,8 +120,16 @@ def _overtaken(events: list[sa.Row], clock: datetime) -> tuple[dict[str, str], d
     return overtaken, moves
 
 
-def claim(connection: sa.Connection, owner: str, *, now: datetime, clock: datetime, lease_until: datetime,
-          limit: int, event_ids: Sequence[str] | None = None) -> tuple[list[sa.Row], int]:
+def claim(
+    connection: sa.Connection,
+    owner: str,
+    *,
+    now: datetime,
+    clock: datetime,
+    lease_until: datetime,
+    limit: int,
+    event_ids: Sequence[str] | None = None,
+) -> tuple[list[sa.Row], int]:
     """Lease up to `limit` due events (each the oldest pending one of its group) to `owner`.
 
     Returns the claimed rows and how many candidates there were (fewer claimed: other workers took them).
@@ -111,16 +138,32 @@ def claim(connection: sa.Connection, owner: str, *, now: datetime, clock: dateti
     take_write_lock(connection)
     # Each group's oldest pending event in one sorted pass, then a lock by primary key: a correlated
     # subquery is quadratic when the planner's statistics are stale (right after a window's events).
-    ranked = sa.select(c.event_id, c.endpoint_id, c.next_attempt_at, c.created_at, c.lease_expires_at,
-                       sa.func.row_number().over(partition_by=[c[k] for k in _GROUP],
-                                                 order_by=[c.created_at, c.event_id]).label("position"),
-                       ).where(c.state == OutboxState.PENDING, c.endpoint_id.is_not(None)).subquery("ranked")
+    ranked = (
+        sa.select(
+            c.event_id,
+            c.endpoint_id,
+            c.next_attempt_at,
+            c.created_at,
+            c.lease_expires_at,
+            sa.func.row_number()
+            .over(partition_by=[c[k] for k in _GROUP], order_by=[c.created_at, c.event_id])
+            .label("position"),
+        )
+        .where(c.state == OutboxState.PENDING, c.endpoint_id.is_not(None))
+        .subquery("ranked")
+    )
     r = ranked.c
     candidates = (
-        sa.select(r.event_id).join(tenant_webhooks, tenant_webhooks.c.endpoint_id == r.endpoint_id)
-        .where(r.position == 1, r.next_attempt_at <= now, tenant_webhooks.c.active.is_(True),
-               sa.or_(r.lease_expires_at.is_(None), r.lease_expires_at <= clock))
-        .order_by(r.next_attempt_at, r.created_at, r.event_id).limit(limit)
+        sa.select(r.event_id)
+        .join(tenant_webhooks, tenant_webhooks.c.endpoint_id == r.endpoint_id)
+        .where(
+            r.position == 1,
+            r.next_attempt_at <= now,
+            tenant_webhooks.c.active.is_(True),
+            sa.or_(r.lease_expires_at.is_(None), r.lease_expires_at <= clock),
+        )
+        .order_by(r.next_attempt_at, r.created_at, r.event_id)
+        .limit(limit)
     )
     if event_ids is not None:
         candidates = candidates.where(r.event_id.in_(list(event_ids)))
@@ -128,26 +171,38 @@ def claim(connection: sa.Connection, owner: str, *, now: datetime, clock: dateti
     if not ids:
         return [], 0
     # Checked again under the row lock: another worker may have claimed or settled one meanwhile.
-    free = (sa.select(c.event_id).where(c.event_id.in_(ids), c.state == OutboxState.PENDING, _not_leased(clock))
-            .with_for_update(skip_locked=True, of=webhook_events))
+    free = (
+        sa.select(c.event_id)
+        .where(c.event_id.in_(ids), c.state == OutboxState.PENDING, _not_leased(clock))
+        .with_for_update(skip_locked=True, of=webhook_events)
+    )
     claimed = connection.execute(
-        webhook_events.update().where(c.event_id.in_(free)).values(lease_owner=owner, lease_expires_at=lease_until)
-        .returning(*webhook_events.c)).all()
+        webhook_events.update()
+        .where(c.event_id.in_(free))
+        .values(lease_owner=owner, lease_expires_at=lease_until)
+        .returning(*webhook_events.c)
+    ).all()
     return sorted(claimed, key=lambda row: (row.next_attempt_at, row.created_at, row.event_id)), len(ids)
 
 
 def endpoint_urls(connection: sa.Connection, endpoint_ids: set[str]) -> dict[str, str]:
     """endpoint id -> URL, read when the events are claimed (an edited URL applies to the next claim)."""
-    rows = connection.execute(sa.select(tenant_webhooks.c.endpoint_id, tenant_webhooks.c.url)
-                              .where(tenant_webhooks.c.endpoint_id.in_(sorted(endpoint_ids))))
+    rows = connection.execute(
+        sa.select(tenant_webhooks.c.endpoint_id, tenant_webhooks.c.url).where(
+            tenant_webhooks.c.endpoint_id.in_(sorted(endpoint_ids))
+        )
+    )
     return dict(rows.tuples().all())
 
 
 def renew(connection: sa.Connection, owner: str, lease_until: datetime) -> int:
     """Extend every lease `owner` still holds on a pending event; returns how many."""
     c = webhook_events.c
-    return connection.execute(webhook_events.update().where(c.lease_owner == owner, c.state == OutboxState.PENDING)
-                              .values(lease_expires_at=lease_until)).rowcount
+    return connection.execute(
+        webhook_events.update()
+        .where(c.lease_owner == owner, c.state == OutboxState.PENDING)
+        .values(lease_expires_at=lease_until)
+    ).rowcount
 
 
 def held(connection: sa.Connection, owner: str, event_ids: Sequence[str]) -> set[str]:
@@ -161,17 +216,25 @@ def held(connection: sa.Connection, owner: str, event_ids: Sequence[str]) -> set
 def release(connection: sa.Connection, owner: str) -> int:
     """Give back every lease `owner` still holds (events it claimed but did not settle)."""
     c = webhook_events.c
-    return connection.execute(webhook_events.update().where(c.lease_owner == owner)
-                              .values(lease_owner=None, lease_expires_at=None)).rowcount
+    return connection.execute(
+        webhook_events.update().where(c.lease_owner == owner).values(lease_owner=None, lease_expires_at=None)
+    ).rowcount
 
 
 def due_count(connection: sa.Connection, now: datetime) -> int:
     """Events a delivery run would claim now: pending, due, on an active endpoint, not leased (or lease expired)."""
     c = webhook_events.c
-    query = (sa.select(sa.func.count()).select_from(webhook_events)
-             .join(tenant_webhooks, tenant_webhooks.c.endpoint_id == c.endpoint_id)
-             .where(c.state == OutboxState.PENDING, c.next_attempt_at <= now, _not_leased(now),
-                    tenant_webhooks.c.active.is_(True)))
+    query = (
+        sa.select(sa.func.count())
+        .select_from(webhook_events)
+        .join(tenant_webhooks, tenant_webhooks.c.endpoint_id == c.endpoint_id)
+        .where(
+            c.state == OutboxState.PENDING,
+            c.next_attempt_at <= now,
+            _not_leased(now),
+            tenant_webhooks.c.active.is_(True),
+        )
+    )
     return connection.execute(query).scalar_one()
 
 
@@ -180,7 +243,20 @@ def settle(connection: sa.Connection, owner: str, outcomes: list[dict]) -> None:
 
     `outcomes`: dicts of id, state, attempts, error, delivered, next, runs.
     """
-    update_by_key(connection, webhook_events, "event_id", outcomes,
-                  {"state": "state", "attempts": "attempts", "last_error": "error", "delivered_at": "delivered",
-                   "next_attempt_at": "next", "delivery_runs": "runs"},
-                  webhook_events.c.lease_owner == owner, lease_owner=None, lease_expires_at=None)
+    update_by_key(
+        connection,
+        webhook_events,
+        "event_id",
+        outcomes,
+        {
+            "state": "state",
+            "attempts": "attempts",
+            "last_error": "error",
+            "delivered_at": "delivered",
+            "next_attempt_at": "next",
+            "delivery_runs": "runs",
+        },
+        webhook_events.c.lease_owner == owner,
+        lease_owner=None,
+        lease_expires_at=None,
+    )

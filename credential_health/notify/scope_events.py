@@ -26,10 +26,13 @@ def scope_fields(scope: ScopeRecord | None) -> dict | None:
     if scope is None:
         return None
     return {
-        "can_trade": scope.can_trade, "can_withdraw": scope.can_withdraw, "can_transfer": scope.can_transfer,
+        "can_trade": scope.can_trade,
+        "can_withdraw": scope.can_withdraw,
+        "can_transfer": scope.can_transfer,
         "ip_restricted": scope.ip_restricted,
         "ip_allowlist": list(scope.ip_allowlist) if scope.ip_allowlist is not None else None,
-        "expires_at": _iso(scope.expires_at), "egress_allowlisted": scope.egress_allowlisted,
+        "expires_at": _iso(scope.expires_at),
+        "egress_allowlisted": scope.egress_allowlisted,
     }
 
 
@@ -51,17 +54,31 @@ class ScopeOutbox:
         for endpoint_id in self._subscribers.get((tenant_id, event_type), []) or [None]:
             dedupe = dedupe_key(identity, event_type, endpoint_id)
             event_id = new_message_id(dedupe)
-            body = {"event_id": event_id, "tenant_id": tenant_id, "exchange": exchange,
-                    "credential_type": credential_type, **data}
-            payload = json.dumps({"type": event_type, "timestamp": _iso(self.now), "data": body},
-                                 separators=(",", ":"))
-            self.rows.append(dict(
-                event_id=event_id, dedupe_key=dedupe, tenant_id=tenant_id, exchange=exchange,
-                credential_type=credential_type, endpoint_id=endpoint_id, event_type=event_type, payload=payload,
-                state=OutboxState.PENDING if endpoint_id else OutboxState.UNDELIVERABLE,
-                last_error=None if endpoint_id else "no active webhook endpoint for this tenant and event type",
-                attempts=0, created_at=self.now, next_attempt_at=self.now,
-            ))
+            body = {
+                "event_id": event_id,
+                "tenant_id": tenant_id,
+                "exchange": exchange,
+                "credential_type": credential_type,
+                **data,
+            }
+            payload = json.dumps({"type": event_type, "timestamp": _iso(self.now), "data": body}, separators=(",", ":"))
+            self.rows.append(
+                dict(
+                    event_id=event_id,
+                    dedupe_key=dedupe,
+                    tenant_id=tenant_id,
+                    exchange=exchange,
+                    credential_type=credential_type,
+                    endpoint_id=endpoint_id,
+                    event_type=event_type,
+                    payload=payload,
+                    state=OutboxState.PENDING if endpoint_id else OutboxState.UNDELIVERABLE,
+                    last_error=None if endpoint_id else "no active webhook endpoint for this tenant and event type",
+                    attempts=0,
+                    created_at=self.now,
+                    next_attempt_at=self.now,
+                )
+            )
         self.counts[event_type] += 1
 
     def write(self) -> None:

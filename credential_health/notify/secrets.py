@@ -21,8 +21,9 @@ class WebhookSecretStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, client: VaultClient | None = None) -> WebhookSecretStore:
-        return cls(client or VaultClient.from_settings(settings), settings.vault_kv_mount,
-                   settings.vault_webhook_secrets_path)
+        return cls(
+            client or VaultClient.from_settings(settings), settings.vault_kv_mount, settings.vault_webhook_secrets_path
+        )
 
     def _path(self, endpoint_id: str) -> str:
         return paths.webhook_secret(self.path, endpoint_id)
@@ -38,11 +39,15 @@ class WebhookSecretStore:
         now = now or datetime.now(timezone.utc)
         stored = self.client.read(self.mount, self._path(endpoint_id))
         secret = generate_secret()
-        self.client.write(self.mount, self._path(endpoint_id), {
-            "current": secret,
-            "previous": stored["current"],
-            "previous_valid_until": (now + grace).isoformat(),
-        })
+        self.client.write(
+            self.mount,
+            self._path(endpoint_id),
+            {
+                "current": secret,
+                "previous": stored["current"],
+                "previous_valid_until": (now + grace).isoformat(),
+            },
+        )
         return secret
 
     def signing_secrets(self, endpoint_id: str, now: datetime | None = None) -> list[str]:

@@ -26,17 +26,32 @@ def redelivery_from_settings(settings: Settings) -> Redelivery:
     return Redelivery(settings.webhook_max_delivery_runs, timedelta(seconds=settings.webhook_redelivery_delay_seconds))
 
 
-def dispatch(settings: Settings, engine: sa.Engine, secrets: WebhookSecretStore, *, run_id: str | None = None,
-             audit=None, resolver=None, event_ids: list[str] | None = None,
-             now: datetime | None = None) -> DispatchReport:
+def dispatch(
+    settings: Settings,
+    engine: sa.Engine,
+    secrets: WebhookSecretStore,
+    *,
+    run_id: str | None = None,
+    audit=None,
+    resolver=None,
+    event_ids: list[str] | None = None,
+    now: datetime | None = None,
+) -> DispatchReport:
     """Claim and deliver due events (all, or just `event_ids`) with the configured policy, breaker and SSRF rules."""
 
     async def go() -> DispatchReport:
         async with WebhookTransport.from_settings(settings) as transport:
             dispatcher = Dispatcher(
-                engine, transport, secrets, breaker=breaker_from_settings(settings),
-                concurrency=settings.webhook_concurrency, allow_private=settings.webhook_allow_private_urls,
-                resolver=resolver, run_id=run_id, audit=audit, redelivery=redelivery_from_settings(settings),
+                engine,
+                transport,
+                secrets,
+                breaker=breaker_from_settings(settings),
+                concurrency=settings.webhook_concurrency,
+                allow_private=settings.webhook_allow_private_urls,
+                resolver=resolver,
+                run_id=run_id,
+                audit=audit,
+                redelivery=redelivery_from_settings(settings),
                 lease_seconds=settings.webhook_lease_seconds,
             )
             return await dispatcher.run(now=now, event_ids=event_ids)

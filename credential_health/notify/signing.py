@@ -35,7 +35,7 @@ def secret_key(secret: str) -> bytes:
     """The HMAC key of a `whsec_` secret (its base64-decoded tail); the error never echoes the secret."""
     if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
         raise ValueError("webhook secret must start with 'whsec_'")
-    encoded = secret[len(SECRET_PREFIX):]
+    encoded = secret[len(SECRET_PREFIX) :]
     try:
         key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):

@@ -27,11 +27,15 @@ _EXTRA_BLOCKED = [
         "0.0.0.0/8",  # "this network"; 0.0.0.0 reaches localhost on Linux
         "100.64.0.0/10",  # CGNAT
         "192.0.0.0/24",  # IETF protocol assignments
-        "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",  # documentation
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "203.0.113.0/24",  # documentation
         "198.18.0.0/15",  # benchmarking
-        "240.0.0.0/4", "255.255.255.255/32",  # reserved, broadcast
+        "240.0.0.0/4",
+        "255.255.255.255/32",  # reserved, broadcast
         "::/96",  # IPv4-compatible (deprecated)
-        "64:ff9b::/96", "64:ff9b:1::/48",  # NAT64
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",  # NAT64
         "2001::/32",  # Teredo
         "2001:db8::/32",  # documentation
         "2002::/16",  # 6to4

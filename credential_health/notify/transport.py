@@ -219,8 +219,14 @@ class WebhookTransport:
         return AttemptRecord(attempt_no, started_at, duration_ms, status, error, excerpt), retryable, retry_after
 
     async def _send(
-        self, target_url: str, body: bytes, msg_id: str, event_type: str, secrets: Sequence[str],
-        resolver: Resolver | None, allow_private: bool,
+        self,
+        target_url: str,
+        body: bytes,
+        msg_id: str,
+        event_type: str,
+        secrets: Sequence[str],
+        resolver: Resolver | None,
+        allow_private: bool,
     ) -> tuple[int, str, str | None]:
         """Check, sign with a fresh timestamp, send to the checked address; (status, excerpt, Retry-After)."""
         target = await asyncio.to_thread(check_url, target_url, allow_private=allow_private, resolver=resolver)
@@ -246,4 +252,3 @@ class WebhookTransport:
             await response.aclose()
         text = bytes(excerpt[:RESPONSE_EXCERPT_BYTES]).decode("utf-8", errors="replace")
         return response.status_code, text, response.headers.get("Retry-After")
-

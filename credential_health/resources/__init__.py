@@ -10,8 +10,15 @@ from credential_health.resources.results_db import MESSAGE_COLUMN, ResultsDataba
 from credential_health.resources.validator import CredentialValidator
 from credential_health.resources.vault import VaultCredentialSource
 
-__all__ = ["MESSAGE_COLUMN", "CredentialValidator", "ResultsDatabase", "SettingsResource", "VaultCredentialSource",
-           "default_resources", "stored_row"]
+__all__ = [
+    "MESSAGE_COLUMN",
+    "CredentialValidator",
+    "ResultsDatabase",
+    "SettingsResource",
+    "VaultCredentialSource",
+    "default_resources",
+    "stored_row",
+]
 
 
 def default_resources() -> dict[str, ConfigurableResource]:

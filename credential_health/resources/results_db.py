@@ -22,11 +22,15 @@ class ResultsDatabase(SettingsResource):
     """The result tables (SQLite or PostgreSQL) at CREDENTIAL_HEALTH_DATABASE_URL, and the settings of the
     rollup and retention that work on them."""
 
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; None: CREDENTIAL_HEALTH_DATABASE_URL "
-                                     "(preferred: a URL here, with any password in it, shows in run config).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; None: CREDENTIAL_HEALTH_DATABASE_URL "
+        "(preferred: a URL here, with any password in it, shows in run config).",
+    )
     migrate: bool = Field(default=True, description="Apply pending Alembic migrations when a run starts (idempotent).")
-    batch_rows: int = Field(default=window_rows.BATCH_ROWS, ge=1,
-                            description="A window's rows are written in transactions of this many.")
+    batch_rows: int = Field(
+        default=window_rows.BATCH_ROWS, ge=1, description="A window's rows are written in transactions of this many."
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -55,21 +59,30 @@ class ResultsDatabase(SettingsResource):
 
     def replace_window(self, window_start: datetime, checks: list[CheckResult], run_id: str | None) -> int:
         """Store the window's scheduled checks in one transaction (one row per credential; late ones flagged)."""
-        return results.replace_window(self.engine, window_start, window_start + CHECK_INTERVAL, checks, run_id,
-                                      self.late_after)
+        return results.replace_window(
+            self.engine, window_start, window_start + CHECK_INTERVAL, checks, run_id, self.late_after
+        )
 
     def reach(self) -> None:
         """Connect (and migrate) now, so a database problem surfaces before any exchange call."""
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def run_checks(self, window_start: datetime, run_id: str | None,
-                   keys: Collection[rollup.Key] | None = None) -> list[CheckResult]:
+    def run_checks(
+        self, window_start: datetime, run_id: str | None, keys: Collection[rollup.Key] | None = None
+    ) -> list[CheckResult]:
         """The window's scheduled checks stored by run `run_id` (an earlier attempt of a retried step; None: any
         run), of the credentials in `keys` if given."""
         return [
-            CheckResult(CredentialRef(r["tenant_id"], r["exchange"], r["credential_type"]), Status(r["status"]),
-                        r["error_code"], r["error_message"], r["checked_at"], r["duration_ms"], r["attempts"])
+            CheckResult(
+                CredentialRef(r["tenant_id"], r["exchange"], r["credential_type"]),
+                Status(r["status"]),
+                r["error_code"],
+                r["error_message"],
+                r["checked_at"],
+                r["duration_ms"],
+                r["attempts"],
+            )
             for r in window_rows.run_rows(self.engine, window_start, run_id, keys)
         ]
 
@@ -77,9 +90,12 @@ class ResultsDatabase(SettingsResource):
         """Writes the window's scheduled checks in batches as they finish."""
         late_after = self.late_after
         return window_rows.WindowWriter(
-            self.engine, window_start,
+            self.engine,
+            window_start,
             lambda check: stored_row(check, window_start, Source.SCHEDULED, run_id, late_after),
-            batch_rows=self.batch_rows, policy=ScopePolicy.from_settings(self.settings))
+            batch_rows=self.batch_rows,
+            policy=ScopePolicy.from_settings(self.settings),
+        )
 
     def drop_absent(self, window_start: datetime, inventory: set[rollup.Key]) -> int:
         return window_rows.drop_absent(self.engine, window_start, inventory)
@@ -87,20 +103,40 @@ class ResultsDatabase(SettingsResource):
     def rollup_window(self, window_start: datetime, inventory: set[rollup.Key] | None) -> rollup.RollupSummary:
         """Fold the window's scheduled checks into credential_status, episodes and the outbox, in one transaction."""
         with self.engine.begin() as connection:
-            return rollup.apply_window(connection, window_start, _now(), inventory,
-                                       self.settings.consecutive_failures_before_alert, self.spacing)
+            return rollup.apply_window(
+                connection,
+                window_start,
+                _now(),
+                inventory,
+                self.settings.consecutive_failures_before_alert,
+                self.spacing,
+            )
 
     def record_manual(self, check: CheckResult, window_start: datetime, run_id: str | None) -> rollup.RollupSummary:
         """Store one manual check and fold it into that credential's status (and episode), in one transaction."""
         row = stored_row(check, window_start, Source.MANUAL, run_id)
         with self.engine.begin() as connection:  # the scope audit first: it may re-code an egress failure
             [row] = ScopeAudit(connection, ScopePolicy.from_settings(self.settings), _now()).run(
-                [row], {check.ref.key: check.scope} if check.scope is not None else {})
-            event = rollup.Event(row["checked_at"], row["source"], window_start, row["checked_at"], row["status"],
-                                 row["error_code"], row["error_message"])
+                [row], {check.ref.key: check.scope} if check.scope is not None else {}
+            )
+            event = rollup.Event(
+                row["checked_at"],
+                row["source"],
+                window_start,
+                row["checked_at"],
+                row["status"],
+                row["error_code"],
+                row["error_message"],
+            )
             results.insert_rows(connection, [row])
-            return rollup.apply_events(connection, {check.ref.key: [event]}, _now(), None,
-                                       self.settings.consecutive_failures_before_alert, self.spacing)
+            return rollup.apply_events(
+                connection,
+                {check.ref.key: [event]},
+                _now(),
+                None,
+                self.settings.consecutive_failures_before_alert,
+                self.spacing,
+            )
 
     def status_rows(self, keys: Iterable[rollup.Key] | None = None) -> list[dict]:
         with self.engine.connect() as connection:
@@ -120,8 +156,9 @@ class ResultsDatabase(SettingsResource):
 MESSAGE_COLUMN = 500  # credential_health_checks.error_message holds this many characters
 
 
-def stored_row(check: CheckResult, window_start: datetime, source: Source, run_id: str | None,
-               late_after: timedelta | None = None) -> dict:
+def stored_row(
+    check: CheckResult, window_start: datetime, source: Source, run_id: str | None, late_after: timedelta | None = None
+) -> dict:
     """The checks-table row of `check`. Its message is scrubbed of key-shaped text once more here, so no
     stored message (one that echoes an odd folder name, say) looks like a key to the secret scan. A scheduled
     check made more than `late_after` after its window ended is flagged late."""

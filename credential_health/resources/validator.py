@@ -13,11 +13,14 @@ from credential_health.resources.base import SettingsResource
 class CredentialValidator(SettingsResource):
     """Validates credentials against their exchanges (ccxt), configured from CREDENTIAL_HEALTH_* settings."""
 
-    concurrency: int | None = Field(default=None, ge=1, description="Checks in flight at once; None: "
-                                    "CREDENTIAL_HEALTH_CHECK_CONCURRENCY.")
+    concurrency: int | None = Field(
+        default=None, ge=1, description="Checks in flight at once; None: CREDENTIAL_HEALTH_CHECK_CONCURRENCY."
+    )
 
     def validate(  # type: ignore[override]  # shadows pydantic's deprecated classmethod, never called on a resource
-        self, refs: Iterable[CredentialRef], fetch_secret: Callable[[CredentialRef], ExchangeSecret],
+        self,
+        refs: Iterable[CredentialRef],
+        fetch_secret: Callable[[CredentialRef], ExchangeSecret],
         on_result: Callable[[CheckResult], None] | None = None,
     ) -> list[CheckResult]:
         # Imported here: ccxt takes seconds to import, and the webserver and daemon load this module too.

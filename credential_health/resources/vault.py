@@ -17,8 +17,9 @@ class VaultCredentialSource(SettingsResource):
     """Tenants' credentials in Vault KV v2: list references, read one secret just in time."""
 
     kv_mount: str | None = Field(default=None, description="KV v2 mount of the credentials; None: VAULT_KV_MOUNT.")
-    tenants_path: str | None = Field(default=None,
-                                     description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH.")
+    tenants_path: str | None = Field(
+        default=None, description="Folder of the tenants' secrets; None: VAULT_TENANTS_PATH."
+    )
 
     _store: CredentialStore | None = PrivateAttr(default=None)
 
@@ -29,9 +30,11 @@ class VaultCredentialSource(SettingsResource):
     @property
     def store(self) -> CredentialStore:
         if self._store is None:
-            self._store = CredentialStore(VaultClient.from_settings(self.settings),
-                                          self.kv_mount or self.settings.vault_kv_mount,
-                                          self.tenants_path or self.settings.vault_tenants_path)
+            self._store = CredentialStore(
+                VaultClient.from_settings(self.settings),
+                self.kv_mount or self.settings.vault_kv_mount,
+                self.tenants_path or self.settings.vault_tenants_path,
+            )
         return self._store
 
     def walk(self) -> list[CredentialRef]:

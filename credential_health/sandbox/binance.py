@@ -32,8 +32,14 @@ ERRORS: dict[str, tuple[int, dict]] = {
     # Binance's SAPI error codes (developers.binance.com/docs/margin_trading/error-code): -3022 ACCOUNT_BAN_TRADE
     "suspended": (403, {"code": -3022, "msg": "You account's trading is banned."}),
     # SPOT_ERRORS -1003 TOO_MANY_REQUESTS; REST_INFO: HTTP 429 when a rate limit is broken
-    "rate_limited": (429, {"code": -1003, "msg": "Too many requests; current limit of IP is 6000 request weight "
-                                                  "per 1 MINUTE. Please use the websocket for live updates."}),
+    "rate_limited": (
+        429,
+        {
+            "code": -1003,
+            "msg": "Too many requests; current limit of IP is 6000 request weight "
+            "per 1 MINUTE. Please use the websocket for live updates.",
+        },
+    ),
     # SPOT_ERRORS -1001 DISCONNECTED; REST_INFO: HTTP 5XX for internal errors on Binance's side
     "server_error": (503, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}),
     # ccxt's binance exceptions map quotes this body ('System is under maintenance.' -> OnMaintenance)
@@ -41,8 +47,13 @@ ERRORS: dict[str, tuple[int, dict]] = {
     # SPOT_ERRORS -1021 INVALID_TIMESTAMP
     "clock_skew": (400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}),
     # SPOT_ERRORS -1007 TIMEOUT
-    "timeout": (408, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
-                                            "Send status unknown; execution status unknown."}),
+    "timeout": (
+        408,
+        {
+            "code": -1007,
+            "msg": "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+        },
+    ),
     # REST_INFO: recvWindow cannot exceed 60000
     "recv_window": (400, {"code": -1131, "msg": "recvWindow must be less than 60000"}),
 }
@@ -55,16 +66,22 @@ CREATED_MS = 1_698_645_219_000  # every simulated key's createTime
 KEY_INFO_PATH = "/sapi/v1/account/apiRestrictions"  # the scope probe's endpoint
 
 SYMBOLS = [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")]
-BALANCES = [{"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"},
-            {"asset": "USDT", "free": "1000.00000000", "locked": "0.00000000"}]
+BALANCES = [
+    {"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"},
+    {"asset": "USDT", "free": "1000.00000000", "locked": "0.00000000"},
+]
 
 
-def _json(data: object, status: int = 200, used_weight: int | None = None, weight_header: str = API_WEIGHT_HEADER,
-          **headers: str) -> web.Response:
+def _json(
+    data: object,
+    status: int = 200,
+    used_weight: int | None = None,
+    weight_header: str = API_WEIGHT_HEADER,
+    **headers: str,
+) -> web.Response:
     if used_weight is not None:
         headers[weight_header] = str(used_weight)
-    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json", headers=headers)
 
 
 def _error(name: str, used_weight: int | None = None, weight_header: str = API_WEIGHT_HEADER) -> web.Response:
@@ -78,10 +95,21 @@ def _now_ms() -> int:
 
 def _symbol(symbol: str, base: str, quote: str) -> dict:
     return {
-        "symbol": symbol, "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8, "quoteAsset": quote,
-        "quotePrecision": 8, "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True,
-        "ocoAllowed": True, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": ["SPOT"],
-        "permissionSets": [["SPOT"]], "filters": [
+        "symbol": symbol,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "orderTypes": ["LIMIT", "MARKET"],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "permissions": ["SPOT"],
+        "permissionSets": [["SPOT"]],
+        "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
             {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.00", "stepSize": "0.00001"},
         ],
@@ -89,9 +117,13 @@ def _symbol(symbol: str, base: str, quote: str) -> dict:
 
 
 def _exchange_info(symbols: list[tuple[str, str, str]]) -> dict:
-    return {"timezone": "UTC", "serverTime": _now_ms(), "exchangeFilters": [],
-            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}],
-            "symbols": [_symbol(*s) for s in symbols]}
+    return {
+        "timezone": "UTC",
+        "serverTime": _now_ms(),
+        "exchangeFilters": [],
+        "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}],
+        "symbols": [_symbol(*s) for s in symbols],
+    }
 
 
 def _signature_payload(raw_query: str) -> tuple[str, str | None]:
@@ -99,7 +131,7 @@ def _signature_payload(raw_query: str) -> tuple[str, str | None]:
     kept, signature = [], None
     for part in raw_query.split("&"):
         if part.startswith("signature="):
-            signature = part[len("signature="):]
+            signature = part[len("signature=") :]
         elif part:
             kept.append(part)
     return "&".join(kept), signature
@@ -120,8 +152,11 @@ def _throttled(verdict: str, used: int, retry_after: float, weight_header: str =
     seconds = str(max(1, math.ceil(retry_after)))
     if verdict == "banned":
         until = _now_ms() + int(retry_after * 1000)
-        body = {"code": -1003, "msg": f"Way too much request weight used; IP banned until {until}. "
-                                      "Please use WebSocket Streams for live updates to avoid bans."}
+        body = {
+            "code": -1003,
+            "msg": f"Way too much request weight used; IP banned until {until}. "
+            "Please use WebSocket Streams for live updates to avoid bans.",
+        }
         return _json(body, 418, used, **{"Retry-After": seconds})
     return _json(ERRORS["rate_limited"][1], 429, used, weight_header, **{"Retry-After": seconds})
 
@@ -129,10 +164,11 @@ def _throttled(verdict: str, used: int, retry_after: float, weight_header: str =
 def _charge(request: web.Request, weight: int) -> tuple[str, int, float, str]:
     """Charge the request's pool: verdict, weight used there, Retry-After and the header that reports it."""
     state = request.app[STATE]
-    path = request.path[len(PREFIX):]
+    path = request.path[len(PREFIX) :]
     if path.startswith("/sapi/"):
-        verdict, used, retry_after = state.charge(EXCHANGE + path, request.remote or "", weight,
-                                                  state.sapi_weight_per_minute, bans=False)
+        verdict, used, retry_after = state.charge(
+            EXCHANGE + path, request.remote or "", weight, state.sapi_weight_per_minute, bans=False
+        )
         return verdict, used, retry_after, SAPI_WEIGHT_HEADER
     return (*state.charge(EXCHANGE, request.remote or "", weight), API_WEIGHT_HEADER)
 
@@ -150,7 +186,7 @@ async def _signed(request: web.Request, weight: int, payload, scoped: bool = Fal
     state = request.app[STATE]
     api_key = request.headers.get("X-MBX-APIKEY", "")
     if api_key:
-        state.record(EXCHANGE, api_key, request.path[len(PREFIX):])
+        state.record(EXCHANGE, api_key, request.path[len(PREFIX) :])
     verdict, used, retry_after, header = _charge(request, weight)
     key = state.key(EXCHANGE, api_key)
     await state.pause(key)
@@ -202,24 +238,46 @@ def _api_restrictions(key: SimKey) -> dict:
     """GET /sapi/v1/account/apiRestrictions, field by field as documented (times in ms; the trading authority's
     expiry only when there is one): https://developers.binance.com/docs/wallet/account/api-key-permission"""
     transfer, expires = key.scope_of("transfer"), key.scope_of("expires_at")
-    body = {"ipRestrict": bool(key.scope_of("ip_allowlist")), "createTime": CREATED_MS, "enableReading": True,
-            "enableWithdrawals": key.scope_of("withdraw"), "enableInternalTransfer": transfer, "enableMargin": False,
-            "enableFutures": False, "permitsUniversalTransfer": transfer, "enableVanillaOptions": False,
-            "enableFixApiTrade": False, "enableFixReadOnly": False,
-            "enableSpotAndMarginTrading": key.scope_of("trade"), "enablePortfolioMarginTrading": False}
+    body = {
+        "ipRestrict": bool(key.scope_of("ip_allowlist")),
+        "createTime": CREATED_MS,
+        "enableReading": True,
+        "enableWithdrawals": key.scope_of("withdraw"),
+        "enableInternalTransfer": transfer,
+        "enableMargin": False,
+        "enableFutures": False,
+        "permitsUniversalTransfer": transfer,
+        "enableVanillaOptions": False,
+        "enableFixApiTrade": False,
+        "enableFixReadOnly": False,
+        "enableSpotAndMarginTrading": key.scope_of("trade"),
+        "enablePortfolioMarginTrading": False,
+    }
     if expires is not None:
         body["tradingAuthorityExpirationTime"] = int(expires * 1000)
     return body
 
 
 def _account() -> dict:
-    return {"makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
-            "updateTime": _now_ms(), "accountType": "SPOT", "balances": BALANCES, "permissions": ["SPOT"]}
+    return {
+        "makerCommission": 10,
+        "takerCommission": 10,
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "canTrade": True,
+        "canWithdraw": True,
+        "canDeposit": True,
+        "brokered": False,
+        "updateTime": _now_ms(),
+        "accountType": "SPOT",
+        "balances": BALANCES,
+        "permissions": ["SPOT"],
+    }
 
 
 def routes() -> list[web.RouteDef]:
     """Every Binance route, under /binance."""
+
     def public(path: str, weight: int, payload) -> web.RouteDef:
         return web.get(PREFIX + path, functools.partial(_public, weight=weight, payload=payload))
 
@@ -236,6 +294,8 @@ def routes() -> list[web.RouteDef]:
         signed("/sapi/v1/capital/config/getall", 10, []),
         signed("/sapi/v1/margin/allPairs", 1, []),
         signed("/sapi/v1/margin/isolated/allPairs", 10, []),
-        web.get(PREFIX + KEY_INFO_PATH,  # request weight (IP) 1
-                functools.partial(_signed, weight=1, payload=_api_restrictions, scoped=True)),
+        web.get(
+            PREFIX + KEY_INFO_PATH,  # request weight (IP) 1
+            functools.partial(_signed, weight=1, payload=_api_restrictions, scoped=True),
+        ),
     ]

@@ -50,16 +50,18 @@ def _body(code: int, message: str, result: object) -> dict:
 
 
 def _json(body: dict, status: int = 200, **headers: str) -> web.Response:
-    return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json", headers=headers)
 
 
 def _error(name: str) -> web.Response:
     status, code, message = ERRORS[name]
     headers = {}
     if name == "rate_limited":  # the rate-limit page's response headers
-        headers = {"X-Bapi-Limit": "50", "X-Bapi-Limit-Status": "0",
-                   "X-Bapi-Limit-Reset-Timestamp": str(int(time.time() * 1000) + 1000)}
+        headers = {
+            "X-Bapi-Limit": "50",
+            "X-Bapi-Limit-Status": "0",
+            "X-Bapi-Limit-Reset-Timestamp": str(int(time.time() * 1000) + 1000),
+        }
     return _json(_body(code, message, {}), status, **headers)
 
 
@@ -72,14 +74,45 @@ def expected_signature(secret: str, timestamp: str, api_key: str, recv_window: s
 def _wallet_balance(key: SimKey) -> dict:
     """GET /v5/account/wallet-balance?accountType=UNIFIED
     (https://bybit-exchange.github.io/docs/v5/account/wallet-balance)."""
-    coins = [{"coin": coin, "equity": amount, "usdValue": amount, "walletBalance": amount, "locked": "0",
-              "borrowAmount": "0", "accruedInterest": "0", "totalOrderIM": "0", "totalPositionIM": "0",
-              "totalPositionMM": "0", "unrealisedPnl": "0", "cumRealisedPnl": "0", "bonus": "0",
-              "marginCollateral": True, "collateralSwitch": True, "spotBorrow": "0"} for coin, amount in COINS]
-    return {"list": [{"accountType": "UNIFIED", "accountIMRate": "0", "accountMMRate": "0", "totalEquity": "25000",
-                      "totalWalletBalance": "25000", "totalMarginBalance": "25000", "totalAvailableBalance": "25000",
-                      "totalPerpUPL": "0", "totalInitialMargin": "0", "totalMaintenanceMargin": "0",
-                      "accountLTV": "0", "coin": coins}]}
+    coins = [
+        {
+            "coin": coin,
+            "equity": amount,
+            "usdValue": amount,
+            "walletBalance": amount,
+            "locked": "0",
+            "borrowAmount": "0",
+            "accruedInterest": "0",
+            "totalOrderIM": "0",
+            "totalPositionIM": "0",
+            "totalPositionMM": "0",
+            "unrealisedPnl": "0",
+            "cumRealisedPnl": "0",
+            "bonus": "0",
+            "marginCollateral": True,
+            "collateralSwitch": True,
+            "spotBorrow": "0",
+        }
+        for coin, amount in COINS
+    ]
+    return {
+        "list": [
+            {
+                "accountType": "UNIFIED",
+                "accountIMRate": "0",
+                "accountMMRate": "0",
+                "totalEquity": "25000",
+                "totalWalletBalance": "25000",
+                "totalMarginBalance": "25000",
+                "totalAvailableBalance": "25000",
+                "totalPerpUPL": "0",
+                "totalInitialMargin": "0",
+                "totalMaintenanceMargin": "0",
+                "accountLTV": "0",
+                "coin": coins,
+            }
+        ]
+    }
 
 
 def _query_api(key: SimKey) -> dict:
@@ -93,26 +126,62 @@ def _query_api(key: SimKey) -> dict:
         deadline_day = max((expires - datetime.now(timezone.utc)).days, 0)
         expired_at = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
     user_id = int(hashlib.sha256(key.api_key.encode()).hexdigest()[:8], 16)
-    return {"id": str(user_id % 10_000_000), "note": "credential-health", "apiKey": key.api_key,
-            "readOnly": 0 if (trade or withdraw or transfer) else 1, "secret": "",
-            "permissions": {"ContractTrade": ["Order", "Position"] if trade else [],
-                            "Spot": ["SpotTrade"] if trade else [], "Wallet": wallet,
-                            "Options": ["OptionsTrade"] if trade else [],
-                            "Derivatives": ["DerivativesTrade"] if trade else [],
-                            "Exchange": ["ExchangeHistory"], "Earn": [], "NFT": [], "CopyTrading": [],
-                            "BlockTrade": [], "Affiliate": [], "FiatP2P": [], "FiatBitPay": [],
-                            "FiatConvertBroker": [], "BitCard": [], "ByXPost": []},
-            "ips": key_scope.ip_allowlist(key) or ["*"], "type": 1, "deadlineDay": deadline_day,
-            "expiredAt": expired_at, "createdAt": "2026-01-05T09:30:00Z", "unified": 0, "uta": 1,
-            "userID": user_id, "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0,
-            "rsaPublicKey": "", "isMaster": True, "parentUid": "0", "kycLevel": "LEVEL_1", "kycRegion": ""}
+    return {
+        "id": str(user_id % 10_000_000),
+        "note": "credential-health",
+        "apiKey": key.api_key,
+        "readOnly": 0 if (trade or withdraw or transfer) else 1,
+        "secret": "",
+        "permissions": {
+            "ContractTrade": ["Order", "Position"] if trade else [],
+            "Spot": ["SpotTrade"] if trade else [],
+            "Wallet": wallet,
+            "Options": ["OptionsTrade"] if trade else [],
+            "Derivatives": ["DerivativesTrade"] if trade else [],
+            "Exchange": ["ExchangeHistory"],
+            "Earn": [],
+            "NFT": [],
+            "CopyTrading": [],
+            "BlockTrade": [],
+            "Affiliate": [],
+            "FiatP2P": [],
+            "FiatBitPay": [],
+            "FiatConvertBroker": [],
+            "BitCard": [],
+            "ByXPost": [],
+        },
+        "ips": key_scope.ip_allowlist(key) or ["*"],
+        "type": 1,
+        "deadlineDay": deadline_day,
+        "expiredAt": expired_at,
+        "createdAt": "2026-01-05T09:30:00Z",
+        "unified": 0,
+        "uta": 1,
+        "userID": user_id,
+        "inviterID": 0,
+        "vipLevel": "No VIP",
+        "mktMakerLevel": "0",
+        "affiliateID": 0,
+        "rsaPublicKey": "",
+        "isMaster": True,
+        "parentUid": "0",
+        "kycLevel": "LEVEL_1",
+        "kycRegion": "",
+    }
 
 
 def _account_info(key: SimKey) -> dict:
     """GET /v5/account/info (https://bybit-exchange.github.io/docs/v5/account/account-info): a UTA 2.0 account."""
-    return {"unifiedMarginStatus": 6, "marginMode": "REGULAR_MARGIN", "isMasterTrader": False,
-            "spotHedgingStatus": "OFF", "updatedTime": str(int(time.time() * 1000)), "dcpStatus": "OFF",
-            "timeWindow": 10, "smpGroup": 0}
+    return {
+        "unifiedMarginStatus": 6,
+        "marginMode": "REGULAR_MARGIN",
+        "isMasterTrader": False,
+        "spotHedgingStatus": "OFF",
+        "updatedTime": str(int(time.time() * 1000)),
+        "dcpStatus": "OFF",
+        "timeWindow": 10,
+        "smpGroup": 0,
+    }
 
 
 def _throttled(verdict: str) -> web.Response | None:
@@ -172,6 +241,7 @@ async def _time(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     """Every Bybit route, under /bybit."""
+
     def private(path: str, payload, scoped: bool = False, **required: str) -> web.RouteDef:
         return web.get(PREFIX + path, functools.partial(_private, payload=payload, required=required, scoped=scoped))
 

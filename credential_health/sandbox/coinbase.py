@@ -47,8 +47,11 @@ V2_ERRORS: dict[str, tuple[int, str, str]] = {
 V3_UNAUTHENTICATED = ("revoked", "bad_key_format", "bad_signature", "clock_skew", "suspended")
 KEY_INFO_PATH = "/api/v3/brokerage/key_permissions"  # what the scope probe asks
 
-V3_PERMISSION_DENIED = {"error": "PERMISSION_DENIED", "error_details": "Missing required scopes",
-                        "message": "Missing required scopes"}
+V3_PERMISSION_DENIED = {
+    "error": "PERMISSION_DENIED",
+    "error_details": "Missing required scopes",
+    "message": "Missing required scopes",
+}
 ACCOUNTS = (("BTC", "0.5"), ("USD", "1000"))
 STAMP = "2024-01-01T00:00:00Z"
 
@@ -84,7 +87,7 @@ def _jwt_parts(authorization: str) -> tuple[dict, dict, bytes, bytes] | None:
     """Header, claims, signed bytes and raw signature of a bearer JWT, or None when it is not one."""
     if not authorization.startswith("Bearer "):
         return None
-    parts = authorization[len("Bearer "):].split(".")
+    parts = authorization[len("Bearer ") :].split(".")
     if len(parts) != 3:
         return None
     try:
@@ -129,8 +132,13 @@ def _fresh(claims: dict, now: float) -> bool | None:
 
 def _claims_ok(header: dict, claims: dict, request: web.Request, now: float) -> bool:
     uri = str(claims.get("uri", "")).replace(f"{request.method} http://", f"{request.method} ", 1)
-    return (header.get("alg") == "ES256" and header.get("kid") == claims.get("sub")
-            and claims.get("iss") in ISSUERS and _fresh(claims, now) is True and uri == expected_uri(request))
+    return (
+        header.get("alg") == "ES256"
+        and header.get("kid") == claims.get("sub")
+        and claims.get("iss") in ISSUERS
+        and _fresh(claims, now) is True
+        and uri == expected_uri(request)
+    )
 
 
 def _jwt_failure(request: web.Request, parsed: tuple, key: SimKey, now: float) -> str | None:
@@ -183,29 +191,58 @@ def _id(key: SimKey, name: str) -> str:
 def v2_accounts(key: SimKey) -> dict:
     """List Accounts of the Coinbase App API (https://docs.cdp.coinbase.com/coinbase-app/track-apis/accounts),
     what ccxt 4.5.90's fetch_balance calls by default (options['fetchBalance'] = 'v2PrivateGetAccounts')."""
-    data = [{
-        "id": _id(key, currency), "name": f"{currency} Wallet", "primary": currency == "BTC",
-        "type": "fiat" if currency == "USD" else "wallet",
-        "currency": {"code": currency, "name": currency, "type": "fiat" if currency == "USD" else "crypto"},
-        "balance": {"amount": value, "currency": currency}, "created_at": STAMP, "updated_at": STAMP,
-        "resource": "account", "resource_path": f"/v2/accounts/{_id(key, currency)}",
-        "allow_deposits": True, "allow_withdrawals": True,
-    } for currency, value in ACCOUNTS]
-    pagination = {"ending_before": None, "starting_after": None, "previous_ending_before": None,
-                  "next_starting_after": None, "limit": 250, "order": "desc", "previous_uri": None, "next_uri": None}
+    data = [
+        {
+            "id": _id(key, currency),
+            "name": f"{currency} Wallet",
+            "primary": currency == "BTC",
+            "type": "fiat" if currency == "USD" else "wallet",
+            "currency": {"code": currency, "name": currency, "type": "fiat" if currency == "USD" else "crypto"},
+            "balance": {"amount": value, "currency": currency},
+            "created_at": STAMP,
+            "updated_at": STAMP,
+            "resource": "account",
+            "resource_path": f"/v2/accounts/{_id(key, currency)}",
+            "allow_deposits": True,
+            "allow_withdrawals": True,
+        }
+        for currency, value in ACCOUNTS
+    ]
+    pagination = {
+        "ending_before": None,
+        "starting_after": None,
+        "previous_ending_before": None,
+        "next_starting_after": None,
+        "limit": 250,
+        "order": "desc",
+        "previous_uri": None,
+        "next_uri": None,
+    }
     return {"pagination": pagination, "data": data}
 
 
 def v3_accounts(key: SimKey) -> dict:
     """List Accounts of Advanced Trade
     (https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/accounts/list-accounts)."""
-    accounts = [{
-        "uuid": _id(key, currency), "name": f"{currency} Wallet", "currency": currency,
-        "available_balance": {"value": value, "currency": currency}, "default": True, "active": True,
-        "created_at": STAMP, "updated_at": STAMP, "deleted_at": None,
-        "type": "ACCOUNT_TYPE_FIAT" if currency == "USD" else "ACCOUNT_TYPE_CRYPTO", "ready": True,
-        "hold": {"value": "0", "currency": currency}, "retail_portfolio_id": _portfolio(key), "platform": "",
-    } for currency, value in ACCOUNTS]
+    accounts = [
+        {
+            "uuid": _id(key, currency),
+            "name": f"{currency} Wallet",
+            "currency": currency,
+            "available_balance": {"value": value, "currency": currency},
+            "default": True,
+            "active": True,
+            "created_at": STAMP,
+            "updated_at": STAMP,
+            "deleted_at": None,
+            "type": "ACCOUNT_TYPE_FIAT" if currency == "USD" else "ACCOUNT_TYPE_CRYPTO",
+            "ready": True,
+            "hold": {"value": "0", "currency": currency},
+            "retail_portfolio_id": _portfolio(key),
+            "platform": "",
+        }
+        for currency, value in ACCOUNTS
+    ]
     return {"accounts": accounts, "has_next": False, "cursor": "", "size": len(accounts)}
 
 
@@ -216,13 +253,18 @@ def _portfolio(key: SimKey) -> str:
 def key_permissions(key: SimKey) -> dict:
     """Get API Key Permissions (https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/data-api/
     get-api-key-permissions): view/trade/transfer flags and the key's portfolio; no IP list, no expiry."""
-    return {"can_view": True, "can_trade": key_scope.can(key, "trade"),
-            "can_transfer": key_scope.can(key, "transfer") or key_scope.can(key, "withdraw"),
-            "portfolio_uuid": _portfolio(key), "portfolio_type": "DEFAULT"}
+    return {
+        "can_view": True,
+        "can_trade": key_scope.can(key, "trade"),
+        "can_transfer": key_scope.can(key, "transfer") or key_scope.can(key, "withdraw"),
+        "portfolio_uuid": _portfolio(key),
+        "portfolio_type": "DEFAULT",
+    }
 
 
 def routes() -> list[web.RouteDef]:
     """Every Coinbase route, under /coinbase."""
+
     def private(api: str, path: str, payload, scoped: bool = False) -> web.RouteDef:
         return web.get(PREFIX + path, functools.partial(_private, api=api, payload=payload, scoped=scoped))
 

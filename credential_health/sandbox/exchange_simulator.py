@@ -91,16 +91,23 @@ def build_app(state: SimState) -> web.Application:
     """The aiohttp application serving every simulated exchange and the control API."""
     app = web.Application(middlewares=[_track_in_flight])
     app[STATE] = state
-    app.add_routes(binance.routes() + kraken.routes() + coinbase.routes() + kucoin.routes() + okx.routes()
-                   + bybit.routes() + [
-        web.post(CONTROL + "/keys", _register_keys),
-        web.get(CONTROL + "/keys", _list_keys),
-        web.delete(CONTROL + "/keys/{exchange}/{api_key}", _remove_key),
-        web.post(CONTROL + "/config", _configure),
-        web.get(CONTROL + "/stats", _stats),
-        web.post(CONTROL + "/reset", _reset),
-        web.get(CONTROL + "/health", _health),
-    ])
+    app.add_routes(
+        binance.routes()
+        + kraken.routes()
+        + coinbase.routes()
+        + kucoin.routes()
+        + okx.routes()
+        + bybit.routes()
+        + [
+            web.post(CONTROL + "/keys", _register_keys),
+            web.get(CONTROL + "/keys", _list_keys),
+            web.delete(CONTROL + "/keys/{exchange}/{api_key}", _remove_key),
+            web.post(CONTROL + "/config", _configure),
+            web.get(CONTROL + "/stats", _stats),
+            web.post(CONTROL + "/reset", _reset),
+            web.get(CONTROL + "/health", _health),
+        ]
+    )
     return app
 
 
@@ -140,8 +147,9 @@ class SimulatorServer:
     @property
     def urls(self) -> dict[str, str]:
         """exchange_urls for the validator."""
-        return {module.EXCHANGE: self.base_url + module.PREFIX
-                for module in (binance, kraken, coinbase, kucoin, okx, bybit)}
+        return {
+            module.EXCHANGE: self.base_url + module.PREFIX for module in (binance, kraken, coinbase, kucoin, okx, bybit)
+        }
 
     def start(self) -> str:
         """Start serving; return the base URL."""
@@ -211,10 +219,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed at start)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every response")
-    parser.add_argument("--weight-per-minute", type=int, default=6_000,
-                        help="per-IP request weight per window (Binance's real limit by default)")
-    parser.add_argument("--sapi-weight-per-minute", type=int, default=12_000,
-                        help="per-IP weight per window of each Binance /sapi endpoint (its own pool)")
+    parser.add_argument(
+        "--weight-per-minute",
+        type=int,
+        default=6_000,
+        help="per-IP request weight per window (Binance's real limit by default)",
+    )
+    parser.add_argument(
+        "--sapi-weight-per-minute",
+        type=int,
+        default=12_000,
+        help="per-IP weight per window of each Binance /sapi endpoint (its own pool)",
+    )
     parser.add_argument("--window-seconds", type=float, default=60.0, help="length of that window (benches shorten it)")
     parser.add_argument("--ban-after", type=int, default=1, help="429s ignored before the IP gets 418")
     parser.add_argument("--ban-seconds", type=float, default=120.0)
@@ -240,9 +256,15 @@ async def _serve_forever(state: SimState, host: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console entry: serve until SIGINT/SIGTERM."""
     args = _parser().parse_args(argv)
-    state = SimState(latency_ms=args.latency_ms, weight_per_minute=args.weight_per_minute,
-                     ban_after=args.ban_after, ban_seconds=args.ban_seconds, hang_cap_seconds=args.hang_cap_seconds,
-                     window_seconds=args.window_seconds, sapi_weight_per_minute=args.sapi_weight_per_minute)
+    state = SimState(
+        latency_ms=args.latency_ms,
+        weight_per_minute=args.weight_per_minute,
+        ban_after=args.ban_after,
+        ban_seconds=args.ban_seconds,
+        hang_cap_seconds=args.hang_cap_seconds,
+        window_seconds=args.window_seconds,
+        sapi_weight_per_minute=args.sapi_weight_per_minute,
+    )
     if args.keys:
         with open(args.keys, encoding="utf-8") as handle:
             for entry in json.load(handle):
@@ -250,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     runner = asyncio.run
     with contextlib.suppress(ImportError):  # uvloop roughly doubles the requests one core can serve
         import uvloop
+
         runner = uvloop.run
     runner(_serve_forever(state, args.host, args.port))
     return 0

@@ -14,15 +14,32 @@ from credential_health.sandbox.weights import WeightBudget
 
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin", "okx", "bybit")
 BEHAVIOURS = (
-    "valid", "revoked", "bad_key_format", "bad_signature", "permission_denied", "suspended", "rate_limited",
-    "timeout", "server_error", "maintenance", "clock_skew", "flaky", *TRANSPORT_BEHAVIOURS,
+    "valid",
+    "revoked",
+    "bad_key_format",
+    "bad_signature",
+    "permission_denied",
+    "suspended",
+    "rate_limited",
+    "timeout",
+    "server_error",
+    "maintenance",
+    "clock_skew",
+    "flaky",
+    *TRANSPORT_BEHAVIOURS,
 )
 # A key's scope, shared by every exchange: each exchange module renders it in its key-information endpoint's own
 # field names. trade/withdraw/transfer: what the key may do; ip_allowlist: addresses or CIDR blocks ([] = any
 # address); expires_at: Unix seconds (None = never); answer: how that endpoint answers ("valid", any behaviour,
 # or "malformed": a 200 without the documented fields). Unset fields take these defaults.
-DEFAULT_SCOPE: dict = {"trade": True, "withdraw": False, "transfer": False, "ip_allowlist": [], "expires_at": None,
-                       "answer": "valid"}
+DEFAULT_SCOPE: dict = {
+    "trade": True,
+    "withdraw": False,
+    "transfer": False,
+    "ip_allowlist": [],
+    "expires_at": None,
+    "answer": "valid",
+}
 SCOPE_ANSWERS = (*(name for name in BEHAVIOURS if name != "flaky"), "malformed")
 
 
@@ -102,9 +119,17 @@ class Refusal:
 class SimState:
     """Everything the simulator knows; safe to change from another thread while it serves."""
 
-    def __init__(self, latency_ms: float = 0.0, weight_per_minute: int = 6_000, ban_after: int = 1,
-                 ban_seconds: float = 120.0, hang_cap_seconds: float = 30.0, clock_skew_ms: int = 120_000,
-                 window_seconds: float = 60.0, sapi_weight_per_minute: int = 12_000):
+    def __init__(
+        self,
+        latency_ms: float = 0.0,
+        weight_per_minute: int = 6_000,
+        ban_after: int = 1,
+        ban_seconds: float = 120.0,
+        hang_cap_seconds: float = 30.0,
+        clock_skew_ms: int = 120_000,
+        window_seconds: float = 60.0,
+        sapi_weight_per_minute: int = 12_000,
+    ):
         self.lock = threading.Lock()
         self.sapi_weight_per_minute = sapi_weight_per_minute  # Binance: each IP-limited /sapi endpoint's own pool
         self.latency_ms = latency_ms
@@ -133,10 +158,16 @@ class SimState:
         """The registered key, if any."""
         return self.keys.get((exchange, api_key or ""))
 
-    def configure(self, latency_ms: float | None = None, weight_per_minute: int | None = None,
-                  ban_after: int | None = None, ban_seconds: float | None = None,
-                  hang_cap_seconds: float | None = None, window_seconds: float | None = None,
-                  sapi_weight_per_minute: int | None = None) -> None:
+    def configure(
+        self,
+        latency_ms: float | None = None,
+        weight_per_minute: int | None = None,
+        ban_after: int | None = None,
+        ban_seconds: float | None = None,
+        hang_cap_seconds: float | None = None,
+        window_seconds: float | None = None,
+        sapi_weight_per_minute: int | None = None,
+    ) -> None:
         """Change server-wide settings while running."""
         with self.lock:
             if sapi_weight_per_minute is not None:
@@ -164,8 +195,9 @@ class SimState:
         """Hold a request until the client gives up (aiohttp then cancels the handler) or the cap passes."""
         await asyncio.sleep(self.hang_cap_seconds)
 
-    def charge(self, exchange: str, ip: str, weight: int, limit: int | None = None,
-               bans: bool = True) -> tuple[str, int, float]:
+    def charge(
+        self, exchange: str, ip: str, weight: int, limit: int | None = None, bans: bool = True
+    ) -> tuple[str, int, float]:
         """Spend request weight for one request from `ip`; refusals are logged for tests and benches."""
         with self.lock:
             verdict, used, retry_after = self.budget.charge(exchange, ip, weight, time.monotonic(), limit, bans)
@@ -178,38 +210,38 @@ class SimState:
         with self.lock:
             self.log.append(SignedRequest(exchange, api_key, path, time.time()))
 
-    async def arrive(self, exchange: str, api_key: str, path: str, ip: str) -> tuple[SimKey | None, str]:
-        """A private request's first steps at a one-unit-per-request exchange: log it, charge `ip`, find the key
-        and wait out its latency. Returns (the key or None, the budget's verdict)."""
-        if api_key:
-            self.record(exchange, api_key, path)
-        verdict, _, _ = self.charge(exchange, ip, 1)
-        key = self.key(exchange, api_key)
-        await self.pause(key)
-        return key, verdict
-
     def requests(self, api_key: str | None = None, exchange: str | None = None) -> list[SignedRequest]:
         """Signed requests received, optionally for one key and/or exchange, oldest first."""
         with self.lock:
-            return [r for r in self.log
-                    if (api_key is None or r.api_key == api_key) and (exchange is None or r.exchange == exchange)]
+            return [
+                r
+                for r in self.log
+                if (api_key is None or r.api_key == api_key) and (exchange is None or r.exchange == exchange)
+            ]
 
     def stats(self, timestamps: bool = False) -> dict:
         """Per exchange and key: count, first and last time (and every time when asked)."""
         summary: dict[str, dict[str, dict]] = {}
         for request in self.requests():
             entry = summary.setdefault(request.exchange, {}).setdefault(
-                request.api_key, {"count": 0, "first": request.at, "last": request.at})
+                request.api_key, {"count": 0, "first": request.at, "last": request.at}
+            )
             entry["count"] += 1
             entry["last"] = request.at
             if timestamps:
                 entry.setdefault("timestamps", []).append(request.at)
         total = sum(entry["count"] for per_key in summary.values() for entry in per_key.values())
         with self.lock:
-            refused = {verdict: sum(1 for r in self.refusals if r.verdict == verdict)
-                       for verdict in ("throttled", "banned")}
-        return {"requests": summary, "total": total, "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight, "refused": refused}
+            refused = {
+                verdict: sum(1 for r in self.refusals if r.verdict == verdict) for verdict in ("throttled", "banned")
+            }
+        return {
+            "requests": summary,
+            "total": total,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "refused": refused,
+        }
 
     def reset(self, keys: bool = False) -> None:
         """Clear the request log, budgets, call counts and nonces (and every key when asked)."""

@@ -40,10 +40,14 @@ ASSET_PAIRS = {
     "XXBTZUSD": {"altname": "XBTUSD", "wsname": "XBT/USD", "base": "XXBT", "quote": "ZUSD"},
     "XETHZUSD": {"altname": "ETHUSD", "wsname": "ETH/USD", "base": "XETH", "quote": "ZUSD"},
 }
-ASSETS = {code: {"aclass": "currency", "altname": alt, "decimals": 10, "display_decimals": 5, "status": "enabled"}
-          for code, alt in (("XXBT", "XBT"), ("XETH", "ETH"), ("ZUSD", "USD"))}
-BALANCE_EX = {"XXBT": {"balance": "0.5000000000", "hold_trade": "0.0000000000"},
-              "ZUSD": {"balance": "1000.0000", "hold_trade": "0.0000"}}
+ASSETS = {
+    code: {"aclass": "currency", "altname": alt, "decimals": 10, "display_decimals": 5, "status": "enabled"}
+    for code, alt in (("XXBT", "XBT"), ("XETH", "ETH"), ("ZUSD", "USD"))
+}
+BALANCE_EX = {
+    "XXBT": {"balance": "0.5000000000", "hold_trade": "0.0000000000"},
+    "ZUSD": {"balance": "1000.0000", "hold_trade": "0.0000"},
+}
 
 
 def _json(result: object = None, errors: tuple[str, ...] = (), status: int = 200) -> web.Response:
@@ -53,8 +57,9 @@ def _json(result: object = None, errors: tuple[str, ...] = (), status: int = 200
 
 def _html(name: str) -> web.Response:
     status, reason = HTML_ERRORS[name]
-    return web.Response(text=f"<html><body><h1>{status} {reason}</h1></body></html>", status=status,
-                        content_type="text/html")
+    return web.Response(
+        text=f"<html><body><h1>{status} {reason}</h1></body></html>", status=status, content_type="text/html"
+    )
 
 
 def _throttled(verdict: str) -> web.Response | None:
@@ -107,7 +112,7 @@ async def _private(request: web.Request, payload, scoped: bool = False) -> web.R
     nonce = (parse_qs(body).get("nonce") or [""])[0]
     if not nonce.isdigit():
         return _json(errors=(ERRORS["bad_arguments"],))
-    path = request.path[len(PREFIX):]
+    path = request.path[len(PREFIX) :]
     expected = expected_signature(key.secret, path, nonce, body)
     if expected is None or not hmac.compare_digest(expected, request.headers.get("API-Sign", "")):
         return _json(errors=(ERRORS["bad_signature"],))
@@ -129,6 +134,7 @@ async def _private(request: web.Request, payload, scoped: bool = False) -> web.R
 
 def routes() -> list[web.RouteDef]:
     """Every Kraken route, under /kraken."""
+
     def public(path: str, payload) -> web.RouteDef:
         return web.get(PREFIX + path, functools.partial(_public, payload=payload))
 
@@ -136,10 +142,17 @@ def routes() -> list[web.RouteDef]:
         return web.post(PREFIX + path, functools.partial(_private, payload=payload, scoped=scoped))
 
     return [
-        public("/0/public/Time", lambda: {"unixtime": int(time.time()), "rfc1123": time.strftime(
-            "%a, %d %b %y %H:%M:%S +0000", time.gmtime())}),
-        public("/0/public/SystemStatus", lambda: {"status": "online", "timestamp": time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}),
+        public(
+            "/0/public/Time",
+            lambda: {
+                "unixtime": int(time.time()),
+                "rfc1123": time.strftime("%a, %d %b %y %H:%M:%S +0000", time.gmtime()),
+            },
+        ),
+        public(
+            "/0/public/SystemStatus",
+            lambda: {"status": "online", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        ),
         public("/0/public/Assets", ASSETS),
         public("/0/public/AssetPairs", lambda: {name: _pair(name, info) for name, info in ASSET_PAIRS.items()}),
         private("/0/private/BalanceEx", BALANCE_EX),
@@ -158,14 +171,42 @@ def _api_key_info(key: SimKey) -> dict:
     if key.scope_of("withdraw"):
         permissions.append("withdraw-funds")
     expires = key.scope_of("expires_at")
-    return {"apiKeyName": "simulated", "apiKey": key.api_key, "nonce": str(key.last_nonce), "nonceWindow": 0,
-            "permissions": permissions, "iban": "AA88 N84G WOAK NMOI", "validUntil": str(int(expires or 0)),
-            "queryFrom": "0", "queryTo": "0", "createdTime": "1698645219", "modifiedTime": "1698645219",
-            "ipAllowlist": list(key.scope_of("ip_allowlist")), "lastUsed": str(int(time.time()))}
+    return {
+        "apiKeyName": "simulated",
+        "apiKey": key.api_key,
+        "nonce": str(key.last_nonce),
+        "nonceWindow": 0,
+        "permissions": permissions,
+        "iban": "AA88 N84G WOAK NMOI",
+        "validUntil": str(int(expires or 0)),
+        "queryFrom": "0",
+        "queryTo": "0",
+        "createdTime": "1698645219",
+        "modifiedTime": "1698645219",
+        "ipAllowlist": list(key.scope_of("ip_allowlist")),
+        "lastUsed": str(int(time.time())),
+    }
 
 
 def _pair(name: str, info: dict) -> dict:
-    return {**info, "aclass_base": "currency", "aclass_quote": "currency", "lot": "unit", "pair_decimals": 1,
-            "cost_decimals": 5, "lot_decimals": 8, "lot_multiplier": 1, "leverage_buy": [], "leverage_sell": [],
-            "fees": [[0, 0.26]], "fees_maker": [[0, 0.16]], "fee_volume_currency": "ZUSD", "margin_call": 80,
-            "margin_stop": 40, "ordermin": "0.0001", "costmin": "0.5", "tick_size": "0.1", "status": "online"}
+    return {
+        **info,
+        "aclass_base": "currency",
+        "aclass_quote": "currency",
+        "lot": "unit",
+        "pair_decimals": 1,
+        "cost_decimals": 5,
+        "lot_decimals": 8,
+        "lot_multiplier": 1,
+        "leverage_buy": [],
+        "leverage_sell": [],
+        "fees": [[0, 0.26]],
+        "fees_maker": [[0, 0.16]],
+        "fee_volume_currency": "ZUSD",
+        "margin_call": 80,
+        "margin_stop": 40,
+        "ordermin": "0.0001",
+        "costmin": "0.5",
+        "tick_size": "0.1",
+        "status": "online",
+    }

@@ -31,8 +31,11 @@ SUCCESS = "200000"
 # https://www.kucoin.com/docs-new/error-code/websocket ("GATEWAY ERROR CODE"); HTTP statuses: 401 for a key or
 # signature KuCoin cannot authenticate, 403 for a forbidden one, 429, 500 and 503 as its HTTP status-code list.
 ERRORS: dict[str, tuple[int, str, str]] = {
-    "missing_headers": (401, "400001", "Any of KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE "
-                                       "is missing in your request header."),
+    "missing_headers": (
+        401,
+        "400001",
+        "Any of KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE is missing in your request header.",
+    ),
     "clock_skew": (401, "400002", "KC-API-TIMESTAMP Invalid -- Time differs from server time by more than 5 seconds"),
     "revoked": (401, "400003", "KC-API-KEY not exists"),
     "bad_key_format": (401, "400003", "KC-API-KEY not exists"),  # KuCoin names no separate format error
@@ -61,8 +64,9 @@ def _error(name: str, ip: str = "") -> web.Response:
 
 
 def _gateway_timeout() -> web.Response:
-    return web.Response(text="<html><body><h1>504 Gateway Time-out</h1></body></html>", status=504,
-                        content_type="text/html")
+    return web.Response(
+        text="<html><body><h1>504 Gateway Time-out</h1></body></html>", status=504, content_type="text/html"
+    )
 
 
 def _hmac_b64(secret: str, text: str) -> str:
@@ -85,8 +89,9 @@ async def _private(request: web.Request, payload, scoped: bool = False) -> web.R
     """KuCoin's order: budget, headers present, key, scripted refusals, passphrase, signature, time, IP list."""
     state = request.app[STATE]
     headers = request.headers
-    refusal, key = await key_scope.admit(request, EXCHANGE, PREFIX, headers.get("KC-API-KEY", ""),
-                                         lambda _: _error("rate_limited"))
+    refusal, key = await key_scope.admit(
+        request, EXCHANGE, PREFIX, headers.get("KC-API-KEY", ""), lambda _: _error("rate_limited")
+    )
     if refusal is not None:
         return refusal
     if not all(headers.get(name) for name in ("KC-API-KEY", "KC-API-SIGN", "KC-API-TIMESTAMP", "KC-API-PASSPHRASE")):
@@ -106,7 +111,7 @@ async def _private(request: web.Request, payload, scoped: bool = False) -> web.R
     if not hmac.compare_digest(passphrase, headers["KC-API-PASSPHRASE"]):
         return _error("bad_passphrase")
     body = (await request.read()).decode()
-    endpoint = request.path_qs[len(PREFIX):]
+    endpoint = request.path_qs[len(PREFIX) :]
     signature = expected_signature(key.secret, headers["KC-API-TIMESTAMP"], request.method, endpoint, body)
     if not hmac.compare_digest(signature, headers["KC-API-SIGN"]):
         return _error("bad_signature")
@@ -132,10 +137,18 @@ def accounts(key: SimKey, request: web.Request) -> list[dict]:
     """Get Account List - Spot (https://www.kucoin.com/docs-new/rest/account-info/account-funding/
     get-account-list-spot): one entry per currency and account type, filtered by `type` and `currency`."""
     wanted_type, wanted_currency = request.query.get("type"), request.query.get("currency")
-    return [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key.api_key}/{currency}")), "currency": currency,
-             "type": "trade", "balance": amount, "available": amount, "holds": "0"}
-            for currency, amount in BALANCES
-            if wanted_type in (None, "trade") and wanted_currency in (None, currency)]
+    return [
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key.api_key}/{currency}")),
+            "currency": currency,
+            "type": "trade",
+            "balance": amount,
+            "available": amount,
+            "holds": "0",
+        }
+        for currency, amount in BALANCES
+        if wanted_type in (None, "trade") and wanted_currency in (None, currency)
+    ]
 
 
 def account_mode(key: SimKey, request: web.Request) -> dict:
@@ -148,13 +161,21 @@ def api_key_info(key: SimKey, request: web.Request) -> dict:
     `permission` a comma-separated list, `ipWhitelist` a comma-separated list or empty; no expiry field."""
     granted = (("Spot", "trade"), ("Withdrawal", "withdraw"), ("InnerTransfer", "transfer"))
     permission = ["General"] + [name for name, flag in granted if key_scope.can(key, flag)]
-    return {"remark": "credential-health simulator", "apiKey": key.api_key, "apiVersion": 3,
-            "permission": ",".join(permission), "ipWhitelist": ",".join(key_scope.ip_allowlist(key)),
-            "createdAt": 1704067200000, "uid": 165111215, "isMaster": True}
+    return {
+        "remark": "credential-health simulator",
+        "apiKey": key.api_key,
+        "apiVersion": 3,
+        "permission": ",".join(permission),
+        "ipWhitelist": ",".join(key_scope.ip_allowlist(key)),
+        "createdAt": 1704067200000,
+        "uid": 165111215,
+        "isMaster": True,
+    }
 
 
 def routes() -> list[web.RouteDef]:
     """Every KuCoin route, under /kucoin."""
+
     def private(path: str, payload, scoped: bool = False) -> web.RouteDef:
         return web.get(PREFIX + path, functools.partial(_private, payload=payload, scoped=scoped))
 

@@ -32,8 +32,12 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "server_error": (500, "50026", "System error. Try again later"),
     "maintenance": (503, "50001", "Service temporarily unavailable. Please try again later."),
     "clock_skew": (401, "50102", "Timestamp request expired."),
-    "timeout": (400, "50004", "API endpoint request timeout. (does not mean that the request was successful or "
-                              "failed, please check the request result)."),
+    "timeout": (
+        400,
+        "50004",
+        "API endpoint request timeout. (does not mean that the request was successful or "
+        "failed, please check the request result).",
+    ),
     "bad_timestamp": (401, "50112", "Invalid OK-ACCESS-TIMESTAMP."),
 }
 # Headers OKX requires on private calls beside OK-ACCESS-KEY (50103), with the error for each one missing.
@@ -80,10 +84,35 @@ def _parse_timestamp(raw: str) -> datetime | None:
 
 def _balance(key: SimKey) -> list:
     now_ms = str(int(time.time() * 1000))
-    details = [{"ccy": ccy, "eq": amount, "cashBal": amount, "availBal": amount, "frozenBal": "0",
-                "ordFrozen": "0", "availEq": "", "disEq": amount, "uTime": now_ms} for ccy, amount in BALANCES]
-    return [{"adjEq": "", "imr": "", "isoEq": "0", "mgnRatio": "", "mmr": "", "notionalUsd": "", "ordFroz": "",
-             "totalEq": "25000", "uTime": now_ms, "upl": "", "details": details}]
+    details = [
+        {
+            "ccy": ccy,
+            "eq": amount,
+            "cashBal": amount,
+            "availBal": amount,
+            "frozenBal": "0",
+            "ordFrozen": "0",
+            "availEq": "",
+            "disEq": amount,
+            "uTime": now_ms,
+        }
+        for ccy, amount in BALANCES
+    ]
+    return [
+        {
+            "adjEq": "",
+            "imr": "",
+            "isoEq": "0",
+            "mgnRatio": "",
+            "mmr": "",
+            "notionalUsd": "",
+            "ordFroz": "",
+            "totalEq": "25000",
+            "uTime": now_ms,
+            "upl": "",
+            "details": details,
+        }
+    ]
 
 
 def _config(key: SimKey) -> list:
@@ -91,12 +120,34 @@ def _config(key: SimKey) -> list:
     `perm` lists read_only, trade and withdraw; `ip` is comma-separated ("" when no IP is bound)."""
     perm = ["read_only"] + [name for name in ("withdraw", "trade") if key_scope.can(key, name)]
     uid = str(int(hashlib.sha256(key.api_key.encode()).hexdigest()[:13], 16))
-    return [{"acctLv": "1", "acctStpMode": "cancel_maker", "autoLoan": False, "ctIsoMode": "automatic",
-             "enableSpotBorrow": False, "greeksType": "PA", "ip": ",".join(key_scope.ip_allowlist(key)),
-             "type": "0", "kycLv": "2", "label": "credential-health", "level": "Lv1", "levelTmp": "",
-             "liquidationGear": "-1", "mainUid": uid, "mgnIsoMode": "automatic", "opAuth": "0",
-             "perm": ",".join(perm), "posMode": "net_mode", "roleType": "0", "spotBorrowAutoRepay": False,
-             "spotRoleType": "0", "spotTraderInsts": [], "traderInsts": [], "uid": uid}]
+    return [
+        {
+            "acctLv": "1",
+            "acctStpMode": "cancel_maker",
+            "autoLoan": False,
+            "ctIsoMode": "automatic",
+            "enableSpotBorrow": False,
+            "greeksType": "PA",
+            "ip": ",".join(key_scope.ip_allowlist(key)),
+            "type": "0",
+            "kycLv": "2",
+            "label": "credential-health",
+            "level": "Lv1",
+            "levelTmp": "",
+            "liquidationGear": "-1",
+            "mainUid": uid,
+            "mgnIsoMode": "automatic",
+            "opAuth": "0",
+            "perm": ",".join(perm),
+            "posMode": "net_mode",
+            "roleType": "0",
+            "spotBorrowAutoRepay": False,
+            "spotRoleType": "0",
+            "spotTraderInsts": [],
+            "traderInsts": [],
+            "uid": uid,
+        }
+    ]
 
 
 def _throttled(verdict: str) -> web.Response | None:
@@ -127,7 +178,7 @@ async def _private(request: web.Request, payload, scoped: bool = False) -> web.R
     if sent_at is None:
         return _error("bad_timestamp")
     body = (await request.read()).decode()
-    expected = expected_signature(key.secret, raw_timestamp, request.method, request.raw_path[len(PREFIX):], body)
+    expected = expected_signature(key.secret, raw_timestamp, request.method, request.raw_path[len(PREFIX) :], body)
     if not hmac.compare_digest(expected, request.headers["OK-ACCESS-SIGN"]):
         return _error("bad_signature")
     if not hmac.compare_digest(key.passphrase.encode(), request.headers["OK-ACCESS-PASSPHRASE"].encode()):
@@ -155,6 +206,7 @@ async def _time(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     """Every OKX route, under /okx."""
+
     def private(path: str, payload, scoped: bool = False) -> web.RouteDef:
         return web.get(PREFIX + path, functools.partial(_private, payload=payload, scoped=scoped))
 

@@ -73,10 +73,19 @@ def launch_openbao(root_token: str | None = None, **popen: Any) -> OpenBao:
     """Spawn the dev server without waiting for it; its output is discarded (it prints the root token)."""
     port, token = free_port(), root_token or "root-" + secrets.token_hex(8)
     process = subprocess.Popen(
-        [bao_binary(), "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}",
-         "-dev-no-store-token"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}, **popen)
+        [
+            bao_binary(),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address=127.0.0.1:{port}",
+            "-dev-no-store-token",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))},
+        **popen,
+    )
     return OpenBao(addr=f"http://127.0.0.1:{port}", root_token=token, process=process)
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-_PROXY_PAGE = "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}</h1>" \
-              "</center><hr><center>nginx</center></body></html>"
+_PROXY_PAGE = (
+    "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}</h1>"
+    "</center><hr><center>nginx</center></body></html>"
+)
 
 # behaviour -> (HTTP status, reason, extra headers); the body is a proxy's HTML page, never exchange JSON.
 BARE_STATUS = {
@@ -25,8 +27,10 @@ BARE_STATUS = {
 BAD_BODIES = ("empty_body", "truncated_body", "html_body", "maintenance_page")
 BEHAVIOURS = (*BARE_STATUS, *BAD_BODIES)
 
-_HTML_PAGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
-              "<body><h1>Checking your browser before accessing the site.</h1></body></html>")
+_HTML_PAGE = (
+    "<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
+    "<body><h1>Checking your browser before accessing the site.</h1></body></html>"
+)
 _MAINTENANCE = '{"status": "maintenance", "message": "The service is down for scheduled maintenance."}'
 
 
@@ -34,8 +38,12 @@ def answer(behaviour: str, account_body: str) -> web.Response:
     """The scripted non-exchange answer; `account_body` is the real account answer (cut for truncated_body)."""
     if behaviour in BARE_STATUS:
         status, reason, headers = BARE_STATUS[behaviour]
-        return web.Response(text=_PROXY_PAGE.format(status=status, reason=reason), status=status,
-                            content_type="text/html", headers=headers)
+        return web.Response(
+            text=_PROXY_PAGE.format(status=status, reason=reason),
+            status=status,
+            content_type="text/html",
+            headers=headers,
+        )
     if behaviour == "empty_body":  # a gateway that closed the body early: 200, JSON type, no bytes
         return web.Response(body=b"", status=200, content_type="application/json")
     if behaviour == "truncated_body":  # the account answer cut mid-way (Content-Length matches the cut)

@@ -194,10 +194,16 @@ class WebhookReceiver:
             else:
                 planned = queue.popleft() if queue else ScriptedResponse()
             record = ReceivedRequest(
-                path=request.path, method=request.method,
+                path=request.path,
+                method=request.method,
                 headers={k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS},
-                body=body, verified=verified, seed_verified=seed_ok, verify_error=error, status=planned.status,
-                received_at=datetime.now(timezone.utc), peer=(request.remote or ""),
+                body=body,
+                verified=verified,
+                seed_verified=seed_ok,
+                verify_error=error,
+                status=planned.status,
+                received_at=datetime.now(timezone.utc),
+                peer=(request.remote or ""),
             )
             self._records.append(record)
         await asyncio.sleep(self.latency + planned.delay)
@@ -208,7 +214,7 @@ class WebhookReceiver:
         return web.Response(status=planned.status, text=planned.body, headers=response_headers)
 
     async def _control(self, request: web.Request) -> web.StreamResponse:
-        action = request.path[len(CONTROL_PREFIX):]
+        action = request.path[len(CONTROL_PREFIX) :]
         if request.method == "GET" and action == "received":
             return web.json_response([r.to_dict() for r in self.received(request.query.get("path"))])
         if request.method != "POST":

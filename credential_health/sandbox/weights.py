@@ -27,8 +27,9 @@ class WeightBudget:
         self._bans: dict[tuple[str, str], int] = {}
         self._banned_until: dict[tuple[str, str], float] = {}
 
-    def charge(self, exchange: str, ip: str, weight: int, now: float, limit: int | None = None,
-               bans: bool = True) -> tuple[str, int, float]:
+    def charge(
+        self, exchange: str, ip: str, weight: int, now: float, limit: int | None = None, bans: bool = True
+    ) -> tuple[str, int, float]:
         """Spend weight in the `exchange` pool (its own `limit`, else weight_per_minute; `bans`: whether ignoring
         429s earns a 418); return ("ok" | "throttled" | "banned", weight used this window, Retry-After seconds)."""
         limit = self.weight_per_minute if limit is None else limit

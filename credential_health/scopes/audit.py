@@ -68,9 +68,11 @@ def egress_failure(row: dict, stored: dict, policy: ScopePolicy) -> dict:
     if not candidates or len(missing) < len(candidates):
         return row
     addresses = ", ".join(missing)
-    message = (f"the key's IP allowlist (as last seen {_iso(stored['observed_at'])}) lacks {addresses}, the "
-               f"address{'' if used else 'es'} this check could come from: add {addresses} to the key's allowlist "
-               f"at {row['exchange']}; the key itself may be fine (previously: {row['error_code']})")
+    message = (
+        f"the key's IP allowlist (as last seen {_iso(stored['observed_at'])}) lacks {addresses}, the "
+        f"address{'' if used else 'es'} this check could come from: add {addresses} to the key's allowlist "
+        f"at {row['exchange']}; the key itself may be fine (previously: {row['error_code']})"
+    )
     return {**row, "error_code": EGRESS_NOT_ALLOWLISTED, "error_message": message[:MESSAGE_COLUMN]}
 
 
@@ -114,9 +116,16 @@ class ScopeAudit:
         at, policy = row["checked_at"], self.policy
         risk = rules.assess(scope, at, policy.published, policy.overrides)
         missing = rules.missing_egress(scope, policy.published)
-        current = dict(zip(store.KEY_NAMES, key, strict=True), **store.to_columns(scope), risk_level=risk.level,
-                       risk_reason=risk.reason, missing_egress=",".join(missing) or None,
-                       egress_address=row.get("egress_address"), observed_at=at, updated_at=self.now)
+        current = dict(
+            zip(store.KEY_NAMES, key, strict=True),
+            **store.to_columns(scope),
+            risk_level=risk.level,
+            risk_reason=risk.reason,
+            missing_egress=",".join(missing) or None,
+            egress_address=row.get("egress_address"),
+            observed_at=at,
+            updated_at=self.now,
+        )
         previous = store.from_columns(old) if old else None
         if old is not None and previous == scope:
             current.update(changed_at=old["changed_at"], change_id=old["change_id"])
@@ -126,35 +135,83 @@ class ScopeAudit:
         milestone = _milestone(scope.expires_at, at)
         if milestone is not None:
             identity = "\x1f".join((*key, _iso(scope.expires_at) or "", str(milestone)))
-            self.outbox.add(EXPIRING, identity, key, {
-                "expires_at": _iso(scope.expires_at), "days_before": milestone,
-                "days_left": (scope.expires_at - at).days, "scope": scope_fields(scope),
-                "risk_level": risk.level, "reason": risk.reason, "observed_at": _iso(at)})
+            self.outbox.add(
+                EXPIRING,
+                identity,
+                key,
+                {
+                    "expires_at": _iso(scope.expires_at),
+                    "days_before": milestone,
+                    "days_left": (scope.expires_at - at).days,
+                    "scope": scope_fields(scope),
+                    "risk_level": risk.level,
+                    "reason": risk.reason,
+                    "observed_at": _iso(at),
+                },
+            )
 
-    def _change(self, key: Key, scope: ScopeRecord, previous: ScopeRecord | None, old: dict | None,
-                risk: rules.Risk, current: dict) -> None:
+    def _change(
+        self,
+        key: Key,
+        scope: ScopeRecord,
+        previous: ScopeRecord | None,
+        old: dict | None,
+        risk: rules.Risk,
+        current: dict,
+    ) -> None:
         at, policy = current["observed_at"], self.policy
         previous_id = old["change_id"] if old else None
         change = store.change_id(key, previous_id, scope)
-        changed = [f.name for f in fields(ScopeRecord)
-                   if previous is not None and getattr(previous, f.name) != getattr(scope, f.name)]
-        self.changes.append(dict(
-            {n: current[n] for n in (*store.KEY_NAMES, *store.FIELDS, "risk_level", "risk_reason")},
-            change_id=change, previous_change_id=previous_id, observed_at=at,
-            previous_risk_level=old["risk_level"] if old else None, changed_fields=",".join(changed),
-            recorded_at=self.now))
+        changed = [
+            f.name
+            for f in fields(ScopeRecord)
+            if previous is not None and getattr(previous, f.name) != getattr(scope, f.name)
+        ]
+        self.changes.append(
+            dict(
+                {n: current[n] for n in (*store.KEY_NAMES, *store.FIELDS, "risk_level", "risk_reason")},
+                change_id=change,
+                previous_change_id=previous_id,
+                observed_at=at,
+                previous_risk_level=old["risk_level"] if old else None,
+                changed_fields=",".join(changed),
+                recorded_at=self.now,
+            )
+        )
         current.update(changed_at=at, change_id=change)
-        common = {"scope": scope_fields(scope), "previous_scope": scope_fields(previous), "change_id": change,
-                  "observed_at": _iso(at)}
+        common = {
+            "scope": scope_fields(scope),
+            "previous_scope": scope_fields(previous),
+            "change_id": change,
+            "observed_at": _iso(at),
+        }
         if previous is not None and old is not None:
-            self.outbox.add(SCOPE_CHANGED, change, key, {
-                "changed_fields": changed, "risk_level": risk.level,
-                "previous_risk_level": old["risk_level"], "reason": risk.reason, **common})
+            self.outbox.add(
+                SCOPE_CHANGED,
+                change,
+                key,
+                {
+                    "changed_fields": changed,
+                    "risk_level": risk.level,
+                    "previous_risk_level": old["risk_level"],
+                    "reason": risk.reason,
+                    **common,
+                },
+            )
         skip = (rules.EXPIRING,)  # expiry has its own event
         new = rules.assess(scope, at, policy.published, policy.overrides, skip)
         before = rules.assess(previous, at, policy.published, policy.overrides, skip) if previous else None
         if new.rank() > (before.rank() if before else 0):
-            self.outbox.add(SCOPE_RISK, change, key, {
-                "risk_level": new.level, "previous_risk_level": before.level if before else None,
-                "reason": new.reason, "rules": list(new.rules),
-                "missing_egress": list(rules.missing_egress(scope, policy.published)), **common})
+            self.outbox.add(
+                SCOPE_RISK,
+                change,
+                key,
+                {
+                    "risk_level": new.level,
+                    "previous_risk_level": before.level if before else None,
+                    "reason": new.reason,
+                    "rules": list(new.rules),
+                    "missing_egress": list(rules.missing_egress(scope, policy.published)),
+                    **common,
+                },
+            )

@@ -53,8 +53,7 @@ def probe_cost(exchange_id: str) -> float:
         return 0.0
     instance = getattr(ccxt, exchange_id)()
     entry = next(klass.__dict__[module.METHOD] for klass in type(instance).__mro__ if module.METHOD in klass.__dict__)
-    return instance.calculate_rate_limiter_cost(entry.api, entry.method, entry.path, dict(module.PARAMS),
-                                                entry.config)
+    return instance.calculate_rate_limiter_cost(entry.api, entry.method, entry.path, dict(module.PARAMS), entry.config)
 
 
 def failure_code(exc: BaseException, exchange) -> str:

@@ -84,8 +84,10 @@ def parse_levels(name: str, raw: str) -> dict[str, str]:
     rules = {rule.name for rule in RULES}
     for rule, level in levels.items():
         if rule not in rules or level not in (*LEVELS[1:], OFF):
-            raise SettingsError(f"{name}: {rule!r}: {level!r} is not a rule ({', '.join(sorted(rules))}) with a "
-                                f"level ({', '.join(LEVELS[1:])} or {OFF})")
+            raise SettingsError(
+                f"{name}: {rule!r}: {level!r} is not a rule ({', '.join(sorted(rules))}) with a "
+                f"level ({', '.join(LEVELS[1:])} or {OFF})"
+            )
     return levels
 
 
@@ -99,8 +101,13 @@ class Risk:
         return LEVELS.index(self.level)
 
 
-def assess(scope: ScopeRecord, now: datetime, published: tuple[str, ...] = (),
-           overrides: Mapping[str, str] | None = None, skip: tuple[str, ...] = ()) -> Risk:
+def assess(
+    scope: ScopeRecord,
+    now: datetime,
+    published: tuple[str, ...] = (),
+    overrides: Mapping[str, str] | None = None,
+    skip: tuple[str, ...] = (),
+) -> Risk:
     """The highest level among the rules `scope` matches at `now` (rules in `skip` left out)."""
     overrides = overrides or {}
     matched = []
@@ -114,5 +121,6 @@ def assess(scope: ScopeRecord, now: datetime, published: tuple[str, ...] = (),
     if not matched:
         return Risk("ok", None, ())
     matched.sort(key=lambda item: -item[0])
-    return Risk(LEVELS[matched[0][0]], "; ".join(reason for _, _, reason in matched),
-                tuple(name for _, name, _ in matched))
+    return Risk(
+        LEVELS[matched[0][0]], "; ".join(reason for _, _, reason in matched), tuple(name for _, name, _ in matched)
+    )

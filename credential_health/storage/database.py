@@ -73,8 +73,12 @@ def current_revision(engine: Engine) -> str | None:
 
 def _version_table(name: str) -> Table:
     """Alembic's own layout of a version table."""
-    return Table(name, MetaData(), Column("version_num", String(32), nullable=False),
-                 PrimaryKeyConstraint("version_num", name=f"{name}_pkc"))
+    return Table(
+        name,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{name}_pkc"),
+    )
 
 
 def _adopt_legacy_version_table(connection: Connection) -> None:

@@ -35,8 +35,9 @@ def insert_ignoring(connection: Connection, table: Table, keys: Sequence[str]) -
     return _insert(connection, table).on_conflict_do_nothing(index_elements=list(keys))
 
 
-def insert_updating(connection: Connection, table: Table, keys: Sequence[str],
-                    updates: Sequence[str]) -> OnConflictInsert:
+def insert_updating(
+    connection: Connection, table: Table, keys: Sequence[str], updates: Sequence[str]
+) -> OnConflictInsert:
     """INSERT ... ON CONFLICT (keys) DO UPDATE of `updates` only."""
     insert = _insert(connection, table)
     return insert.on_conflict_do_update(index_elements=list(keys), set_={n: insert.excluded[n] for n in updates})
@@ -62,8 +63,9 @@ def serialize(connection: Connection, name: str, column: Column, key: str | None
     elif key is None:
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
     else:
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name), hashtext(:key))"),
-                           {"name": name, "key": key})
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:name), hashtext(:key))"), {"name": name, "key": key}
+        )
 
 
 def set_local(connection: Connection, setting: str, value: str) -> None:

@@ -10,8 +10,19 @@ from credential_health.episodes import Episode
 from credential_health.storage.schema import credential_failure_episodes as episodes
 from credential_health.storage.upsert import upsert
 
-COLUMNS = ("episode_id", "tenant_id", "exchange", "credential_type", "opened_at", "first_failing_window",
-           "closed_at", "close_reason", "windows_failed", "last_error_code", "alerted")
+COLUMNS = (
+    "episode_id",
+    "tenant_id",
+    "exchange",
+    "credential_type",
+    "opened_at",
+    "first_failing_window",
+    "closed_at",
+    "close_reason",
+    "windows_failed",
+    "last_error_code",
+    "alerted",
+)
 # opened_at and alerted are facts of the first sighting: a recompute never rewrites them.
 UPDATED = ("first_failing_window", "closed_at", "close_reason", "windows_failed", "last_error_code")
 ID_CHUNK = 500
@@ -36,7 +47,7 @@ def by_ids(connection: Connection, ids: Collection[str]) -> dict[str, Episode]:
     ordered = sorted(set(ids))
     found: dict[str, Episode] = {}
     for i in range(0, len(ordered), ID_CHUNK):
-        query = select(*(episodes.c[n] for n in COLUMNS)).where(episodes.c.episode_id.in_(ordered[i:i + ID_CHUNK]))
+        query = select(*(episodes.c[n] for n in COLUMNS)).where(episodes.c.episode_id.in_(ordered[i : i + ID_CHUNK]))
         found.update((row[0], _episode(row)) for row in connection.execute(query))
     return found
 

@@ -42,8 +42,9 @@ def _settings(connection: Connection) -> None:
     connection.execute(text("SET LOCAL work_mem = '256MB'"))
 
 
-def stretches(connection: Connection, before: datetime, threshold: int, fresh: Collection[Key] = ()
-              ) -> dict[Key, Stretch]:
+def stretches(
+    connection: Connection, before: datetime, threshold: int, fresh: Collection[Key] = ()
+) -> dict[Key, Stretch]:
     """The Stretch around window `before` of every credential whose stored state may not stand as it is (and
     of the `fresh` ones): one pass over the table, one over the neighbourhood."""
     _settings(connection)
@@ -51,47 +52,60 @@ def stretches(connection: Connection, before: datetime, threshold: int, fresh: C
     # In credential order off the credential index, without the heap (2x faster than hashing 12M keys); the
     # index holds manual rows too, subtracted below (few). One scheduled row per window: count(*) is exact.
     connection.execute(text("SET LOCAL enable_hashagg = off"))
-    connection.execute(text(f"""
+    connection.execute(
+        text(f"""
         CREATE TEMP TABLE rerun_counts ON COMMIT DROP AS
-        SELECT {_KEY}, count(*) AS n, max(window_start) AS last_any FROM credential_health_checks GROUP BY {_KEY}"""))
+        SELECT {_KEY}, count(*) AS n, max(window_start) AS last_any FROM credential_health_checks GROUP BY {_KEY}""")
+    )
     connection.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
-    connection.execute(text(f"""
+    connection.execute(
+        text(f"""
         CREATE TEMP TABLE rerun_manual ON COMMIT DROP AS
         SELECT {_KEY}, count(*) AS n, max(window_start) AS last_any FROM credential_health_checks
-        WHERE source = 'manual' GROUP BY {_KEY}"""))
+        WHERE source = 'manual' GROUP BY {_KEY}""")
+    )
     near = " UNION ALL ".join(_NEAR_ROWS.format(key=_KEY, source=s) for s in ("scheduled", "manual"))
     bounds = {"before": before, "lo": before - NEAR, "hi": before + NEAR}
-    connection.execute(text(f"""
+    connection.execute(
+        text(f"""
         CREATE TEMP TABLE rerun_near ON COMMIT DROP AS
         SELECT {_KEY},
                max(window_start) FILTER (WHERE status = 'valid' AND window_start < :before) AS vb,
                min(window_start) FILTER (WHERE status = 'valid' AND window_start >= :before) AS vf,
                min(window_start) FILTER (WHERE status = 'valid' AND window_start > :before) AS va
-        FROM ({near}) AS r GROUP BY {_KEY}"""), bounds)
+        FROM ({near}) AS r GROUP BY {_KEY}"""),
+        bounds,
+    )
     connection.execute(text("ANALYZE rerun_counts, rerun_manual, rerun_near"))
     # counted failures inside each stretch (few rows: in-time invalid ones)
-    connection.execute(text(f"""
+    connection.execute(
+        text(f"""
         CREATE TEMP TABLE rerun_fails ON COMMIT DROP AS
         WITH r AS MATERIALIZED (  -- by window range, then hashed (not 100k index lookups)
             SELECT {_KEY}, window_start FROM credential_health_checks WHERE source = 'scheduled'
             AND window_start BETWEEN :lo AND :hi AND status = 'invalid' AND NOT late)
         SELECT {_KEY}, count(*) AS fails FROM r JOIN rerun_near n USING ({_KEY})
-        WHERE r.window_start >= n.vb AND r.window_start <= n.vf GROUP BY {_KEY}"""), bounds)
+        WHERE r.window_start >= n.vb AND r.window_start <= n.vf GROUP BY {_KEY}"""),
+        bounds,
+    )
     # COALESCE evaluates a lookup only when the neighbourhood had no answer (the credential index serves it)
-    lookup = "(SELECT {f}(x.window_start) FROM credential_health_checks x WHERE {same} AND x.status = 'valid' " \
-             "AND x.window_start {op} :{bound})"
+    lookup = (
+        "(SELECT {f}(x.window_start) FROM credential_health_checks x WHERE {same} AND x.status = 'valid' "
+        "AND x.window_start {op} :{bound})"
+    )
     # Credentials the rollup would keep exactly as stored (in step, same window count, shielded by a later valid
     # check, no episode possible in the stretch, no open episode in it) are left out: most of them, in a rerun.
-    rows = connection.execute(text(f"""
+    rows = connection.execute(
+        text(f"""
         SELECT t.* FROM (
             SELECT tenant_id, exchange, credential_type, c.n - coalesce(m.n, 0) AS seen,
                    CASE WHEN m.last_any IS NULL OR m.last_any < c.last_any THEN c.last_any
                         ELSE (SELECT max(x.window_start) FROM credential_health_checks x
                               WHERE {_SAME_KEY} AND x.source = 'scheduled') END AS last_ws,
-                   coalesce(n.vb, {lookup.format(f='max', same=_SAME_KEY, op='<', bound='lo')}) AS vb,
-                   coalesce(n.vf, {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')}) AS vf,
+                   coalesce(n.vb, {lookup.format(f="max", same=_SAME_KEY, op="<", bound="lo")}) AS vb,
+                   coalesce(n.vf, {lookup.format(f="min", same=_SAME_KEY, op=">", bound="hi")}) AS vf,
                    CASE WHEN n.va IS NOT NULL THEN true
-                        ELSE {lookup.format(f='min', same=_SAME_KEY, op='>', bound='hi')} IS NOT NULL END AS va,
+                        ELSE {lookup.format(f="min", same=_SAME_KEY, op=">", bound="hi")} IS NOT NULL END AS va,
                    n.vb IS NOT NULL AND n.vf IS NOT NULL AND coalesce(f.fails, 0) < :threshold AS quiet
             FROM rerun_counts c
             LEFT JOIN rerun_manual m USING (tenant_id, exchange, credential_type)
@@ -105,13 +119,23 @@ def stretches(connection: Connection, before: datetime, threshold: int, fresh: C
                            AND (o.open_from IS NULL OR o.open_from > t.vf), false)
            OR (t.tenant_id, t.exchange, t.credential_type) IN (
                SELECT * FROM unnest(CAST(:ft AS text[]), CAST(:fe AS text[]), CAST(:fk AS text[])))
-    """), {**bounds, "threshold": threshold, "ft": [k[0] for k in fresh], "fe": [k[1] for k in fresh],
-           "fk": [k[2] for k in fresh]}).all()
+    """),
+        {
+            **bounds,
+            "threshold": threshold,
+            "ft": [k[0] for k in fresh],
+            "fe": [k[1] for k in fresh],
+            "fk": [k[2] for k in fresh],
+        },
+    ).all()
     return {tuple(row[:3]): Stretch(*row[3:]) for row in rows}
 
 
-def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | None, datetime | None]],
-                 around: datetime | None = None) -> Iterator[tuple[Key, list]]:
+def rows_between(
+    connection: Connection,
+    wanted: Mapping[Key, tuple[datetime | None, datetime | None]],
+    around: datetime | None = None,
+) -> Iterator[tuple[Key, list]]:
     """(key, EVENT_COLUMNS rows with lo <= window_start <= hi; None: unbounded) of each wanted credential.
 
     Stretches inside the neighbourhood of window `around` are read by window range (a credential's rows lie on
@@ -121,18 +145,35 @@ def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | N
         return
     _settings(connection)
     lo_near, hi_near = (around - NEAR, around + NEAR) if around is not None else (None, None)
-    near = {k for k, (lo, hi) in wanted.items() if lo_near is not None and hi_near is not None and lo is not None
-            and hi is not None and lo >= lo_near and hi <= hi_near}
+    near = {
+        k
+        for k, (lo, hi) in wanted.items()
+        if lo_near is not None
+        and hi_near is not None
+        and lo is not None
+        and hi is not None
+        and lo >= lo_near
+        and hi <= hi_near
+    }
     columns = ", ".join(f"c.{column.name}" for column in EVENT_COLUMNS)
-    ranged = " UNION ALL ".join(f"SELECT * FROM credential_health_checks WHERE source = '{source}' AND "
-                                "window_start BETWEEN :lo_near AND :hi_near" for source in ("scheduled", "manual"))
+    ranged = " UNION ALL ".join(
+        f"SELECT * FROM credential_health_checks WHERE source = '{source}' AND "
+        "window_start BETWEEN :lo_near AND :hi_near"
+        for source in ("scheduled", "manual")
+    )
     queries = (
-        (near, f"""WITH c AS MATERIALIZED ({ranged}) SELECT {columns} FROM c JOIN {{keys}} ON {_SAME_KEY}
-                   WHERE c.window_start BETWEEN x.lo AND x.hi"""),
-        (wanted.keys() - near, f"""SELECT {columns} FROM {{keys}} CROSS JOIN LATERAL (
+        (
+            near,
+            f"""WITH c AS MATERIALIZED ({ranged}) SELECT {columns} FROM c JOIN {{keys}} ON {_SAME_KEY}
+                   WHERE c.window_start BETWEEN x.lo AND x.hi""",
+        ),
+        (
+            wanted.keys() - near,
+            f"""SELECT {columns} FROM {{keys}} CROSS JOIN LATERAL (
                    SELECT * FROM credential_health_checks c WHERE {_SAME_KEY} AND
                    c.window_start >= coalesce(x.lo, '-infinity')
-                   AND c.window_start <= coalesce(x.hi, 'infinity')) c"""),
+                   AND c.window_start <= coalesce(x.hi, 'infinity')) c""",
+        ),
     )
     keys_sql = """unnest(CAST(:t AS text[]), CAST(:e AS text[]), CAST(:k AS text[]), CAST(:lo AS timestamptz[]),
                          CAST(:hi AS timestamptz[])) AS x(tenant_id, exchange, credential_type, lo, hi)"""
@@ -142,10 +183,17 @@ def rows_between(connection: Connection, wanted: Mapping[Key, tuple[datetime | N
         keys = sorted(subset)
         rows = connection.execute(
             text(query.format(keys=keys_sql) + " ORDER BY c.tenant_id, c.exchange, c.credential_type"),
-            {"t": [k[0] for k in keys], "e": [k[1] for k in keys], "k": [k[2] for k in keys],
-             "lo": [wanted[k][0] for k in keys], "hi": [wanted[k][1] for k in keys],
-             "lo_near": lo_near, "hi_near": hi_near},
-            execution_options={"stream_results": True, "yield_per": 10_000})
+            {
+                "t": [k[0] for k in keys],
+                "e": [k[1] for k in keys],
+                "k": [k[2] for k in keys],
+                "lo": [wanted[k][0] for k in keys],
+                "hi": [wanted[k][1] for k in keys],
+                "lo_near": lo_near,
+                "hi_near": hi_near,
+            },
+            execution_options={"stream_results": True, "yield_per": 10_000},
+        )
         group: list = []
         for row in rows:
             if group and tuple(row[:3]) != tuple(group[0][:3]):

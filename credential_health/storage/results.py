@@ -31,8 +31,17 @@ from credential_health.storage.types import UTCDateTime
 Key = tuple[str, str, str]
 KEY_COLUMNS = (checks.c.tenant_id, checks.c.exchange, checks.c.credential_type)
 # What the rollup needs of each check, in this order.
-EVENT_COLUMNS = (*KEY_COLUMNS, checks.c.window_start, checks.c.window_end, checks.c.source, checks.c.checked_at,
-                 checks.c.status, checks.c.error_code, checks.c.error_message, checks.c.late)
+EVENT_COLUMNS = (
+    *KEY_COLUMNS,
+    checks.c.window_start,
+    checks.c.window_end,
+    checks.c.source,
+    checks.c.checked_at,
+    checks.c.status,
+    checks.c.error_code,
+    checks.c.error_message,
+    checks.c.late,
+)
 # Free-text columns a leaked secret could end up in (scanned by the no-secret-material check).
 TEXT_COLUMNS = ("tenant_id", "exchange", "credential_type", "error_code", "error_message")
 # Keys per tuple-IN query: 3 parameters each stays far below SQLite's and psycopg2's limits.
@@ -41,8 +50,14 @@ IN_CHUNK = 300
 FULL_SCAN_KEYS = 5_000
 
 
-def check_row(result: CheckResult, window_start: datetime, window_end: datetime, source: Source,
-              run_id: str | None, late: bool = False) -> dict:
+def check_row(
+    result: CheckResult,
+    window_start: datetime,
+    window_end: datetime,
+    source: Source,
+    run_id: str | None,
+    late: bool = False,
+) -> dict:
     return {
         "tenant_id": result.ref.tenant_id,
         "exchange": result.ref.exchange,
@@ -99,8 +114,9 @@ def _csv_formatter(table: Table, column: str) -> Callable[[Any], str]:
     return _csv_plain
 
 
-def copy_rows(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence],
-              into: str | None = None) -> None:
+def copy_rows(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence], into: str | None = None
+) -> None:
     """Bulk-load rows (value sequences in `columns` order) with PostgreSQL COPY: several times faster than
     multi-row INSERTs at 100k rows (measured). `into` loads a staging table shaped like `table` instead."""
     formats = [_csv_formatter(table, c) for c in columns]
@@ -126,16 +142,24 @@ def insert_rows(connection: Connection, rows: list[dict]) -> None:
         connection.execute(checks.insert(), rows)  # executemany
 
 
-def replace_window(engine: Engine, window_start: datetime, window_end: datetime, results: Iterable[CheckResult],
-                   run_id: str | None, late_after: timedelta) -> int:
+def replace_window(
+    engine: Engine,
+    window_start: datetime,
+    window_end: datetime,
+    results: Iterable[CheckResult],
+    run_id: str | None,
+    late_after: timedelta,
+) -> int:
     """Replace the window's scheduled rows with `results` in one transaction; manual rows are kept.
 
     Writers of one window take turns (a lock held until commit), and the newest observations win: a write
     whose checks are all older than the rows already stored (a slow run overtaken by a rerun) is dropped and
     0 returned. A check made more than `late_after` after the window ended is stored with `late` set.
     """
-    rows = [check_row(r, window_start, window_end, Source.SCHEDULED, run_id, r.checked_at > window_end + late_after)
-            for r in results]
+    rows = [
+        check_row(r, window_start, window_end, Source.SCHEDULED, run_id, r.checked_at > window_end + late_after)
+        for r in results
+    ]
     scheduled = and_(checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value)
     with engine.begin() as connection:
         lock_window(connection, window_start)
@@ -161,9 +185,7 @@ def window_events(connection: Connection, window_start: datetime) -> list:
 
 
 def window_keys(connection: Connection, window_start: datetime) -> set[Key]:
-    query = select(*KEY_COLUMNS).where(
-        checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value
-    )
+    query = select(*KEY_COLUMNS).where(checks.c.window_start == window_start, checks.c.source == Source.SCHEDULED.value)
     return {tuple(row) for row in connection.execute(query)}
 
 
@@ -184,11 +206,14 @@ def _key_filters(keys: set[Key]) -> list:
     if len(keys) > FULL_SCAN_KEYS:
         return [true()]
     ordered = sorted(keys)
-    return [tuple_(*KEY_COLUMNS).in_(ordered[i:i + IN_CHUNK]) for i in range(0, len(ordered), IN_CHUNK)]
+    return [tuple_(*KEY_COLUMNS).in_(ordered[i : i + IN_CHUNK]) for i in range(0, len(ordered), IN_CHUNK)]
 
 
-def history_tails(connection: Connection, keys: Collection[Key], before: datetime | None = None,
-                  ) -> Iterator[tuple[Key, int, datetime | None, list]]:
+def history_tails(
+    connection: Connection,
+    keys: Collection[Key],
+    before: datetime | None = None,
+) -> Iterator[tuple[Key, int, datetime | None, list]]:
     """What recomputing a credential needs, without reading its whole history into Python:
 
     (key, distinct scheduled windows, newest scheduled window_start, EVENT_COLUMNS rows). A valid check resets
@@ -204,13 +229,16 @@ def history_tails(connection: Connection, keys: Collection[Key], before: datetim
     valid, start = checks.c.status == Status.VALID.value, checks.c.window_start
     bounds = [func.max(case((valid, start))).label("newest_valid")]
     if before is not None:
-        bounds += [func.max(case((and_(valid, start < before), start))).label("valid_before"),
-                   func.min(case((and_(valid, start >= before), start))).label("valid_from")]
+        bounds += [
+            func.max(case((and_(valid, start < before), start))).label("valid_before"),
+            func.min(case((and_(valid, start >= before), start))).label("valid_from"),
+        ]
     set_local(connection, "work_mem", "256MB")  # the whole-table pass hashes every credential in memory
     for where in _key_filters(wanted):
         agg = (
             select(
-                *KEY_COLUMNS, *bounds,
+                *KEY_COLUMNS,
+                *bounds,
                 # the unique index keeps one scheduled row per credential and window: a plain count is
                 # exact, and unlike count(DISTINCT) it lets PostgreSQL hash-aggregate instead of sorting the table
                 func.count(case((scheduled, start))).label("seen"),
@@ -223,8 +251,10 @@ def history_tails(connection: Connection, keys: Collection[Key], before: datetim
         same_key = and_(*(c == agg.c[c.name] for c in KEY_COLUMNS))
         needed = or_(agg.c.newest_valid.is_(None), start >= agg.c.newest_valid)
         if before is not None:
-            needed = and_(or_(agg.c.valid_before.is_(None), start >= agg.c.valid_before),
-                          or_(agg.c.valid_from.is_(None), start <= agg.c.valid_from, needed))
+            needed = and_(
+                or_(agg.c.valid_before.is_(None), start >= agg.c.valid_before),
+                or_(agg.c.valid_from.is_(None), start <= agg.c.valid_from, needed),
+            )
         query = (
             select(*EVENT_COLUMNS, agg.c.seen, agg.c.last_ws)
             .join_from(checks, agg, same_key)

@@ -32,6 +32,7 @@ def _window_end(context) -> datetime:
     hours = variable("CREDENTIAL_HEALTH_CHECK_INTERVAL_HOURS").parse(os.environ)
     return context.get_current_parameters()["window_start"] + timedelta(hours=hours)
 
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -62,10 +63,22 @@ credential_health_checks = Table(
     Index("ix_checks_checked_at", "checked_at"),
     # One scheduled row per credential per window (manual rows are free). Led by window_start, it also serves
     # every per-window read of scheduled rows; manual rows of a window have their own small index.
-    Index("uq_checks_scheduled_window", "window_start", "tenant_id", "exchange", "credential_type", unique=True,
-          postgresql_where=text("source = 'scheduled'"), sqlite_where=text("source = 'scheduled'")),
-    Index("ix_checks_manual_window", "window_start",
-          postgresql_where=text("source = 'manual'"), sqlite_where=text("source = 'manual'")),
+    Index(
+        "uq_checks_scheduled_window",
+        "window_start",
+        "tenant_id",
+        "exchange",
+        "credential_type",
+        unique=True,
+        postgresql_where=text("source = 'scheduled'"),
+        sqlite_where=text("source = 'scheduled'"),
+    ),
+    Index(
+        "ix_checks_manual_window",
+        "window_start",
+        postgresql_where=text("source = 'manual'"),
+        sqlite_where=text("source = 'manual'"),
+    ),
 )
 
 credential_status = Table(
@@ -135,8 +148,9 @@ webhook_events = Table(
     Column("lease_owner", String(128)),  # the delivery worker holding the event; outcomes need it (compare-and-set)
     Column("lease_expires_at", UTCDateTime()),  # a killed worker's events are claimable again after this
     Column("delivery_runs", Integer, nullable=False, default=0, server_default="0"),  # failed after the limit
-    CheckConstraint("state IN ('pending', 'delivered', 'failed', 'undeliverable', 'superseded')",
-                    name="ck_events_state"),
+    CheckConstraint(
+        "state IN ('pending', 'delivered', 'failed', 'undeliverable', 'superseded')", name="ck_events_state"
+    ),
     Index("ix_events_state_next", "state", "next_attempt_at"),
     Index("ix_events_lease", "lease_owner"),
     Index("ix_events_credential", "tenant_id", "exchange", "credential_type", "created_at"),
@@ -187,8 +201,12 @@ credential_failure_episodes = Table(
 def _scope_columns() -> list[Column]:
     """A ScopeRecord's fields (None: the exchange does not report it; the allowlist as a JSON array) and its risk."""
     return [
-        Column("can_trade", Boolean), Column("can_withdraw", Boolean), Column("can_transfer", Boolean),
-        Column("ip_restricted", Boolean), Column("ip_allowlist", Text), Column("expires_at", UTCDateTime()),
+        Column("can_trade", Boolean),
+        Column("can_withdraw", Boolean),
+        Column("can_transfer", Boolean),
+        Column("ip_restricted", Boolean),
+        Column("ip_allowlist", Text),
+        Column("expires_at", UTCDateTime()),
         Column("egress_allowlisted", Boolean),
         Column("risk_level", String(16), nullable=False),  # ok, warning, medium, high (credential_health.scopes.risk)
         Column("risk_reason", Text),

@@ -23,8 +23,18 @@ Key = tuple[str, str, str]
 KEY_NAMES = ("tenant_id", "exchange", "credential_type")
 FIELDS = tuple(f.name for f in fields(ScopeRecord))
 IN_CHUNK = 300
-CURRENT = (*KEY_NAMES, *FIELDS, "risk_level", "risk_reason", "missing_egress", "egress_address", "observed_at",
-           "changed_at", "change_id", "updated_at")
+CURRENT = (
+    *KEY_NAMES,
+    *FIELDS,
+    "risk_level",
+    "risk_reason",
+    "missing_egress",
+    "egress_address",
+    "observed_at",
+    "changed_at",
+    "change_id",
+    "updated_at",
+)
 
 
 def lock(connection: Connection) -> None:
@@ -54,7 +64,7 @@ def current(connection: Connection, keys: Iterable[Key]) -> dict[Key, dict]:
     found: dict[Key, dict] = {}
     key_columns = [scopes.c[n] for n in KEY_NAMES]
     for i in range(0, len(ordered), IN_CHUNK):
-        query = select(scopes).where(tuple_(*key_columns).in_(ordered[i:i + IN_CHUNK]))
+        query = select(scopes).where(tuple_(*key_columns).in_(ordered[i : i + IN_CHUNK]))
         found.update({tuple(row[n] for n in KEY_NAMES): dict(row) for row in connection.execute(query).mappings()})
     return found
 
@@ -69,12 +79,21 @@ def write(connection: Connection, current_rows: list[dict], change_rows: list[di
     """Upsert current records and add change rows (a change row already stored is skipped)."""
     if change_rows:
         connection.execute(insert_ignoring(connection, changes, ["change_id"]), change_rows)
-    upsert(connection, scopes, CURRENT, KEY_NAMES, [n for n in CURRENT if n not in KEY_NAMES],
-           [tuple(row[n] for n in CURRENT) for row in current_rows])
+    upsert(
+        connection,
+        scopes,
+        CURRENT,
+        KEY_NAMES,
+        [n for n in CURRENT if n not in KEY_NAMES],
+        [tuple(row[n] for n in CURRENT) for row in current_rows],
+    )
 
 
 def history(connection: Connection, key: Key) -> list[dict]:
     """A credential's change rows, oldest first."""
-    query = select(changes).where(*(changes.c[n] == v for n, v in zip(KEY_NAMES, key, strict=True))).order_by(
-        changes.c.observed_at)
+    query = (
+        select(changes)
+        .where(*(changes.c[n] == v for n, v in zip(KEY_NAMES, key, strict=True)))
+        .order_by(changes.c.observed_at)
+    )
     return [dict(row) for row in connection.execute(query).mappings()]

@@ -12,8 +12,14 @@ from credential_health.storage.dialect import insert_updating, is_postgres
 STAGE_FROM = 200
 
 
-def upsert(connection: Connection, table: Table, columns: Sequence[str], keys: Sequence[str],
-           updates: Sequence[str], rows: Sequence[Sequence]) -> None:
+def upsert(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    updates: Sequence[str],
+    rows: Sequence[Sequence],
+) -> None:
     """Insert `rows` (value tuples in `columns` order); on a `keys` conflict, overwrite only `updates`."""
     if not rows:
         return
@@ -24,8 +30,14 @@ def upsert(connection: Connection, table: Table, columns: Sequence[str], keys: S
     connection.execute(insert, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
-def _staged_upsert(connection: Connection, table: Table, columns: Sequence[str], keys: Sequence[str],
-                   updates: Sequence[str], rows: Sequence[Sequence]) -> None:
+def _staged_upsert(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    updates: Sequence[str],
+    rows: Sequence[Sequence],
+) -> None:
     # psycopg2 runs an ON CONFLICT executemany row by row (23 s at 100k rows): stage with COPY instead.
     from credential_health.storage.results import copy_rows  # results imports this module's users
 
@@ -34,7 +46,10 @@ def _staged_upsert(connection: Connection, table: Table, columns: Sequence[str],
     copy_rows(connection, table, columns, rows, into=stage)
     names = ", ".join(columns)
     sets = ", ".join(f"{n} = EXCLUDED.{n}" for n in updates)
-    connection.execute(text(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"))
+    connection.execute(
+        text(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        )
+    )
     connection.execute(text(f"DROP TABLE {stage}"))

@@ -45,8 +45,9 @@ def _replace(connection: Connection, window_start: datetime, rows: list[dict], p
     rows = _audit_scopes(connection, rows, policy)
     keys = sorted({(r["tenant_id"], r["exchange"], r["credential_type"]) for r in rows})
     for i in range(0, len(keys), results.IN_CHUNK):
-        connection.execute(delete(checks).where(_scheduled_in(window_start),
-                                                tuple_(*KEY_COLUMNS).in_(keys[i:i + results.IN_CHUNK])))
+        connection.execute(
+            delete(checks).where(_scheduled_in(window_start), tuple_(*KEY_COLUMNS).in_(keys[i : i + results.IN_CHUNK]))
+        )
     results.insert_rows(connection, rows)
 
 
@@ -63,7 +64,8 @@ def _stored_checked_at(connection: Connection, window_start: datetime, keys: lis
     stored: dict[Key, datetime] = {}
     for i in range(0, len(keys), results.IN_CHUNK):
         query = select(*KEY_COLUMNS, checks.c.checked_at).where(
-            _scheduled_in(window_start), tuple_(*KEY_COLUMNS).in_(keys[i:i + results.IN_CHUNK]))
+            _scheduled_in(window_start), tuple_(*KEY_COLUMNS).in_(keys[i : i + results.IN_CHUNK])
+        )
         stored.update({tuple(row[:3]): row[3] for row in connection.execute(query)})
     return stored
 
@@ -84,12 +86,14 @@ def replace_rows(engine: Engine, window_start: datetime, rows: list[dict], polic
         if len(rows) == 1:
             return rows
     middle = len(rows) // 2
-    return (replace_rows(engine, window_start, rows[:middle], policy)
-            + replace_rows(engine, window_start, rows[middle:], policy))
+    return replace_rows(engine, window_start, rows[:middle], policy) + replace_rows(
+        engine, window_start, rows[middle:], policy
+    )
 
 
-def run_rows(engine: Engine, window_start: datetime, run_id: str | None,
-             keys: Collection[Key] | None = None) -> list[dict]:
+def run_rows(
+    engine: Engine, window_start: datetime, run_id: str | None, keys: Collection[Key] | None = None
+) -> list[dict]:
     """The window's scheduled rows written by run `run_id` (an earlier attempt of this step; None: any run),
     of the credentials in `keys` if given (one shard's)."""
     where = [_scheduled_in(window_start)] + ([checks.c.run_id == run_id] if run_id is not None else [])
@@ -97,8 +101,13 @@ def run_rows(engine: Engine, window_start: datetime, run_id: str | None,
         if keys is None:
             return [dict(row) for row in connection.execute(select(checks).where(*where)).mappings()]
         wanted = sorted(keys)
-        return [dict(row) for i in range(0, len(wanted), results.IN_CHUNK) for row in connection.execute(
-            select(checks).where(*where, tuple_(*KEY_COLUMNS).in_(wanted[i:i + results.IN_CHUNK]))).mappings()]
+        return [
+            dict(row)
+            for i in range(0, len(wanted), results.IN_CHUNK)
+            for row in connection.execute(
+                select(checks).where(*where, tuple_(*KEY_COLUMNS).in_(wanted[i : i + results.IN_CHUNK]))
+            ).mappings()
+        ]
 
 
 def drop_absent(engine: Engine, window_start: datetime, inventory: Collection[Key]) -> int:
@@ -108,16 +117,26 @@ def drop_absent(engine: Engine, window_start: datetime, inventory: Collection[Ke
         results.lock_window(connection, window_start)
         stale = sorted(results.window_keys(connection, window_start) - wanted)
         for i in range(0, len(stale), results.IN_CHUNK):
-            connection.execute(delete(checks).where(_scheduled_in(window_start),
-                                                    tuple_(*KEY_COLUMNS).in_(stale[i:i + results.IN_CHUNK])))
+            connection.execute(
+                delete(checks).where(
+                    _scheduled_in(window_start), tuple_(*KEY_COLUMNS).in_(stale[i : i + results.IN_CHUNK])
+                )
+            )
     return len(stale)
 
 
 class WindowWriter:
     """Buffers a window's results and writes them in batches (by count, or time) as checks finish."""
 
-    def __init__(self, engine: Engine, window_start: datetime, to_row: Callable[[CheckResult], dict],
-                 batch_rows: int = BATCH_ROWS, batch_seconds: float = BATCH_SECONDS, policy=None):
+    def __init__(
+        self,
+        engine: Engine,
+        window_start: datetime,
+        to_row: Callable[[CheckResult], dict],
+        batch_rows: int = BATCH_ROWS,
+        batch_seconds: float = BATCH_SECONDS,
+        policy=None,
+    ):
         self.engine = engine
         self.window_start = window_start
         self.to_row = to_row

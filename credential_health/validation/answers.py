@@ -45,86 +45,279 @@ class Answer(NamedTuple):
 
 
 ANSWERS: tuple[Answer, ...] = (
-    Answer("binance", "-2015", INVALID, AUTH_REJECTED,
-           "REJECTED_MBX_KEY: Invalid API-key, IP, or permissions for action.", BINANCE_ERRORS),
+    Answer(
+        "binance",
+        "-2015",
+        INVALID,
+        AUTH_REJECTED,
+        "REJECTED_MBX_KEY: Invalid API-key, IP, or permissions for action.",
+        BINANCE_ERRORS,
+    ),
     Answer("binance", "-2014", INVALID, AUTH_REJECTED, "BAD_API_KEY_FMT: API-key format invalid.", BINANCE_ERRORS),
-    Answer("binance", "-1022", INVALID, AUTH_REJECTED,
-           "INVALID_SIGNATURE: Signature for this request is not valid.", BINANCE_ERRORS),
-    Answer("binance", "-1002", INVALID, PERMISSION_DENIED,
-           "UNAUTHORIZED: You are not authorized to execute this request.", BINANCE_ERRORS),
-    Answer("binance", "-3022", INVALID, ACCOUNT_SUSPENDED,
-           "ACCOUNT_BAN_TRADE: You account's trading is banned.", BINANCE_SAPI_ERRORS),
-    Answer("binance", "-1021", UNKNOWN, CLOCK_SKEW,
-           "INVALID_TIMESTAMP: Timestamp for this request is outside of the recvWindow.", BINANCE_ERRORS),
-    Answer("binance", "-1003", UNKNOWN, RATE_LIMITED,
-           "TOO_MANY_REQUESTS: Too much request weight used (or IP banned until a time).", BINANCE_ERRORS),
-    Answer("binance", "-1000", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "UNKNOWN: An unknown error occurred while processing the request.", BINANCE_ERRORS),
-    Answer("binance", "-1001", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "DISCONNECTED: Internal error; unable to process your request. Please try again.", BINANCE_ERRORS),
-    Answer("binance", "-1006", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "UNEXPECTED_RESP: An unexpected response was received from the message bus.", BINANCE_ERRORS),
-    Answer("binance", "-1007", UNKNOWN, TIMEOUT,
-           "TIMEOUT: Timeout waiting for response from backend server.", BINANCE_ERRORS),
-    Answer("binance", "-1008", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "SERVER_BUSY: Server is currently overloaded with other requests.", BINANCE_ERRORS),
-    Answer("binance", "-1016", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "SERVICE_SHUTTING_DOWN: This service is no longer available.", BINANCE_ERRORS),
-    Answer("kraken", "EAPI:Invalid key", INVALID, AUTH_REJECTED,
-           "The API-Key header is missing, malformed, or refers to a key that has been deleted or revoked.",
-           KRAKEN_ERRORS),
-    Answer("kraken", "EAPI:Invalid signature", INVALID, AUTH_REJECTED,
-           "The API-Sign header does not match the expected HMAC-SHA512 signature (e.g. a wrong API secret).",
-           KRAKEN_ERRORS),
-    Answer("kraken", "EGeneral:Permission denied", INVALID, PERMISSION_DENIED,
-           "The API key does not have the permission for the task (e.g. querying funds).", KRAKEN_ERRORS),
-    Answer("kraken", "EAuth:Account temporary disabled", INVALID, ACCOUNT_SUSPENDED,
-           "The account is temporarily disabled.", KRAKEN_ERRORS),
-    Answer("kraken", "EAPI:Invalid nonce", UNKNOWN, CLOCK_SKEW,
-           "The nonce is less than or equal to the last accepted nonce for this API key.", KRAKEN_ERRORS),
-    Answer("kraken", "EAPI:Rate limit exceeded", UNKNOWN, RATE_LIMITED,
-           "The API call-rate counter exceeded its limit.", KRAKEN_ERRORS),
-    Answer("kraken", "EGeneral:Temporary lockout", UNKNOWN, RATE_LIMITED,
-           "Too many failed calls in a short time: the key is locked out for a few minutes.", KRAKEN_ERRORS),
-    Answer("kraken", "EGeneral:Too many requests", UNKNOWN, RATE_LIMITED,
-           "Too many requests in a short time.", KRAKEN_ERRORS),
-    Answer("kraken", "EService:Unavailable", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "The exchange or its API is offline (maintenance).", KRAKEN_ERRORS),
-    Answer("kraken", "EService:Busy", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "The exchange is busy; try again later.", KRAKEN_ERRORS),
-    Answer("kraken", "EGeneral:Internal error", UNKNOWN, EXCHANGE_UNAVAILABLE,
-           "An internal error on the exchange's side.", KRAKEN_ERRORS),
+    Answer(
+        "binance",
+        "-1022",
+        INVALID,
+        AUTH_REJECTED,
+        "INVALID_SIGNATURE: Signature for this request is not valid.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1002",
+        INVALID,
+        PERMISSION_DENIED,
+        "UNAUTHORIZED: You are not authorized to execute this request.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-3022",
+        INVALID,
+        ACCOUNT_SUSPENDED,
+        "ACCOUNT_BAN_TRADE: You account's trading is banned.",
+        BINANCE_SAPI_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1021",
+        UNKNOWN,
+        CLOCK_SKEW,
+        "INVALID_TIMESTAMP: Timestamp for this request is outside of the recvWindow.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1003",
+        UNKNOWN,
+        RATE_LIMITED,
+        "TOO_MANY_REQUESTS: Too much request weight used (or IP banned until a time).",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1000",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "UNKNOWN: An unknown error occurred while processing the request.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1001",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "DISCONNECTED: Internal error; unable to process your request. Please try again.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1006",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "UNEXPECTED_RESP: An unexpected response was received from the message bus.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1007",
+        UNKNOWN,
+        TIMEOUT,
+        "TIMEOUT: Timeout waiting for response from backend server.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1008",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "SERVER_BUSY: Server is currently overloaded with other requests.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "binance",
+        "-1016",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "SERVICE_SHUTTING_DOWN: This service is no longer available.",
+        BINANCE_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EAPI:Invalid key",
+        INVALID,
+        AUTH_REJECTED,
+        "The API-Key header is missing, malformed, or refers to a key that has been deleted or revoked.",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EAPI:Invalid signature",
+        INVALID,
+        AUTH_REJECTED,
+        "The API-Sign header does not match the expected HMAC-SHA512 signature (e.g. a wrong API secret).",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EGeneral:Permission denied",
+        INVALID,
+        PERMISSION_DENIED,
+        "The API key does not have the permission for the task (e.g. querying funds).",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EAuth:Account temporary disabled",
+        INVALID,
+        ACCOUNT_SUSPENDED,
+        "The account is temporarily disabled.",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EAPI:Invalid nonce",
+        UNKNOWN,
+        CLOCK_SKEW,
+        "The nonce is less than or equal to the last accepted nonce for this API key.",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EAPI:Rate limit exceeded",
+        UNKNOWN,
+        RATE_LIMITED,
+        "The API call-rate counter exceeded its limit.",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EGeneral:Temporary lockout",
+        UNKNOWN,
+        RATE_LIMITED,
+        "Too many failed calls in a short time: the key is locked out for a few minutes.",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EGeneral:Too many requests",
+        UNKNOWN,
+        RATE_LIMITED,
+        "Too many requests in a short time.",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EService:Unavailable",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "The exchange or its API is offline (maintenance).",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EService:Busy",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "The exchange is busy; try again later.",
+        KRAKEN_ERRORS,
+    ),
+    Answer(
+        "kraken",
+        "EGeneral:Internal error",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "An internal error on the exchange's side.",
+        KRAKEN_ERRORS,
+    ),
     Answer("coinbase", "authentication_error", INVALID, AUTH_REJECTED, "401: Invalid auth (generic).", COINBASE_ERRORS),
     # ccxt's coinbase quotes this body for a request outside the time window: the clock, not the key
-    Answer("coinbase", "authentication_error: request timestamp expired", UNKNOWN, CLOCK_SKEW,
-           "401: the request's timestamp (the JWT's nbf/exp) is outside the accepted window.", COINBASE_ERRORS),
-    Answer("coinbase", "invalid_scope", INVALID, PERMISSION_DENIED,
-           "403: User hasn't authenticated necessary scope.", COINBASE_ERRORS),
-    Answer("coinbase", "invalid_authentication_method", INVALID, ACCOUNT_SUSPENDED,
-           "401: API access is blocked for deleted users.", COINBASE_ERRORS),
-    Answer("coinbase", "PERMISSION_DENIED", INVALID, PERMISSION_DENIED,
-           "403 (Advanced Trade): the key lacks the scope (view, trade or transfer) the endpoint needs.", COINBASE_V3),
+    Answer(
+        "coinbase",
+        "authentication_error: request timestamp expired",
+        UNKNOWN,
+        CLOCK_SKEW,
+        "401: the request's timestamp (the JWT's nbf/exp) is outside the accepted window.",
+        COINBASE_ERRORS,
+    ),
+    Answer(
+        "coinbase",
+        "invalid_scope",
+        INVALID,
+        PERMISSION_DENIED,
+        "403: User hasn't authenticated necessary scope.",
+        COINBASE_ERRORS,
+    ),
+    Answer(
+        "coinbase",
+        "invalid_authentication_method",
+        INVALID,
+        ACCOUNT_SUSPENDED,
+        "401: API access is blocked for deleted users.",
+        COINBASE_ERRORS,
+    ),
+    Answer(
+        "coinbase",
+        "PERMISSION_DENIED",
+        INVALID,
+        PERMISSION_DENIED,
+        "403 (Advanced Trade): the key lacks the scope (view, trade or transfer) the endpoint needs.",
+        COINBASE_V3,
+    ),
     Answer("coinbase", "rate_limit_exceeded", UNKNOWN, RATE_LIMITED, "429: Rate limit exceeded.", COINBASE_ERRORS),
-    Answer("coinbase", "internal_server_error", UNKNOWN, EXCHANGE_UNAVAILABLE, "500: Internal server error.",
-           COINBASE_ERRORS),
+    Answer(
+        "coinbase",
+        "internal_server_error",
+        UNKNOWN,
+        EXCHANGE_UNAVAILABLE,
+        "500: Internal server error.",
+        COINBASE_ERRORS,
+    ),
     # A header ccxt always sends was missing: something between us and KuCoin changed the request
-    Answer("kucoin", "400001", UNKNOWN, UNEXPECTED, "Any of KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, "
-           "KC-API-PASSPHRASE is missing in your request header.", KUCOIN_ERRORS),
-    Answer("kucoin", "400002", UNKNOWN, CLOCK_SKEW,
-           "KC-API-TIMESTAMP Invalid: more than 5 seconds from the server time.", KUCOIN_ERRORS),
+    Answer(
+        "kucoin",
+        "400001",
+        UNKNOWN,
+        UNEXPECTED,
+        "Any of KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE is missing in your request header.",
+        KUCOIN_ERRORS,
+    ),
+    Answer(
+        "kucoin",
+        "400002",
+        UNKNOWN,
+        CLOCK_SKEW,
+        "KC-API-TIMESTAMP Invalid: more than 5 seconds from the server time.",
+        KUCOIN_ERRORS,
+    ),
     Answer("kucoin", "400003", INVALID, AUTH_REJECTED, "KC-API-KEY not exists.", KUCOIN_ERRORS),
     Answer("kucoin", "400004", INVALID, AUTH_REJECTED, "KC-API-PASSPHRASE error.", KUCOIN_ERRORS),
     Answer("kucoin", "400005", INVALID, AUTH_REJECTED, "Signature error (a wrong API secret).", KUCOIN_ERRORS),
-    Answer("kucoin", "400006", INVALID, EGRESS_NOT_ALLOWLISTED,
-           "The requested ip address is not in the api whitelist.", KUCOIN_ERRORS),
-    Answer("kucoin", "400007", INVALID, PERMISSION_DENIED,
-           "Access Denied: the API key lacks the permission for the URI.", KUCOIN_ERRORS),
+    Answer(
+        "kucoin",
+        "400006",
+        INVALID,
+        EGRESS_NOT_ALLOWLISTED,
+        "The requested ip address is not in the api whitelist.",
+        KUCOIN_ERRORS,
+    ),
+    Answer(
+        "kucoin",
+        "400007",
+        INVALID,
+        PERMISSION_DENIED,
+        "Access Denied: the API key lacks the permission for the URI.",
+        KUCOIN_ERRORS,
+    ),
     Answer("kucoin", "400009", INVALID, AUTH_REJECTED, "Invalid KC-API-KEY-VERSION.", KUCOIN_GATEWAY),
     Answer("kucoin", "411100", INVALID, ACCOUNT_SUSPENDED, "User are frozen.", KUCOIN_ERRORS),
     Answer("kucoin", "429000", UNKNOWN, RATE_LIMITED, "Too many requests (rate limit exceeded).", KUCOIN_GATEWAY),
     Answer("kucoin", "500000", UNKNOWN, EXCHANGE_UNAVAILABLE, "Internal Server Error.", KUCOIN_ERRORS),
-    *(Answer(module.EXCHANGE, evidence, status, code, meaning, module.SOURCE)
-      for module in (okx, bybit) for evidence, status, code, meaning in module.ROWS),
+    *(
+        Answer(module.EXCHANGE, evidence, status, code, meaning, module.SOURCE)
+        for module in (okx, bybit)
+        for evidence, status, code, meaning in module.ROWS
+    ),
 )
 # Exchanges whose error body and account answer live in `exchange_answers.<id>` (error(body), is_account(body)).
 _SHAPES = {module.EXCHANGE: module for module in (okx, bybit)}
@@ -190,8 +383,8 @@ def is_account_answer(exchange_id: str, body: object) -> bool:
     if exchange_id == "binance":
         balances = body.get("balances") if isinstance(body, dict) else None
         return isinstance(balances, list) and all(
-            isinstance(b, dict) and isinstance(b.get("asset"), str) and "free" in b and "locked" in b
-            for b in balances)
+            isinstance(b, dict) and isinstance(b.get("asset"), str) and "free" in b and "locked" in b for b in balances
+        )
     if exchange_id == "kraken":
         if not isinstance(body, dict) or body.get("error") != []:
             return False
@@ -200,11 +393,13 @@ def is_account_answer(exchange_id: str, body: object) -> bool:
     if exchange_id == "coinbase":
         return isinstance(body, dict) and (
             _all_have(body.get("data"), "balance", ("amount", "currency"))
-            or _all_have(body.get("accounts"), "available_balance", ("value", "currency")))
+            or _all_have(body.get("accounts"), "available_balance", ("value", "currency"))
+        )
     if exchange_id == "kucoin":
         entries = body.get("data") if isinstance(body, dict) and body.get("code") == KUCOIN_SUCCESS else None
         return isinstance(entries, list) and all(
-            isinstance(e, dict) and all(isinstance(e.get(f), str) for f in KUCOIN_BALANCE_FIELDS) for e in entries)
+            isinstance(e, dict) and all(isinstance(e.get(f), str) for f in KUCOIN_BALANCE_FIELDS) for e in entries
+        )
     if exchange_id in _SHAPES:
         return _SHAPES[exchange_id].is_account(body)
     return isinstance(body, (dict, list)) and bool(body)
@@ -214,4 +409,5 @@ def _all_have(entries: object, name: str, fields: tuple[str, ...]) -> bool:
     """Whether `entries` is a list whose every item has a dict `name` with string `fields`."""
     return isinstance(entries, list) and all(
         isinstance(e, dict) and isinstance(e.get(name), dict) and all(isinstance(e[name].get(f), str) for f in fields)
-        for e in entries)
+        for e in entries
+    )

@@ -62,9 +62,13 @@ class BudgetConfig:
     @classmethod
     def from_settings(cls, settings) -> BudgetConfig:
         """The budget a `credential_health.settings.Settings` describes."""
-        return cls(every_exchange=settings.exchange_rate_limit, overrides=dict(settings.exchange_budgets),
-                   redis_url=settings.redis_url.get_secret_value(), redis_prefix=settings.budget_redis_prefix,
-                   egress=settings.egress_address)
+        return cls(
+            every_exchange=settings.exchange_rate_limit,
+            overrides=dict(settings.exchange_budgets),
+            redis_url=settings.redis_url.get_secret_value(),
+            redis_prefix=settings.budget_redis_prefix,
+            egress=settings.egress_address,
+        )
 
     def units_per_second(self, exchange: str) -> float:
         if exchange in self.overrides:

@@ -66,8 +66,14 @@ RULES: tuple[tuple[type[BaseException], Status, str], ...] = (
 
 # Classes that carry a specific meaning of their own; the others are ccxt's catch-alls, decided by the table.
 SPECIFIC: tuple[type[BaseException], ...] = (
-    ccxt.AuthenticationError, ccxt.OnMaintenance, ccxt.ExchangeNotAvailable, ccxt.RequestTimeout,
-    ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.InvalidNonce, ccxt.NetworkError,
+    ccxt.AuthenticationError,
+    ccxt.OnMaintenance,
+    ccxt.ExchangeNotAvailable,
+    ccxt.RequestTimeout,
+    ccxt.RateLimitExceeded,
+    ccxt.DDoSProtection,
+    ccxt.InvalidNonce,
+    ccxt.NetworkError,
 )
 # Statuses ccxt maps to AuthenticationError (401, 407, 511) or ExchangeNotAvailable (403) by status alone.
 TRANSPORT_AUTH_STATUSES = frozenset({401, 403, 407, 511})

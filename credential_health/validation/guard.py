@@ -49,9 +49,11 @@ class Trip:
         return self.turned_invalid / self.previously_valid
 
     def describe(self) -> str:
-        return (f"{self.exchange}: {self.turned_invalid} of {self.previously_valid} credentials valid in the previous "
-                f"window turned invalid ({self.share:.0%}); {self.held} rejections held as unknown/"
-                f"{EXCHANGE_WIDE_FAILURE}")
+        return (
+            f"{self.exchange}: {self.turned_invalid} of {self.previously_valid} credentials valid in the previous "
+            f"window turned invalid ({self.share:.0%}); {self.held} rejections held as unknown/"
+            f"{EXCHANGE_WIDE_FAILURE}"
+        )
 
 
 def previously_valid(connection: Connection, window_start: datetime) -> set[Key]:
@@ -61,14 +63,31 @@ def previously_valid(connection: Connection, window_start: datetime) -> set[Key]
     before, so an egress failure that lasts several windows is held in every one of them.
     """
     key_columns = (checks.c.tenant_id, checks.c.exchange, checks.c.credential_type)
-    definite = and_(checks.c.source == Source.SCHEDULED.value, checks.c.status != Status.UNKNOWN.value,
-                    checks.c.window_start < window_start, checks.c.window_start >= window_start - LOOKBACK)
-    latest = select(*key_columns, func.max(checks.c.window_start).label("latest")).where(definite).group_by(
-        *key_columns).subquery()
-    query = select(*key_columns).join(latest, and_(
-        checks.c.tenant_id == latest.c.tenant_id, checks.c.exchange == latest.c.exchange,
-        checks.c.credential_type == latest.c.credential_type, checks.c.window_start == latest.c.latest,
-    )).where(definite, checks.c.status == Status.VALID.value)
+    definite = and_(
+        checks.c.source == Source.SCHEDULED.value,
+        checks.c.status != Status.UNKNOWN.value,
+        checks.c.window_start < window_start,
+        checks.c.window_start >= window_start - LOOKBACK,
+    )
+    latest = (
+        select(*key_columns, func.max(checks.c.window_start).label("latest"))
+        .where(definite)
+        .group_by(*key_columns)
+        .subquery()
+    )
+    query = (
+        select(*key_columns)
+        .join(
+            latest,
+            and_(
+                checks.c.tenant_id == latest.c.tenant_id,
+                checks.c.exchange == latest.c.exchange,
+                checks.c.credential_type == latest.c.credential_type,
+                checks.c.window_start == latest.c.latest,
+            ),
+        )
+        .where(definite, checks.c.status == Status.VALID.value)
+    )
     return {tuple(row) for row in connection.execute(query)}
 
 
@@ -76,8 +95,9 @@ def _rejected(result: CheckResult) -> bool:
     return result.status is Status.INVALID and result.error_code in EXCHANGE_REJECTIONS
 
 
-def hold_exchange_wide_failures(results: Iterable[CheckResult], valid_before: set[Key], share: float,
-                                minimum: int) -> tuple[list[CheckResult], list[Trip]]:
+def hold_exchange_wide_failures(
+    results: Iterable[CheckResult], valid_before: set[Key], share: float, minimum: int
+) -> tuple[list[CheckResult], list[Trip]]:
     """The window's results with every rejection of a tripped exchange held, and the trips."""
     results = list(results)
     base: dict[str, int] = defaultdict(int)
@@ -86,8 +106,7 @@ def hold_exchange_wide_failures(results: Iterable[CheckResult], valid_before: se
         if result.ref.key in valid_before:
             base[result.ref.exchange] += 1
             flipped[result.ref.exchange] += _rejected(result)
-    tripped = {exchange for exchange, count in base.items()
-               if count >= minimum and flipped[exchange] > share * count}
+    tripped = {exchange for exchange, count in base.items() if count >= minimum and flipped[exchange] > share * count}
     if not tripped:
         return results, []
     held: dict[str, int] = defaultdict(int)
@@ -96,9 +115,12 @@ def hold_exchange_wide_failures(results: Iterable[CheckResult], valid_before: se
         if result.ref.exchange in tripped and _rejected(result):
             held[result.ref.exchange] += 1
             result = dataclasses.replace(
-                result, status=Status.UNKNOWN, error_code=EXCHANGE_WIDE_FAILURE,
+                result,
+                status=Status.UNKNOWN,
+                error_code=EXCHANGE_WIDE_FAILURE,
                 error_message=f"held during an exchange-wide failure; the exchange answered {result.error_code}: "
-                              f"{result.error_message or ''}"[:500])
+                f"{result.error_message or ''}"[:500],
+            )
         guarded.append(result)
     trips = [Trip(exchange, base[exchange], flipped[exchange], held[exchange]) for exchange in sorted(tripped)]
     return guarded, trips
@@ -114,9 +136,14 @@ def guard_result(trips: list[Trip], share: float, minimum: int) -> AssetCheckRes
         metadata={
             "threshold_share": share,
             "minimum_credentials": minimum,
-            "tripped_exchanges": {trip.exchange: {"previously_valid": trip.previously_valid,
-                                                  "turned_invalid": trip.turned_invalid,
-                                                  "share": f"{trip.share:.0%}", "held": trip.held}
-                                  for trip in trips},
+            "tripped_exchanges": {
+                trip.exchange: {
+                    "previously_valid": trip.previously_valid,
+                    "turned_invalid": trip.turned_invalid,
+                    "share": f"{trip.share:.0%}",
+                    "held": trip.held,
+                }
+                for trip in trips
+            },
         },
     )

@@ -26,18 +26,37 @@ _SECRET_FIELDS = {"apiKey": "api_key", "secret": "secret", "password": "password
 
 
 def _spot(symbol: str, base: str, quote: str, market_id: str, base_id: str, quote_id: str) -> dict:
-    return {"id": market_id, "symbol": symbol, "base": base, "quote": quote, "baseId": base_id, "quoteId": quote_id,
-            "type": "spot", "spot": True, "margin": False, "swap": False, "future": False, "option": False,
-            "contract": False, "active": True, "precision": {"amount": 1e-8, "price": 1e-2},
-            "limits": {"amount": {"min": None, "max": None}, "price": {"min": None, "max": None}}, "info": {}}
+    return {
+        "id": market_id,
+        "symbol": symbol,
+        "base": base,
+        "quote": quote,
+        "baseId": base_id,
+        "quoteId": quote_id,
+        "type": "spot",
+        "spot": True,
+        "margin": False,
+        "swap": False,
+        "future": False,
+        "option": False,
+        "contract": False,
+        "active": True,
+        "precision": {"amount": 1e-8, "price": 1e-2},
+        "limits": {"amount": {"min": None, "max": None}, "price": {"min": None, "max": None}},
+        "info": {},
+    }
 
 
 # Pre-seeded so fetch_balance makes only the signed balance call (Binance loads 8 URLs, Kraken 3 otherwise).
 STATIC_MARKETS: dict[str, list[dict]] = {
-    "binance": [_spot("BTC/USDT", "BTC", "USDT", "BTCUSDT", "BTC", "USDT"),
-                _spot("ETH/USDT", "ETH", "USDT", "ETHUSDT", "ETH", "USDT")],
-    "kraken": [_spot("BTC/USD", "BTC", "USD", "XXBTZUSD", "XXBT", "ZUSD"),
-               _spot("ETH/USD", "ETH", "USD", "XETHZUSD", "XETH", "ZUSD")],
+    "binance": [
+        _spot("BTC/USDT", "BTC", "USDT", "BTCUSDT", "BTC", "USDT"),
+        _spot("ETH/USDT", "ETH", "USDT", "ETHUSDT", "ETH", "USDT"),
+    ],
+    "kraken": [
+        _spot("BTC/USD", "BTC", "USD", "XXBTZUSD", "XXBT", "ZUSD"),
+        _spot("ETH/USD", "ETH", "USD", "XETHZUSD", "XETH", "ZUSD"),
+    ],
     "coinbase": [_spot("BTC/USD", "BTC", "USD", "BTC-USD", "BTC", "USD")],
     "kucoin": [_spot("BTC/USDT", "BTC", "USDT", "BTC-USDT", "BTC", "USDT")],
     "okx": [_spot("BTC/USDT", "BTC", "USDT", "BTC-USDT", "BTC", "USDT")],
@@ -139,10 +158,11 @@ def _paced_class(exchange_id: str) -> type:
             return super().on_rest_response(code, reason, url, method, response_headers, *args)
 
         if hasattr(base, "get_exceptions_by_url"):
+
             def get_exceptions_by_url(self, url, exactOrBroad):  # ccxt's names
                 for local, real in self._aliases:
                     if url and url.startswith(local):
-                        url = real + url[len(local):]
+                        url = real + url[len(local) :]
                         break
                 return super().get_exceptions_by_url(url, exactOrBroad)
 
@@ -241,9 +261,15 @@ def _tree_copy(value):
     return copy.deepcopy(value)
 
 
-def build_exchange(exchange_id: str, secret: ExchangeSecret, session: aiohttp.ClientSession,
-                   ssl_context: ssl.SSLContext, timeout_seconds: float, base_url: str | None,
-                   pacer=None):
+def build_exchange(
+    exchange_id: str,
+    secret: ExchangeSecret,
+    session: aiohttp.ClientSession,
+    ssl_context: ssl.SSLContext,
+    timeout_seconds: float,
+    base_url: str | None,
+    pacer=None,
+):
     """A fresh instance on the shared session (which ccxt then never closes), with markets pre-seeded."""
     credentials = secret.ccxt_config()
     if exchange_id in STATIC_MARKETS:  # the audited path: only the signed balance call is made
@@ -255,8 +281,14 @@ def build_exchange(exchange_id: str, secret: ExchangeSecret, session: aiohttp.Cl
         exchange.asyncio_loop = asyncio.get_running_loop()
     else:
         api_urls, aliases, _ = _template(exchange_id, base_url)
-        config: dict = {**credentials, "session": session, "ssl_context": ssl_context, "enableRateLimit": False,
-                        "timeout": int(timeout_seconds * 1000), "logger": QUIET_LOGGER}
+        config: dict = {
+            **credentials,
+            "session": session,
+            "ssl_context": ssl_context,
+            "enableRateLimit": False,
+            "timeout": int(timeout_seconds * 1000),
+            "logger": QUIET_LOGGER,
+        }
         if api_urls is not None:
             config["urls"] = {"api": api_urls}
         exchange = _paced_class(exchange_id)(config)

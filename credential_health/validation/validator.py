@@ -58,10 +58,18 @@ AsyncRead = Callable[[CredentialRef], Awaitable[ExchangeSecret]]
 class ExchangeValidator:
     """Checks credentials with one signed balance call each, streaming results as they complete."""
 
-    def __init__(self, exchange_urls: Mapping[str, str] | None = None, rate_limit_per_second: float = 0.0,
-                 attempts: int = 3, retry_delay_seconds: float = 1.0, request_timeout_seconds: float = 10.0,
-                 concurrency: int = 64, budget: BudgetConfig | None = None, egress_address: str = "",
-                 published_egress_addresses: Iterable[str] = ()):
+    def __init__(
+        self,
+        exchange_urls: Mapping[str, str] | None = None,
+        rate_limit_per_second: float = 0.0,
+        attempts: int = 3,
+        retry_delay_seconds: float = 1.0,
+        request_timeout_seconds: float = 10.0,
+        concurrency: int = 64,
+        budget: BudgetConfig | None = None,
+        egress_address: str = "",
+        published_egress_addresses: Iterable[str] = (),
+    ):
         if attempts < 1 or concurrency < 1:
             raise ValueError("attempts and concurrency must be at least 1")
         self.exchange_urls = dict(exchange_urls or {})
@@ -80,14 +88,21 @@ class ExchangeValidator:
     @classmethod
     def from_settings(cls, settings) -> ExchangeValidator:
         """A validator configured from `credential_health.settings.Settings`."""
-        return cls(exchange_urls=settings.exchange_urls, rate_limit_per_second=settings.exchange_rate_limit,
-                   attempts=settings.check_attempts, retry_delay_seconds=settings.check_retry_delay_seconds,
-                   request_timeout_seconds=settings.check_timeout_seconds, concurrency=settings.check_concurrency,
-                   budget=BudgetConfig.from_settings(settings), egress_address=settings.egress_address,
-                   published_egress_addresses=settings.published_egress_addresses)
+        return cls(
+            exchange_urls=settings.exchange_urls,
+            rate_limit_per_second=settings.exchange_rate_limit,
+            attempts=settings.check_attempts,
+            retry_delay_seconds=settings.check_retry_delay_seconds,
+            request_timeout_seconds=settings.check_timeout_seconds,
+            concurrency=settings.check_concurrency,
+            budget=BudgetConfig.from_settings(settings),
+            egress_address=settings.egress_address,
+            published_egress_addresses=settings.published_egress_addresses,
+        )
 
-    async def validate_stream(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
-                              ) -> AsyncGenerator[CheckResult, None]:
+    async def validate_stream(
+        self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret
+    ) -> AsyncGenerator[CheckResult, None]:
         """Yield one result per ref in completion order, with at most `concurrency` checks in flight.
 
         `refs` is consumed lazily. An exception from `fetch_secret` other than MalformedSecret or
@@ -95,8 +110,9 @@ class ExchangeValidator:
         """
         # One pool, one session and one SSL context for every check: per-instance ones double the cost.
         # duck-typed: the caller's own async reads (an async context manager) or a pool around its function
-        reads: Any = (fetch_secret if hasattr(fetch_secret, "__aenter__")
-                      else _PooledReads(fetch_secret, self.concurrency))
+        reads: Any = (
+            fetch_secret if hasattr(fetch_secret, "__aenter__") else _PooledReads(fetch_secret, self.concurrency)
+        )
         read = await reads.__aenter__()
         session = exchange_session(self.concurrency, self._ssl_context, self.egress_address)
         budgets = self.budget.open()
@@ -145,8 +161,12 @@ class ExchangeValidator:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-    def validate_all(self, refs: Iterable[CredentialRef], fetch_secret: FetchSecret,
-                     on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    def validate_all(
+        self,
+        refs: Iterable[CredentialRef],
+        fetch_secret: FetchSecret,
+        on_result: Callable[[CheckResult], None] | None = None,
+    ) -> list[CheckResult]:
         """Validate everything and return the results; callable from any thread, with or without a loop."""
         if _loop_running():  # e.g. called from async code: run on a helper thread with a loop of its own
             with concurrent.futures.ThreadPoolExecutor(1, "credential-validate") as helper:
@@ -160,13 +180,15 @@ class ExchangeValidator:
                 results.append(result)
         return results
 
-    async def _check(self, ref: CredentialRef, read: AsyncRead, session: aiohttp.ClientSession,
-                     budgets: Budgets) -> CheckResult:
+    async def _check(
+        self, ref: CredentialRef, read: AsyncRead, session: aiohttp.ClientSession, budgets: Budgets
+    ) -> CheckResult:
         """One credential: read its secret just in time, ask the exchange, classify."""
         started = time.perf_counter()
         if ref.exchange not in SUPPORTED:
-            return self._result(ref, Status.INVALID, UNSUPPORTED_EXCHANGE,
-                                f"{ref.exchange!r} is not a ccxt exchange id", started, 0)
+            return self._result(
+                ref, Status.INVALID, UNSUPPORTED_EXCHANGE, f"{ref.exchange!r} is not a ccxt exchange id", started, 0
+            )
         try:  # at most `concurrency` secrets are held at once: one per check in flight
             secret = await read(ref)
         except (MalformedSecret, SecretUnavailable) as exc:  # anything else aborts the run
@@ -176,9 +198,15 @@ class ExchangeValidator:
             missing = missing_credentials(ref.exchange, secret)
             if missing:
                 raise MalformedSecret(f"{ref.exchange} needs {', '.join(missing)}")
-            exchange = build_exchange(ref.exchange, secret, session, self._ssl_context, self.request_timeout_seconds,
-                                      self.exchange_urls.get(ref.exchange),
-                                      budgets.for_exchange(ref.exchange))
+            exchange = build_exchange(
+                ref.exchange,
+                secret,
+                session,
+                self._ssl_context,
+                self.request_timeout_seconds,
+                self.exchange_urls.get(ref.exchange),
+                budgets.for_exchange(ref.exchange),
+            )
         except Exception as exc:  # noqa: BLE001 - a bad secret or exchange must not stop the others
             return self._result(ref, *classify(exc), redact(exc, sensitive), started, 0)
         finally:
@@ -214,16 +242,42 @@ class ExchangeValidator:
                 return status, code, redact(_describe(error, code, exchange), sensitive), attempt
             await asyncio.sleep(random.uniform(0, self.retry_delay_seconds * 2 ** (attempt - 1)))
 
-    def _result(self, ref: CredentialRef, status: Status, code: str, message: str | None, started: float,
-                attempts: int, scope: ScopeRecord | None = None, scope_error: str = "") -> CheckResult:
+    def _result(
+        self,
+        ref: CredentialRef,
+        status: Status,
+        code: str,
+        message: str | None,
+        started: float,
+        attempts: int,
+        scope: ScopeRecord | None = None,
+        scope_error: str = "",
+    ) -> CheckResult:
         """The result (checked_at: when the check finished) and its one log line."""
         duration_ms = int((time.perf_counter() - started) * 1000)
         level = logging.DEBUG if status is Status.VALID else logging.INFO
-        log.log(level, "check %s: %s/%s attempts=%d %dms %s", ref.path, status.value, code, attempts,
-                duration_ms, message or "")
-        return CheckResult(ref=ref, status=status, error_code=code, error_message=message,
-                           checked_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempts=attempts,
-                           scope=scope, egress_address=self.egress_address, scope_error=scope_error)
+        log.log(
+            level,
+            "check %s: %s/%s attempts=%d %dms %s",
+            ref.path,
+            status.value,
+            code,
+            attempts,
+            duration_ms,
+            message or "",
+        )
+        return CheckResult(
+            ref=ref,
+            status=status,
+            error_code=code,
+            error_message=message,
+            checked_at=datetime.now(timezone.utc),
+            duration_ms=duration_ms,
+            attempts=attempts,
+            scope=scope,
+            egress_address=self.egress_address,
+            scope_error=scope_error,
+        )
 
 
 class _PooledReads:
@@ -251,7 +305,8 @@ def _describe(error: Exception | None, code: str, exchange) -> str:
     # ccxt's text would quote a proxy's page or a broken body; the status and the class say enough
     if code == BAD_RESPONSE:
         return f"HTTP {status}: not an account answer from {exchange.id}" + (
-            f" ({type(error).__name__})" if error is not None else "")
+            f" ({type(error).__name__})" if error is not None else ""
+        )
     if code == TRANSPORT_AUTH:
         return f"HTTP {status} without an exchange error body ({type(error).__name__})"
     said = exchange_error(exchange.id, exchange.last_json_response)

@@ -66,8 +66,9 @@ class KubernetesAuth:
         try:
             jwt = Path(self.jwt_path).read_text().strip()
         except OSError as exc:
-            raise VaultAuthError(f"cannot read the Kubernetes service-account token at {self.jwt_path}: "
-                                 f"{exc.strerror}") from exc
+            raise VaultAuthError(
+                f"cannot read the Kubernetes service-account token at {self.jwt_path}: {exc.strerror}"
+            ) from exc
         response = client.auth.kubernetes.login(role=self.role, jwt=jwt, mount_point=self.mount, use_token=False)
         return _login_result(response)
 
@@ -80,8 +81,9 @@ def auth_from_settings(settings: Settings) -> VaultAuth:
     if method == "token":
         return TokenAuth(settings.vault_token.get_secret_value())
     if method == "approle":
-        return AppRoleAuth(settings.vault_role_id, settings.vault_secret_id.get_secret_value(),
-                           settings.vault_approle_mount)
+        return AppRoleAuth(
+            settings.vault_role_id, settings.vault_secret_id.get_secret_value(), settings.vault_approle_mount
+        )
     if method == "kubernetes":
         return KubernetesAuth(settings.vault_k8s_role, settings.vault_k8s_jwt_path, settings.vault_k8s_mount)
     raise VaultAuthError("no Vault auth configured: set VAULT_TOKEN, VAULT_ROLE_ID+VAULT_SECRET_ID, or VAULT_K8S_ROLE")

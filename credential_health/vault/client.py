@@ -19,10 +19,17 @@ from credential_health.vault.errors import NotFound, VaultAuthError, for_status,
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # hvac raises one exception class per HTTP status (hvac.utils.raise_for_error); the statuses they stand for.
-HVAC_STATUS = {hvac_errors.InvalidRequest: 400, hvac_errors.Unauthorized: 401, hvac_errors.Forbidden: 403,
-               hvac_errors.InvalidPath: 404, hvac_errors.RateLimitExceeded: 429,
-               hvac_errors.InternalServerError: 500, hvac_errors.VaultNotInitialized: 501,
-               hvac_errors.BadGateway: 502, hvac_errors.VaultDown: 503}
+HVAC_STATUS = {
+    hvac_errors.InvalidRequest: 400,
+    hvac_errors.Unauthorized: 401,
+    hvac_errors.Forbidden: 403,
+    hvac_errors.InvalidPath: 404,
+    hvac_errors.RateLimitExceeded: 429,
+    hvac_errors.InternalServerError: 500,
+    hvac_errors.VaultNotInitialized: 501,
+    hvac_errors.BadGateway: 502,
+    hvac_errors.VaultDown: 503,
+}
 
 
 class VaultClient:

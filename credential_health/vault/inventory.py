@@ -36,15 +36,24 @@ class CredentialStore:
         stays in LIST, but a read would find nothing. Its metadata comes with the LIST on OpenBao
         (detailed-metadata) and from one metadata read per secret elsewhere.
         """
-        walk = run_coroutine(walk_tree(self.client, self.mount, self.tenants_path, depth=3,
-                                       concurrency=self.walk_concurrency, detailed=self.detailed_metadata))
+        walk = run_coroutine(
+            walk_tree(
+                self.client,
+                self.mount,
+                self.tenants_path,
+                depth=3,
+                concurrency=self.walk_concurrency,
+                detailed=self.detailed_metadata,
+            )
+        )
         if walk.skipped:
             log.warning("skipped %d entries not at {tenant}/{exchange}/{credential_type} depth", walk.skipped)
         if walk.deleted:
             log.info("left out %d credentials whose current version is deleted or destroyed", walk.deleted)
         return sorted(
-            CredentialRef(tenant_id=t, exchange=e, credential_type=c, version=state.version,
-                          updated_time=state.updated_time)
+            CredentialRef(
+                tenant_id=t, exchange=e, credential_type=c, version=state.version, updated_time=state.updated_time
+            )
             for (t, e, c), state in walk.leaves
         )
 

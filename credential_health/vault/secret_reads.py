@@ -18,8 +18,9 @@ from credential_health.vault.walk import AsyncLister
 class AsyncSecretReads:
     """`async with AsyncSecretReads(store) as read: secret = await read(ref)`; one session per `async with`."""
 
-    def __init__(self, store: CredentialStore, on_secret: Callable[[ExchangeSecret], None] | None = None,
-                 concurrency: int = 64):
+    def __init__(
+        self, store: CredentialStore, on_secret: Callable[[ExchangeSecret], None] | None = None, concurrency: int = 64
+    ):
         self.store = store
         self.on_secret = on_secret  # e.g. the run's secret digests, for the no-secret-material scan
         self.concurrency = concurrency

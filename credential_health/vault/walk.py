@@ -71,8 +71,7 @@ class AsyncLister:
     async def list_detailed(self, path: str) -> dict[str, dict]:
         """OpenBao's LIST {mount}/detailed-metadata/{path}: child names with each secret's metadata ({} for a
         folder); {} when the folder is absent."""
-        body = await self._authorized("list", paths.detailed_metadata(self.mount, path), "?list=true",
-                                      '["list"]', "/*")
+        body = await self._authorized("list", paths.detailed_metadata(self.mount, path), "?list=true", '["list"]', "/*")
         if not body:
             return {}
         info = body["data"].get("key_info") or {}
@@ -82,8 +81,9 @@ class AsyncLister:
         """list_detailed(path) if this server and token answer it; None otherwise (HashiCorp Vault has no
         detailed-metadata endpoint; a policy may not grant it), without raising."""
         api_path = paths.detailed_metadata(self.mount, path)
-        status, body = await self._get(f"{self.client.addr}/v1/{quote(api_path)}?list=true", self.client.token(),
-                                       "list")
+        status, body = await self._get(
+            f"{self.client.addr}/v1/{quote(api_path)}?list=true", self.client.token(), "list"
+        )
         data = body.get("data") if status == 200 else None
         if not isinstance(data, dict) or not isinstance(data.get("key_info"), dict):
             return None
@@ -94,8 +94,9 @@ class AsyncLister:
         body = await self._authorized("read metadata", paths.metadata(self.mount, path), "", '["read"]', "")
         return body["data"] if body else None
 
-    async def _authorized(self, operation: str, api_path: str, query: str, capabilities: str,
-                          suffix: str) -> dict | None:
+    async def _authorized(
+        self, operation: str, api_path: str, query: str, capabilities: str, suffix: str
+    ) -> dict | None:
         """The 200 body (None on 404), logging in again once on 401/403 when the auth method can; other
         answers mapped to VaultErrors as the hvac path maps them (errors.for_status)."""
         url = f"{self.client.addr}/v1/{quote(api_path)}{query}"
@@ -104,8 +105,9 @@ class AsyncLister:
             status, body = await self._get(url, token, operation)
             if status == 200:
                 return body
-            problem = for_status(status, operation, api_path, self.client.addr,
-                                 needs(capabilities, f"{api_path}{suffix}"))
+            problem = for_status(
+                status, operation, api_path, self.client.addr, needs(capabilities, f"{api_path}{suffix}")
+            )
             if isinstance(problem, NotFound):
                 return None
             if status not in (401, 403) or relogin or not self.client.can_relogin:
@@ -136,8 +138,15 @@ class Walk:
     detailed: bool = False  # metadata came with the LISTs (OpenBao) rather than one read per secret
 
 
-async def walk_tree(client: VaultClient, mount: str, root: str, depth: int, concurrency: int,
-                    now: datetime | None = None, detailed: bool | None = None) -> Walk:
+async def walk_tree(
+    client: VaultClient,
+    mount: str,
+    root: str,
+    depth: int,
+    concurrency: int,
+    now: datetime | None = None,
+    detailed: bool | None = None,
+) -> Walk:
     """Every leaf exactly `depth` levels below `root` whose current version can be read.
 
     `detailed`: None tries OpenBao's detailed-metadata LIST first and falls back to a metadata read per

@@ -71,8 +71,13 @@ def test_a_failure_quoting_a_secret_leaves_it_nowhere_in_the_dagster_instance(pi
     home = tmp_path / "dagster_home"
     home.mkdir()
     with DagsterInstance.local_temp(tempdir=str(home)) as instance:
-        result = materialize([*ASSETS, *CHECKS], partition_key=WINDOW, instance=instance, raise_on_error=False,
-                             resources={**default_resources(), "credentials": EchoingCredentialSource()})
+        result = materialize(
+            [*ASSETS, *CHECKS],
+            partition_key=WINDOW,
+            instance=instance,
+            raise_on_error=False,
+            resources={**default_resources(), "credentials": EchoingCredentialSource()},
+        )
         assert not result.success
         [failure] = [e for e in result.all_events if e.is_step_failure]
         error = failure.step_failure_data.error

@@ -17,8 +17,13 @@ from credential_health.vault.errors import Forbidden, VaultAuthError, VaultDown,
 
 
 def materialize_inventory(pipeline, **tags):
-    return materialize([credential_inventory], instance=pipeline.instance, resources=default_resources(),
-                       raise_on_error=False, tags=tags)
+    return materialize(
+        [credential_inventory],
+        instance=pipeline.instance,
+        resources=default_resources(),
+        raise_on_error=False,
+        tags=tags,
+    )
 
 
 def shrink_check(result) -> tuple[bool, dict]:

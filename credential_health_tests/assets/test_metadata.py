@@ -38,18 +38,40 @@ def test_the_rollup_names_every_failing_credential_and_the_results_name_the_unkn
     rollup = _metadata(result, "credential_failure_rollup")
     table = rollup["failing_credentials"]
     assert [c.name for c in table.schema.columns] == [
-        "tenant", "exchange", "type", "streak", "error_code", "alerted", "failing_since"]
+        "tenant",
+        "exchange",
+        "type",
+        "streak",
+        "error_code",
+        "alerted",
+        "failing_since",
+    ]
     assert _rows(table) == [
-        {"tenant": "acme|corp", "exchange": "binance", "type": "trading", "streak": 2,
-         "failing_since": "2026-06-01 00:00", "error_code": "auth_rejected", "alerted": False},
-        {"tenant": "globex", "exchange": "kraken", "type": "readonly", "streak": 2,
-         "failing_since": "2026-06-01 00:00", "error_code": "account_suspended", "alerted": False},
+        {
+            "tenant": "acme|corp",
+            "exchange": "binance",
+            "type": "trading",
+            "streak": 2,
+            "failing_since": "2026-06-01 00:00",
+            "error_code": "auth_rejected",
+            "alerted": False,
+        },
+        {
+            "tenant": "globex",
+            "exchange": "kraken",
+            "type": "readonly",
+            "streak": 2,
+            "failing_since": "2026-06-01 00:00",
+            "error_code": "account_suspended",
+            "alerted": False,
+        },
     ]  # the unknown one has no streak; the valid one none either
 
     results = _metadata(result, "credential_validation_results")
     assert results["unknown_by_code"] == {"rate_limited": 1}
     assert _rows(results["unknown_credentials"]) == [
-        {"tenant": "initech", "exchange": "binance", "type": "trading", "error_code": "rate_limited"}]
+        {"tenant": "initech", "exchange": "binance", "type": "trading", "error_code": "rate_limited"}
+    ]
     worst = results["worst_tenants"]
     assert "| acme\\|corp | binance/trading invalid (auth\\_rejected) | 1 | 0 | 2 |" in worst
     assert "initech | binance/trading unknown (rate\\_limited) | 0 | 1 | 1 |" in worst
@@ -77,8 +99,9 @@ def test_tables_are_capped_with_an_explicit_remainder():
     unknown = metadata.unknown_metadata(checks, rows=3)
     rows = _rows(unknown["unknown_credentials"])
     assert [r["tenant"] for r in rows[:3]] == ["u-000", "u-001", "u-002"]
-    assert rows[3] == {"tenant": "… and 4 more unknown credentials", "exchange": None, "type": None,
-                       "error_code": None}
+    assert rows[3] == {"tenant": "… and 4 more unknown credentials", "exchange": None, "type": None, "error_code": None}
     assert unknown["unknown_by_code"].value == {"timeout": 7}
-    assert metadata.worst_tenants_markdown([check("ok", "binance", Status.VALID, "ok")]) == \
-        "No failing tenant in this window."
+    assert (
+        metadata.worst_tenants_markdown([check("ok", "binance", Status.VALID, "ok")])
+        == "No failing tenant in this window."
+    )

@@ -37,19 +37,27 @@ def test_long_names_and_an_unknown_long_exchange_folder_do_not_sink_the_window(p
 
     rows = {(r["tenant_id"], r["exchange"], r["credential_type"]): r for r in pipeline.checks()}
     assert (rows[("acme", "binance", "trading")]["status"], rows[("globex", "kraken", "trading")]["status"]) == (
-        "valid", "invalid")
+        "valid",
+        "invalid",
+    )
     odd = rows[("umbrella", LONG_EXCHANGE, "trading")]
     assert (odd["status"], odd["error_code"]) == ("invalid", "unsupported_exchange")
     assert LONG_EXCHANGE not in odd["error_message"]
     status = pipeline.status()
-    for key in [("acme", "binance", "trading"), ("globex", "kraken", "trading"),
-                ("umbrella", LONG_EXCHANGE, "trading")]:
+    for key in [
+        ("acme", "binance", "trading"),
+        ("globex", "kraken", "trading"),
+        ("umbrella", LONG_EXCHANGE, "trading"),
+    ]:
         assert status[key]["windows_seen"] == 1 and status[key]["present_in_inventory"]
     assert status[("globex", "kraken", "trading")]["consecutive_failures"] == 1
 
     long_keys = {(LONG_TENANT, "binance", "trading"), ("initech", "binance", LONG_TYPE)}
-    [materialized] = [e for e in result.get_asset_materialization_events()
-                      if e.asset_key.to_user_string() == "credential_validation_results"]
+    [materialized] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "credential_validation_results"
+    ]
     refused = materialized.materialization.metadata["refused_rows"].value
     if _column_length(pipeline.engine, "tenant_id") is None:  # names stored whole (unbounded text columns)
         assert long_keys <= rows.keys() and long_keys <= status.keys() and refused == 0
@@ -67,8 +75,7 @@ def test_a_deleted_or_destroyed_secret_leaves_the_inventory_like_a_removed_one(p
     assert pipeline.materialize(WINDOWS[0]).success
     kv = pipeline.bao.root().secrets.kv.v2
     kv.delete_latest_version_of_secret(pipeline.path("soft", "binance"), mount_point="secret")
-    kv.destroy_secret_versions(pipeline.path("destroyed", "binance"), versions=[1],
-                               mount_point="secret")
+    kv.destroy_secret_versions(pipeline.path("destroyed", "binance"), versions=[1], mount_point="secret")
 
     result = pipeline.materialize(WINDOWS[1])
     second = window_for_key(WINDOWS[1]).start
@@ -79,6 +86,7 @@ def test_a_deleted_or_destroyed_secret_leaves_the_inventory_like_a_removed_one(p
     for gone in ("soft", "destroyed"):
         assert not status[gone]["present_in_inventory"] and status[gone]["removed_at"] is not None
         assert status[gone]["consecutive_failures"] == 0  # never alerted on
-    inventory = [e for e in result.get_asset_materialization_events()
-                 if e.asset_key.to_user_string() == "credential_inventory"]
+    inventory = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "credential_inventory"
+    ]
     assert inventory[0].materialization.metadata["credentials"].value == 1

@@ -24,8 +24,13 @@ POSTGRES_ONLY = pytest.mark.parametrize("empty_database_url", ["postgres"], indi
 
 
 def run_window(pipeline, **resources):
-    return materialize([*ASSETS, *CHECKS], partition_key=WINDOW, instance=pipeline.instance, raise_on_error=False,
-                       resources={**default_resources(), **resources})
+    return materialize(
+        [*ASSETS, *CHECKS],
+        partition_key=WINDOW,
+        instance=pipeline.instance,
+        raise_on_error=False,
+        resources={**default_resources(), **resources},
+    )
 
 
 # The results asset is a graph: the database is reached in its plan step, checks are made in the shard steps
@@ -44,8 +49,9 @@ BALANCE_PATHS = {"/api/v3/account", "/0/private/BalanceEx"}
 def exchange_calls(pipeline) -> Counter:
     """Signed balance requests per credential, as the simulator received them."""
     by_key = {credential.api_key: key for key, credential in pipeline.secrets.items()}
-    return Counter(by_key[r.api_key] for r in pipeline.simulator.requests()
-                   if r.api_key in by_key and r.path in BALANCE_PATHS)  # not the scope probes after them
+    return Counter(
+        by_key[r.api_key] for r in pipeline.simulator.requests() if r.api_key in by_key and r.path in BALANCE_PATHS
+    )  # not the scope probes after them
 
 
 def stored_rows(pipeline) -> list[dict]:
@@ -56,13 +62,20 @@ def stored_rows(pipeline) -> list[dict]:
 def test_a_database_blip_after_exchange_calls_revalidates_only_what_was_not_stored(pipeline, monkeypatch):
     url = make_url(pipeline.database_url)
     proxy = TcpProxy(url.host, url.port or 5432)
-    monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL",
-                       url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    monkeypatch.setenv(
+        "CREDENTIAL_HEALTH_DATABASE_URL",
+        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+    )
     for i in range(10):  # one check at a time, 250 ms each: the blip lands mid-window
         pipeline.add(f"tenant-{i:02d}", "binance", latency_ms=250)
     outcome = {}
-    runner = threading.Thread(target=lambda: outcome.update(result=run_window(
-        pipeline, validator=CredentialValidator(concurrency=1), results_db=ResultsDatabase(batch_rows=2))))
+    runner = threading.Thread(
+        target=lambda: outcome.update(
+            result=run_window(
+                pipeline, validator=CredentialValidator(concurrency=1), results_db=ResultsDatabase(batch_rows=2)
+            )
+        )
+    )
     try:
         runner.start()
         deadline = time.monotonic() + 60
@@ -88,8 +101,11 @@ def test_a_database_blip_after_exchange_calls_revalidates_only_what_was_not_stor
     calls = exchange_calls(pipeline)
     assert all(calls[(tenant, "binance", "trading")] == 1 for tenant, _ in before)  # never asked again
     assert sum(calls.values()) < 2 * 10 and set(calls.values()) <= {1, 2}
-    [materialized] = [e for e in result.get_asset_materialization_events()
-                      if e.asset_key.to_user_string() == "credential_validation_results"]
+    [materialized] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "credential_validation_results"
+    ]
     metadata = materialized.materialization.metadata
     assert metadata["total"].value == 10 and metadata["resumed"].value >= len(before)
     assert all(s["windows_seen"] == 1 for s in pipeline.status().values()) and len(pipeline.status()) == 10
@@ -103,9 +119,10 @@ def test_a_deterministic_database_error_is_not_retried(pipeline, monkeypatch):
         connection.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
         connection.execute(sa.text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
         connection.execute(sa.text(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"'))
-    monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL",
-                       make_url(pipeline.database_url).set(username=role, password=None)
-                       .render_as_string(hide_password=False))
+    monkeypatch.setenv(
+        "CREDENTIAL_HEALTH_DATABASE_URL",
+        make_url(pipeline.database_url).set(username=role, password=None).render_as_string(hide_password=False),
+    )
     for tenant in ("acme", "globex", "initech"):
         pipeline.add(tenant, "binance")
     try:
@@ -126,14 +143,21 @@ def test_a_deterministic_database_error_is_not_retried(pipeline, monkeypatch):
 
 
 @pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize(("database_url_setting", "said"), [
-    # URLs that cannot work are refused with the settings, at the run's first step
-    ("postgresql+nosuchdriver://nobody@127.0.0.1/none", "configuration error: CREDENTIAL_HEALTH_DATABASE_URL names"),
-    ("not a database url", "configuration error: CREDENTIAL_HEALTH_DATABASE_URL is not a database URL"),
-    ("sqlite:///{tmp}/a-file/results.db", "results database setup failed: FileExistsError"),
-])
-def test_a_misconfigured_database_fails_before_any_exchange_call(pipeline, monkeypatch, tmp_path,
-                                                                database_url_setting, said):
+@pytest.mark.parametrize(
+    ("database_url_setting", "said"),
+    [
+        # URLs that cannot work are refused with the settings, at the run's first step
+        (
+            "postgresql+nosuchdriver://nobody@127.0.0.1/none",
+            "configuration error: CREDENTIAL_HEALTH_DATABASE_URL names",
+        ),
+        ("not a database url", "configuration error: CREDENTIAL_HEALTH_DATABASE_URL is not a database URL"),
+        ("sqlite:///{tmp}/a-file/results.db", "results database setup failed: FileExistsError"),
+    ],
+)
+def test_a_misconfigured_database_fails_before_any_exchange_call(
+    pipeline, monkeypatch, tmp_path, database_url_setting, said
+):
     (tmp_path / "a-file").write_text("a file where a folder is expected")
     monkeypatch.setenv("CREDENTIAL_HEALTH_DATABASE_URL", database_url_setting.format(tmp=tmp_path))
     pipeline.add("acme", "binance")

@@ -20,19 +20,27 @@ def test_the_results_count_the_windows_keys_by_risk_level(database_url):
     engine = make_engine(database_url)
     upgrade(engine)
     keys = {name: ("acme", "binance", name) for name in ("safe", "withdraw", "open", "allowlist", "expiring", "gone")}
-    write_window(engine, 0, [
-        check(0, SAFE, key=keys["safe"]),
-        check(0, replace(SAFE, can_withdraw=True), key=keys["withdraw"]),
-        check(0, replace(SAFE, ip_restricted=False, ip_allowlist=None), key=keys["open"]),
-        check(0, replace(SAFE, ip_allowlist=(SECOND,)), key=keys["allowlist"]),
-        check(0, replace(SAFE, expires_at=START + timedelta(days=5)), key=keys["expiring"]),
-        check(0, None, Status.INVALID, "key_expired", key=keys["gone"]),
-    ])
+    write_window(
+        engine,
+        0,
+        [
+            check(0, SAFE, key=keys["safe"]),
+            check(0, replace(SAFE, can_withdraw=True), key=keys["withdraw"]),
+            check(0, replace(SAFE, ip_restricted=False, ip_allowlist=None), key=keys["open"]),
+            check(0, replace(SAFE, ip_allowlist=(SECOND,)), key=keys["allowlist"]),
+            check(0, replace(SAFE, expires_at=START + timedelta(days=5)), key=keys["expiring"]),
+            check(0, None, Status.INVALID, "key_expired", key=keys["gone"]),
+        ],
+    )
     found = scope_risk_metadata(engine, window_start(0))
     assert found["scope_risk"].value == {"ok": 1, "warning": 2, "medium": 1, "high": 1}
     assert (found["high_risk_keys"], found["expired_keys"], found["egress_not_allowlisted_keys"]) == (1, 1, 0)
     assert scope_risk_metadata(engine, window_start(1))["scope_risk"].value == {
-        "ok": 0, "warning": 0, "medium": 0, "high": 0}
+        "ok": 0,
+        "warning": 0,
+        "medium": 0,
+        "high": 0,
+    }
     engine.dispose()
 
 
@@ -43,8 +51,14 @@ def test_the_asset_check_warns_with_a_table_of_high_risk_keys(pipeline):
     assert clean.passed  # no scope reported (or none risky) yet
     assert "scope_risk" in result.asset_materializations_for_node("credential_validation_results")[0].metadata
 
-    write_window(pipeline.engine, 0, [check(0, replace(SAFE, can_withdraw=True), key=("globex", "kraken", "funding")),
-                                      check(0, replace(SAFE, ip_restricted=False), key=("initech", "binance", "x"))])
+    write_window(
+        pipeline.engine,
+        0,
+        [
+            check(0, replace(SAFE, can_withdraw=True), key=("globex", "kraken", "funding")),
+            check(0, replace(SAFE, ip_restricted=False), key=("initech", "binance", "x")),
+        ],
+    )
     result = pipeline.materialize(WINDOW)
     [warned] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_high_risk_scopes"]
     assert not warned.passed and warned.severity == AssetCheckSeverity.WARN
@@ -52,6 +66,7 @@ def test_the_asset_check_warns_with_a_table_of_high_risk_keys(pipeline):
     assert metadata["high_risk_keys"] == 1
     rows = [dict(r.data) for r in metadata["keys"].records]
     assert [(r["tenant"], r["exchange"], r["type"], r["reason"]) for r in rows] == [
-        ("globex", "kraken", "funding", "withdrawals enabled")]
+        ("globex", "kraken", "funding", "withdrawals enabled")
+    ]
     text = repr(warned.metadata)
     assert secret.api_key not in text and secret.secret not in text

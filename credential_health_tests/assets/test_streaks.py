@@ -55,8 +55,11 @@ def test_manual_check_job_records_manual_and_valid_resets(pipeline):
     from credential_health.definitions import defs
 
     job = defs.resolve_job_def("check_credential_job")
-    config = {"ops": {"check_credential": {"config": {"tenant_id": "acme", "exchange": "kraken",
-                                                         "credential_type": "trading"}}}}
+    config = {
+        "ops": {
+            "check_credential": {"config": {"tenant_id": "acme", "exchange": "kraken", "credential_type": "trading"}}
+        }
+    }
     manual = job.execute_in_process(run_config=config, instance=pipeline.instance)
     assert manual.success
     assert pipeline.status()[key]["consecutive_failures"] == 2  # a manual invalid does not add
@@ -81,10 +84,14 @@ def test_manual_check_job_records_manual_and_valid_resets(pipeline):
 def test_manual_check_of_missing_credential_fails_clearly(pipeline):
     from credential_health.definitions import defs
 
-    config = {"ops": {"check_credential": {"config": {"tenant_id": "nobody", "exchange": "binance",
-                                                         "credential_type": "trading"}}}}
+    config = {
+        "ops": {
+            "check_credential": {"config": {"tenant_id": "nobody", "exchange": "binance", "credential_type": "trading"}}
+        }
+    }
     result = defs.resolve_job_def("check_credential_job").execute_in_process(
-        run_config=config, instance=pipeline.instance, raise_on_error=False)
+        run_config=config, instance=pipeline.instance, raise_on_error=False
+    )
     assert not result.success
     failure = result.failure_data_for_node("check_credential")
     assert "no credential at nobody/binance/trading" in failure.error.message

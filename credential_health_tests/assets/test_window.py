@@ -68,9 +68,13 @@ def test_materialize_window_records_every_scripted_behaviour(pipeline):
 
     rollup = _metadata(result, "credential_failure_rollup")
     assert (rollup["credentials"], rollup["failing"], rollup["removed"]) == (7, 3, 0)
-    assert _checks(result) == {"no_secret_material": True, "results_cover_inventory": True,
-                               "rollup_consistent": True, "no_exchange_wide_failure": True,
-                               "inventory_not_shrunk": True}
+    assert _checks(result) == {
+        "no_secret_material": True,
+        "results_cover_inventory": True,
+        "rollup_consistent": True,
+        "no_exchange_wide_failure": True,
+        "inventory_not_shrunk": True,
+    }
 
     status = pipeline.status()
     assert status[("acme", "kraken", "trading")]["consecutive_failures"] == 1
@@ -117,7 +121,8 @@ def test_a_run_tagged_with_a_key_outside_the_partition_set_is_refused_before_vau
     from credential_health.definitions import defs
 
     result = defs.resolve_job_def("credential_health_job").execute_in_process(
-        instance=pipeline.instance, tags={"dagster/partition": key}, raise_on_error=False)
+        instance=pipeline.instance, tags={"dagster/partition": key}, raise_on_error=False
+    )
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert failure.step_key == "credential_inventory"
@@ -138,8 +143,17 @@ def test_dagster_job_execute_refuses_the_open_window(pipeline, tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     env.pop("PYTHONPATH", None)
     key = _open_window_key()
-    command = [str(BIN / "dagster"), "job", "execute", "-m", "credential_health.definitions",
-               "-j", "credential_health_job", "--tags", json.dumps({"dagster/partition": key})]
+    command = [
+        str(BIN / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "credential_health.definitions",
+        "-j",
+        "credential_health_job",
+        "--tags",
+        json.dumps({"dagster/partition": key}),
+    ]
     finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     output = finished.stdout + finished.stderr
     assert finished.returncode != 0, output[-3000:]

@@ -47,10 +47,16 @@ def test_every_command_and_option_has_help_and_names_its_environment():
 
 
 def test_config_shows_the_values_in_effect_without_secrets(tmp_path):
-    result = invoke("config", env={"VAULT_TOKEN": "hvs.not-for-your-eyes", "DAGSTER_HOME": str(tmp_path),
-                                   "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql+psycopg2://analyst:hunter2@db/r",
-                                   "CREDENTIAL_HEALTH_EXCHANGE_URLS": '{"kraken": "http://proxy:pw@127.0.0.1:9/k"}',
-                                   "CREDENTIAL_HEALTH_REDIS_URL": "redis://:hunter2@127.0.0.1:6379/0"})
+    result = invoke(
+        "config",
+        env={
+            "VAULT_TOKEN": "hvs.not-for-your-eyes",
+            "DAGSTER_HOME": str(tmp_path),
+            "CREDENTIAL_HEALTH_DATABASE_URL": "postgresql+psycopg2://analyst:hunter2@db/r",
+            "CREDENTIAL_HEALTH_EXCHANGE_URLS": '{"kraken": "http://proxy:pw@127.0.0.1:9/k"}',
+            "CREDENTIAL_HEALTH_REDIS_URL": "redis://:hunter2@127.0.0.1:6379/0",
+        },
+    )
     assert result.exit_code == 0 and result.stderr == ""
     shown = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert shown["VAULT_TOKEN"] == "(set)" and shown["VAULT_SECRET_ID"] == "(unset)"

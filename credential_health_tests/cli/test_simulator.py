@@ -15,8 +15,12 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.slow  # starts processes
 def test_simulator_serves_on_the_port_it_prints():
-    process = subprocess.Popen([str(BIN / "credential-health"), "simulator", "--port", "0", "--latency-ms", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(BIN / "credential-health"), "simulator", "--port", "0", "--latency-ms", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         assert line.startswith("exchange simulator listening on http://127.0.0.1:"), line

@@ -15,10 +15,16 @@ SQLITE_ONLY = pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect
 
 @pytest.fixture
 def webhook_env(openbao, database_url, tmp_path) -> dict[str, str]:
-    return {"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token,
-            "CREDENTIAL_HEALTH_DATABASE_URL": database_url,
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "true", "WEBHOOK_RETRY_ATTEMPTS": "0", "WEBHOOK_TIMEOUT_SECONDS": "2",
-            "VAULT_WEBHOOK_SECRETS_PATH": f"cli-tests/{secrets.token_hex(4)}", "DAGSTER_HOME": str(tmp_path)}
+    return {
+        "VAULT_ADDR": openbao.addr,
+        "VAULT_TOKEN": openbao.root_token,
+        "CREDENTIAL_HEALTH_DATABASE_URL": database_url,
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "WEBHOOK_RETRY_ATTEMPTS": "0",
+        "WEBHOOK_TIMEOUT_SECONDS": "2",
+        "VAULT_WEBHOOK_SECRETS_PATH": f"cli-tests/{secrets.token_hex(4)}",
+        "DAGSTER_HOME": str(tmp_path),
+    }
 
 
 def events(database_url: str) -> list[sa.Row]:
@@ -36,11 +42,17 @@ def test_webhooks_test_without_a_signing_secret_writes_nothing(webhook_env, open
     assert added.exit_code == 0, added.stderr
     endpoint_id = added.stdout.split()[1]
     openbao.root().secrets.kv.v2.delete_metadata_and_all_versions(
-        path=f"{webhook_env['VAULT_WEBHOOK_SECRETS_PATH']}/{endpoint_id}", mount_point="secret")
+        path=f"{webhook_env['VAULT_WEBHOOK_SECRETS_PATH']}/{endpoint_id}", mount_point="secret"
+    )
 
     result = invoke("webhooks", "test", "acme", env=webhook_env)
-    one_line_error(result, 1, f"endpoint {endpoint_id} has no signing secret in Vault", "nothing was sent",
-                   f"webhooks rotate-secret {endpoint_id}")
+    one_line_error(
+        result,
+        1,
+        f"endpoint {endpoint_id} has no signing secret in Vault",
+        "nothing was sent",
+        f"webhooks rotate-secret {endpoint_id}",
+    )
     assert events(webhook_env["CREDENTIAL_HEALTH_DATABASE_URL"]) == [] and webhook_receiver.received() == []
 
     rotated = invoke("webhooks", "rotate-secret", endpoint_id, env=webhook_env)  # re-creates the lost secret
@@ -66,7 +78,10 @@ def test_vault_errors_are_one_line(webhook_env, closed_port):
     wrong_token = {**webhook_env, "VAULT_TOKEN": "not-a-token"}
     one_line_error(invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=wrong_token), 3, "Vault")
     unreachable = {**webhook_env, "VAULT_ADDR": f"http://127.0.0.1:{closed_port}"}
-    one_line_error(invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=unreachable), 1,
-                   f"cannot connect to Vault at http://127.0.0.1:{closed_port}")
+    one_line_error(
+        invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=unreachable),
+        1,
+        f"cannot connect to Vault at http://127.0.0.1:{closed_port}",
+    )
     assert "not-a-token" not in invoke("webhooks", "add", "acme", "http://127.0.0.1:9/x", env=wrong_token).stderr
     assert invoke("webhooks", "list", env=webhook_env).stdout == ""  # both refusals rolled their endpoint back

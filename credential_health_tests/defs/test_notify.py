@@ -31,10 +31,13 @@ def test_requests_one_delivery_run_while_events_are_due(database_url, monkeypatc
     engine = make_engine(database_url)
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, "acme", "http://127.0.0.1:9/acme", ["credential.failed"],
-                                   allow_private=True)
-        connection.execute(webhook_events.insert(), event_rows(
-            "credential.failed", "e1", None, "acme", 3, now, now + timedelta(hours=1), [endpoint_id]))
+        endpoint_id = add_endpoint(
+            connection, "acme", "http://127.0.0.1:9/acme", ["credential.failed"], allow_private=True
+        )
+        connection.execute(
+            webhook_events.insert(),
+            event_rows("credential.failed", "e1", None, "acme", 3, now, now + timedelta(hours=1), [endpoint_id]),
+        )
     with instance_for_test() as instance:
         assert tick(instance).skip_message == "no webhook event is due"  # held for its slot
 
@@ -45,8 +48,9 @@ def test_requests_one_delivery_run_while_events_are_due(database_url, monkeypatc
         assert [r.run_key for r in tick(instance).run_requests] == [request.run_key]  # a repeated tick: same key
 
         with engine.begin() as connection:  # a live worker holds it: not due for anyone else
-            connection.execute(webhook_events.update().values(lease_owner="w1",
-                                                              lease_expires_at=now + timedelta(minutes=1)))
+            connection.execute(
+                webhook_events.update().values(lease_owner="w1", lease_expires_at=now + timedelta(minutes=1))
+            )
         assert tick(instance).skip_message == "no webhook event is due"
         with engine.begin() as connection:  # that worker died: its lease expired
             connection.execute(webhook_events.update().values(lease_expires_at=now - timedelta(seconds=1)))
@@ -72,7 +76,9 @@ def test_the_instance_runs_one_delivery_run_at_a_time(tmp_path):
     shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", tmp_path / "dagster.yaml")
     instance = DagsterInstance.from_config(str(tmp_path))
     try:  # the embedded instance loads with the limit in its run coordinator
-        assert {"key": DELIVERY_TAG,
-                "limit": 1} in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+        assert {
+            "key": DELIVERY_TAG,
+            "limit": 1,
+        } in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
     finally:
         instance.dispose()

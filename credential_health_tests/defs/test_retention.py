@@ -14,14 +14,30 @@ from credential_health.storage.schema import credential_health_checks, webhook_d
 
 def _check(age_days: float, now: datetime) -> dict:
     at = now - timedelta(days=age_days)
-    return {"tenant_id": "acme", "exchange": "binance", "credential_type": "trading", "window_start": at,
-            "source": "scheduled", "checked_at": at, "status": "valid", "error_code": "ok", "duration_ms": 1,
-            "attempts": 1}
+    return {
+        "tenant_id": "acme",
+        "exchange": "binance",
+        "credential_type": "trading",
+        "window_start": at,
+        "source": "scheduled",
+        "checked_at": at,
+        "status": "valid",
+        "error_code": "ok",
+        "duration_ms": 1,
+        "attempts": 1,
+    }
 
 
 def _attempt(age_days: float, now: datetime) -> dict:
-    return {"event_id": f"msg_{age_days}", "tenant_id": "acme", "event_type": "credential.failed", "attempt_no": 1,
-            "attempted_at": now - timedelta(days=age_days), "duration_ms": 5, "status_code": 200}
+    return {
+        "event_id": f"msg_{age_days}",
+        "tenant_id": "acme",
+        "event_type": "credential.failed",
+        "attempt_no": 1,
+        "attempted_at": now - timedelta(days=age_days),
+        "duration_ms": 5,
+        "status_code": 200,
+    }
 
 
 def test_retention_job_deletes_only_expired_rows(database_url, monkeypatch):

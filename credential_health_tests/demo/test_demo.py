@@ -23,8 +23,16 @@ SEED = "leak-test-seed"
 
 def clean_copy(target: Path) -> Path:
     """The repository's files as a fresh clone would have them (tracked and new, never ignored ones)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -61,8 +69,9 @@ def demo(tmp_path_factory):
     measure_copy(env, copy)
     venv = Path(sys.executable).parent.parent  # the suite's environment, used as is (never reinstalled)
     command = ["make", "demo", f"VENV={venv}", "SKIP_INSTALL=1"]
-    runs = [subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=900)
-            for _ in range(2)]  # running it twice works
+    runs = [
+        subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=900) for _ in range(2)
+    ]  # running it twice works
     return copy, runs
 
 
@@ -98,7 +107,8 @@ def test_dagster_instance_holds_the_runs_and_materialisations(demo):
     with DagsterInstance.from_config(str(copy / ".dagster_home")) as instance:
         main_runs = instance.get_runs(RunsFilter(job_name="credential_health_job"))
         assert len(main_runs) == 8 and {r.tags["dagster/partition"] for r in main_runs} == set(
-            json.loads((copy / ".dagster_home" / "demo_summary.json").read_text())["windows"])
+            json.loads((copy / ".dagster_home" / "demo_summary.json").read_text())["windows"]
+        )
         assert len(instance.get_runs(RunsFilter(job_name="notify_tenants_job"))) == 8
         from dagster import AssetKey
 

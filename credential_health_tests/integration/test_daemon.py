@@ -64,25 +64,51 @@ def test_daemon_sensor_launches_a_notify_run_that_delivers_once(pipeline, webhoo
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, **pipeline.env, "DAGSTER_HOME": str(home), "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-           "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT": "1", "WEBHOOK_RETRY_BACKOFF_BASE": "0.01"}
+    env = {
+        **os.environ,
+        **pipeline.env,
+        "DAGSTER_HOME": str(home),
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT": "1",
+        "WEBHOOK_RETRY_BACKOFF_BASE": "0.01",
+    }
     pipeline.add("acme", "binance", behaviour="revoked")
     settings = Settings.from_env(env)
     with pipeline.engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, "acme", webhook_receiver.url_for("/acme"), ["credential.failed"],
-                                   allow_private=True)
+        endpoint_id = add_endpoint(
+            connection, "acme", webhook_receiver.url_for("/acme"), ["credential.failed"], allow_private=True
+        )
     webhook_receiver.set_secrets("/acme", [WebhookSecretStore.from_settings(settings).create(endpoint_id)])
 
     # Create the instance's storage once, before two processes race to create (and stamp) it.
     DagsterInstance.from_config(str(home)).dispose()
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         executed = subprocess.run(
-            [str(BIN / "dagster"), "job", "execute", "-m", "credential_health.definitions",
-             "-j", "credential_health_job", "--tags", json.dumps({"dagster/partition": WINDOW})],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            [
+                str(BIN / "dagster"),
+                "job",
+                "execute",
+                "-m",
+                "credential_health.definitions",
+                "-j",
+                "credential_health_job",
+                "--tags",
+                json.dumps({"dagster/partition": WINDOW}),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert executed.returncode == 0, executed.stdout[-3000:] + executed.stderr[-3000:]
         instance = DagsterInstance.from_config(str(home))
         deadline = time.monotonic() + 240
@@ -90,8 +116,9 @@ def test_daemon_sensor_launches_a_notify_run_that_delivers_once(pipeline, webhoo
             runs = notify_runs(instance)
             # The delivery sensor may see the event (and deliver it) before the rollup sensor ticks: wait for both.
             launched_by_rollup = any(r.tags["dagster/run_key"].startswith("rollup:") for r in runs)
-            if launched_by_rollup and all(r.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
-                                          for r in runs):
+            if launched_by_rollup and all(
+                r.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE) for r in runs
+            ):
                 break
             time.sleep(1)
         runs = notify_runs(instance)
@@ -112,9 +139,14 @@ def start_daemon(home: Path, env: dict[str, str]) -> subprocess.Popen:
     """The real dagster-daemon on the embedded instance config (created first, so two processes cannot race)."""
     shutil.copy(ROOT / "deploy" / "embedded" / "dagster.yaml", home / "dagster.yaml")
     DagsterInstance.from_config(str(home)).dispose()
-    return subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def wait_for_a_sensor_tick(instance: DagsterInstance, name: str, timeout: float = 120) -> None:
@@ -131,12 +163,19 @@ def test_delivery_sensor_redelivers_after_a_503_within_two_minutes(pipeline, web
     home = tmp_path / "dagster_home"
     home.mkdir()
     # No retry inside a delivery run: only a new run, launched by the delivery sensor, can deliver.
-    env = {**os.environ, **pipeline.env, "DAGSTER_HOME": str(home), "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-           "WEBHOOK_RETRY_ATTEMPTS": "0", "WEBHOOK_REDELIVERY_DELAY_SECONDS": "5"}
+    env = {
+        **os.environ,
+        **pipeline.env,
+        "DAGSTER_HOME": str(home),
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "WEBHOOK_RETRY_ATTEMPTS": "0",
+        "WEBHOOK_REDELIVERY_DELAY_SECONDS": "5",
+    }
     settings = Settings.from_env(env)
     with pipeline.engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, "acme", webhook_receiver.url_for("/acme"), ["credential.failed"],
-                                   allow_private=True)
+        endpoint_id = add_endpoint(
+            connection, "acme", webhook_receiver.url_for("/acme"), ["credential.failed"], allow_private=True
+        )
     webhook_receiver.set_secrets("/acme", [WebhookSecretStore.from_settings(settings).create(endpoint_id)])
     webhook_receiver.script("/acme", [503])  # the first attempt; 200 afterwards
 

@@ -51,8 +51,16 @@ WINDOW = timedelta(hours=6)
 FIRST_WINDOW = datetime(2026, 11, 21, 6, tzinfo=timezone.utc)
 
 
-def put_status(engine, tenant_id: str, streak: int, last_status: str = "invalid", *, exchange: str = "binance",
-               failing_since: datetime | None = None, present: bool = True) -> None:
+def put_status(
+    engine,
+    tenant_id: str,
+    streak: int,
+    last_status: str = "invalid",
+    *,
+    exchange: str = "binance",
+    failing_since: datetime | None = None,
+    present: bool = True,
+) -> None:
     """Drive the real rollup until the credential's status is as asked, as scheduled windows would: invalid
     windows until the streak is `streak` (from `failing_since` on), or one `last_status` window. The rollup
     writes the episodes and outbox rows the notify job then delivers."""
@@ -66,26 +74,52 @@ def put_status(engine, tenant_id: str, streak: int, last_status: str = "invalid"
     code = "auth_rejected" if last_status == "invalid" else "ok"
     message = "Invalid API-key, IP, or permissions for action." if last_status == "invalid" else None
     for status in plan:
-        row = dict(tenant_id=tenant_id, exchange=exchange, credential_type="trading", window_start=start,
-                   window_end=start + WINDOW, source="scheduled", checked_at=start + WINDOW + timedelta(minutes=1),
-                   status=status, error_code=code, error_message=message, duration_ms=1, attempts=1, late=False)
+        row = dict(
+            tenant_id=tenant_id,
+            exchange=exchange,
+            credential_type="trading",
+            window_start=start,
+            window_end=start + WINDOW,
+            source="scheduled",
+            checked_at=start + WINDOW + timedelta(minutes=1),
+            status=status,
+            error_code=code,
+            error_message=message,
+            duration_ms=1,
+            attempts=1,
+            late=False,
+        )
         with engine.begin() as connection:
             results.insert_rows(connection, [row])
             rollup.apply_window(connection, start, now, {key} if present else set())
         start += WINDOW
 
 
-def put_event(engine, tenant_id: str, endpoints: list[str], *, event_type: str = "credential.failed",
-              episode: str = "2026-11-21T06:00:00Z", exchange: str = "binance", credential_type: str = "trading",
-              created_at: datetime | None = None, next_attempt_at: datetime | None = None) -> list[str]:
+def put_event(
+    engine,
+    tenant_id: str,
+    endpoints: list[str],
+    *,
+    event_type: str = "credential.failed",
+    episode: str = "2026-11-21T06:00:00Z",
+    exchange: str = "binance",
+    credential_type: str = "trading",
+    created_at: datetime | None = None,
+    next_attempt_at: datetime | None = None,
+) -> list[str]:
     """Outbox rows for one event, as the rollup writes them (through `event_rows`); returns their event ids."""
     now = created_at or datetime.now(timezone.utc)
     status = SimpleNamespace(
-        tenant_id=tenant_id, exchange=exchange, credential_type=credential_type,
+        tenant_id=tenant_id,
+        exchange=exchange,
+        credential_type=credential_type,
         last_status="invalid" if event_type == "credential.failed" else "valid",
         consecutive_failures=3 if event_type == "credential.failed" else 0,
-        failing_since=datetime(2026, 11, 21, 6, tzinfo=timezone.utc), last_checked_at=now, last_success_at=None,
-        last_error_code="auth_rejected", last_error_message="Invalid API-key, IP, or permissions for action.",
+        failing_since=datetime(2026, 11, 21, 6, tzinfo=timezone.utc),
+        last_checked_at=now,
+        last_success_at=None,
+        last_error_code="auth_rejected",
+        last_error_message="Invalid API-key, IP, or permissions for action.",
     )
     episode_id = f"{tenant_id}/{exchange}/{credential_type}@{episode}"  # episode ids name their credential
     rows = event_rows(event_type, episode_id, status, tenant_id, 3, now, next_attempt_at or now, endpoints)
@@ -97,8 +131,13 @@ def put_event(engine, tenant_id: str, endpoints: list[str], *, event_type: str =
 def register(settings, engine, receiver, tenant_id: str) -> tuple[str, str]:
     """A webhook endpoint for `tenant_id` on the loopback receiver, with its signing secret in OpenBao."""
     with engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, tenant_id, receiver.url_for(f"/{tenant_id}"),
-                                   ["credential.failed", "credential.recovered"], allow_private=True)
+        endpoint_id = add_endpoint(
+            connection,
+            tenant_id,
+            receiver.url_for(f"/{tenant_id}"),
+            ["credential.failed", "credential.recovered"],
+            allow_private=True,
+        )
     secret = WebhookSecretStore.from_settings(settings).create(endpoint_id)
     receiver.set_secrets(f"/{tenant_id}", [secret])
     return endpoint_id, secret

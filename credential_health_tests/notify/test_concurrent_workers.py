@@ -26,15 +26,27 @@ def test_four_workers_send_each_event_exactly_once_in_order(settings, engine, we
     for t in range(TENANTS):
         tenant = f"tenant-{t:02d}"
         with engine.begin() as connection:
-            endpoint_id = add_endpoint(connection, tenant, webhook_receiver.url_for(f"/{tenant}"),
-                                       ["credential.failed", "credential.recovered"], allow_private=True)
+            endpoint_id = add_endpoint(
+                connection,
+                tenant,
+                webhook_receiver.url_for(f"/{tenant}"),
+                ["credential.failed", "credential.recovered"],
+                allow_private=True,
+            )
         webhook_receiver.set_secrets(f"/{tenant}", [store.create(endpoint_id)])
         if tenant in REJECTING:
             webhook_receiver.script(f"/{tenant}", [400] * 4)
         for key in ("spot", "futures"):  # per credential: failed, then recovered (both due; order must hold)
             for n, event_type in enumerate(("credential.failed", "credential.recovered")):
-                (event_id,) = put_event(engine, tenant, [endpoint_id], event_type=event_type, credential_type=key,
-                                        created_at=start + timedelta(seconds=n), next_attempt_at=start)
+                (event_id,) = put_event(
+                    engine,
+                    tenant,
+                    [endpoint_id],
+                    event_type=event_type,
+                    credential_type=key,
+                    created_at=start + timedelta(seconds=n),
+                    next_attempt_at=start,
+                )
                 expected[event_id] = (tenant, key, event_type)
     assert len(expected) == 200
 

@@ -25,8 +25,9 @@ def event(engine, event_id: str) -> sa.Row:
     return row
 
 
-@pytest.mark.parametrize("first, second", [("credential.recovered", "credential.failed"),
-                                           ("credential.failed", "credential.recovered")])
+@pytest.mark.parametrize(
+    "first, second", [("credential.recovered", "credential.failed"), ("credential.failed", "credential.recovered")]
+)
 def test_a_held_event_overtaken_before_its_slot_is_superseded(settings, engine, webhook_receiver, first, second):
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     t0 = datetime.now(timezone.utc)
@@ -34,10 +35,24 @@ def test_a_held_event_overtaken_before_its_slot_is_superseded(settings, engine, 
     put_event(engine, "acme", [endpoint_id], event_type=opening, episode="e1", created_at=t0)
     assert send(settings, engine).delivered == 1
     # Two more changes within the hour: each waits for its once-per-hour slot (as the rollup schedules them).
-    (held,) = put_event(engine, "acme", [endpoint_id], event_type=first, episode="e1",
-                        created_at=t0 + timedelta(minutes=10), next_attempt_at=t0 + HOUR)
-    (newest,) = put_event(engine, "acme", [endpoint_id], event_type=second, episode="e2",
-                          created_at=t0 + timedelta(minutes=20), next_attempt_at=t0 + 2 * HOUR)
+    (held,) = put_event(
+        engine,
+        "acme",
+        [endpoint_id],
+        event_type=first,
+        episode="e1",
+        created_at=t0 + timedelta(minutes=10),
+        next_attempt_at=t0 + HOUR,
+    )
+    (newest,) = put_event(
+        engine,
+        "acme",
+        [endpoint_id],
+        event_type=second,
+        episode="e2",
+        created_at=t0 + timedelta(minutes=20),
+        next_attempt_at=t0 + 2 * HOUR,
+    )
     report = send(settings, engine, now=t0 + timedelta(minutes=30))
     assert (report.delivered, report.superseded) == (0, 0)  # nothing due yet, nothing decided yet
 
@@ -57,8 +72,14 @@ def test_an_event_already_in_retry_is_not_superseded(settings, engine, webhook_r
     t0 = datetime.now(timezone.utc)
     (first,) = put_event(engine, "acme", [endpoint_id], created_at=t0)
     assert send(settings, engine).deferred == 1
-    (second,) = put_event(engine, "acme", [endpoint_id], event_type="credential.recovered",
-                          created_at=t0 + timedelta(seconds=1), next_attempt_at=t0 + HOUR)
+    (second,) = put_event(
+        engine,
+        "acme",
+        [endpoint_id],
+        event_type="credential.recovered",
+        created_at=t0 + timedelta(seconds=1),
+        next_attempt_at=t0 + HOUR,
+    )
     report = send(settings, engine, now=t0 + HOUR + timedelta(seconds=1))
     assert (report.delivered, report.superseded) == (2, 0)
     assert [r.headers["webhook-id"] for r in webhook_receiver.accepted("/acme")] == [first, second]

@@ -45,8 +45,11 @@ def test_an_outcome_is_not_written_without_the_lease(settings, engine, webhook_r
     put_event(engine, "acme", [endpoint_id])
     secrets = WebhookSecretStore.from_settings(settings)
     result = {}
-    worker = threading.Thread(target=lambda: result.update(
-        report=dispatch(settings.model_copy(update=dict(webhook_retry_attempts=0)), engine, secrets)))
+    worker = threading.Thread(
+        target=lambda: result.update(
+            report=dispatch(settings.model_copy(update=dict(webhook_retry_attempts=0)), engine, secrets)
+        )
+    )
     worker.start()
     wait_for_request(webhook_receiver, "/acme")
     with engine.begin() as connection:  # as if our lease had expired and another worker had claimed the event
@@ -63,12 +66,17 @@ def test_a_missing_signing_secret_sends_nothing_and_retries_later(settings, engi
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     openbao.root().secrets.kv.v2.delete_metadata_and_all_versions(
         path=vault_paths.webhook_secret(settings.vault_webhook_secrets_path, endpoint_id),
-        mount_point=settings.vault_kv_mount)
+        mount_point=settings.vault_kv_mount,
+    )
     put_event(engine, "acme", [endpoint_id])
     report = dispatch(settings, engine, WebhookSecretStore.from_settings(settings))
     assert report.deferred == 1 and webhook_receiver.received() == []
     (event,) = rows(engine, webhook_events)
     assert (event.state, event.last_error, event.delivery_runs, event.lease_owner) == (
-        "pending", "signing_secret_unavailable", 1, None)
+        "pending",
+        "signing_secret_unavailable",
+        1,
+        None,
+    )
     with engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(webhook_delivery_log)).scalar() == 0

@@ -27,8 +27,14 @@ def test_failed_then_recovered_in_order_and_each_once(settings, engine, webhook_
     endpoint_id, _ = register(settings, engine, webhook_receiver, "acme")
     start = datetime.now(timezone.utc)
     put_event(engine, "acme", [endpoint_id], created_at=start)
-    put_event(engine, "acme", [endpoint_id], event_type="credential.recovered", created_at=start + timedelta(seconds=1),
-              next_attempt_at=start)  # both due: the recovery still waits for the failure to be settled
+    put_event(
+        engine,
+        "acme",
+        [endpoint_id],
+        event_type="credential.recovered",
+        created_at=start + timedelta(seconds=1),
+        next_attempt_at=start,
+    )  # both due: the recovery still waits for the failure to be settled
     report = send(settings, engine)
     assert report.delivered == 2
     for _ in range(2):  # more runs send nothing again
@@ -68,8 +74,9 @@ def test_retries_then_delivers_logging_every_attempt(settings, engine, webhook_r
 
 def test_receiver_down_keeps_the_event_pending_until_the_next_run(settings, engine, webhook_receiver, closed_port):
     with engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, "acme", f"http://127.0.0.1:{closed_port}/acme", ["credential.failed"],
-                                   allow_private=True)
+        endpoint_id = add_endpoint(
+            connection, "acme", f"http://127.0.0.1:{closed_port}/acme", ["credential.failed"], allow_private=True
+        )
     secret = WebhookSecretStore.from_settings(settings).create(endpoint_id)
     put_event(engine, "acme", [endpoint_id])
     report = send(settings, engine)
@@ -108,8 +115,14 @@ def test_client_errors_are_not_retried_and_gone_disables(settings, engine, webho
 
 def test_breaker_needs_both_the_count_and_the_period(engine, settings):
     with engine.begin() as connection:
-        endpoint_id = add_endpoint(connection, "acme", "https://hooks.example.com/x", ["credential.failed"],
-                                   allow_private=True, resolver=lambda host, port: ["93.184.216.34"])
+        endpoint_id = add_endpoint(
+            connection,
+            "acme",
+            "https://hooks.example.com/x",
+            ["credential.failed"],
+            allow_private=True,
+            resolver=lambda host, port: ["93.184.216.34"],
+        )
     breaker = Breaker(failures=3, min_failing=timedelta(hours=24))
     start = datetime.now(timezone.utc)
     with engine.begin() as connection:
@@ -122,8 +135,9 @@ def test_breaker_needs_both_the_count_and_the_period(engine, settings):
     with engine.begin() as connection:
         late = [(endpoint_id, False, False, start + timedelta(hours=h)) for h in (2, 3, 20, 25)]
         assert record_deliveries(connection, late, breaker) == []  # the count is reached, the period is not
-        assert record_deliveries(connection, [(endpoint_id, False, False, start + timedelta(hours=27))],
-                                 breaker) == [endpoint_id]
+        assert record_deliveries(connection, [(endpoint_id, False, False, start + timedelta(hours=27))], breaker) == [
+            endpoint_id
+        ]
     (row,) = rows(engine, tenant_webhooks)
     assert not row.active and row.disabled_reason.startswith("circuit breaker: 5 consecutive failed deliveries")
 

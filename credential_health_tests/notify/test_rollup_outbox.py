@@ -39,8 +39,10 @@ def test_failed_once_per_episode_then_recovered(settings, engine, webhook_receiv
     later = datetime.now(timezone.utc) + timedelta(hours=1, seconds=1)  # the one-per-hour slot has passed
     recovered = dispatch(settings, engine, WebhookSecretStore.from_settings(settings), now=later)
     assert events_of(engine, "credential.recovered") == 1 and recovered.delivered == 1
-    assert [r.json()["type"] for r in webhook_receiver.accepted("/acme")] == ["credential.failed",
-                                                                              "credential.recovered"]
+    assert [r.json()["type"] for r in webhook_receiver.accepted("/acme")] == [
+        "credential.failed",
+        "credential.recovered",
+    ]
     assert rows(engine, credential_status)[0].alerted_at is None
 
 
@@ -69,4 +71,3 @@ def test_no_endpoint_records_an_undeliverable_event(settings, engine):
     dispatch(settings, engine, WebhookSecretStore.from_settings(settings))
     (event,) = rows(engine, webhook_events)
     assert event.state == "undeliverable" and "no active webhook endpoint" in event.last_error
-

@@ -24,11 +24,34 @@ from credential_health_tests.notify.scope_support import (
     write_window,
 )
 
-DATA_FIELDS = {"event_id", "tenant_id", "exchange", "credential_type", "risk_level", "previous_risk_level", "reason",
-               "rules", "missing_egress", "scope", "previous_scope", "change_id", "observed_at", "changed_fields",
-               "expires_at", "days_before", "days_left"}
-SCOPE_FIELDS = {"can_trade", "can_withdraw", "can_transfer", "ip_restricted", "ip_allowlist", "expires_at",
-                "egress_allowlisted"}
+DATA_FIELDS = {
+    "event_id",
+    "tenant_id",
+    "exchange",
+    "credential_type",
+    "risk_level",
+    "previous_risk_level",
+    "reason",
+    "rules",
+    "missing_egress",
+    "scope",
+    "previous_scope",
+    "change_id",
+    "observed_at",
+    "changed_fields",
+    "expires_at",
+    "days_before",
+    "days_left",
+}
+SCOPE_FIELDS = {
+    "can_trade",
+    "can_withdraw",
+    "can_transfer",
+    "ip_restricted",
+    "ip_allowlist",
+    "expires_at",
+    "egress_allowlisted",
+}
 
 
 def deliver(settings, engine, receiver, path: str = "/acme") -> list[dict]:
@@ -82,7 +105,9 @@ def test_expiry_warnings_at_14_and_3_days_once_each(settings, engine, webhook_re
             write_window(engine, n, [check(n, expiring)], run_id="rerun")
     bodies = deliver(settings, engine, webhook_receiver)
     assert [(b["type"], b["data"]["days_before"]) for b in bodies] == [
-        ("credential.expiring", 14), ("credential.expiring", 3)]
+        ("credential.expiring", 14),
+        ("credential.expiring", 3),
+    ]
     assert bodies[0]["data"]["expires_at"] == "2026-11-21T03:00:00Z" and bodies[1]["data"]["days_left"] == 2
 
 
@@ -106,11 +131,16 @@ def test_a_key_whose_allowlist_lacks_our_address_fails_as_egress_not_allowlisted
 
     subscribe(settings, engine, webhook_receiver, "acme", ["credential.failed"])
     other = ("acme", "binance", "funding")
-    write_window(engine, 0, [check(0, replace(SAFE, ip_allowlist=(SECOND,))),
-                             check(0, SAFE, key=other)])
+    write_window(engine, 0, [check(0, replace(SAFE, ip_allowlist=(SECOND,))), check(0, SAFE, key=other)])
     for n in (1, 2, 3):
-        write_window(engine, n, [check(n, None, Status.INVALID, "auth_rejected"),
-                                 check(n, None, Status.INVALID, "auth_rejected", key=other)])
+        write_window(
+            engine,
+            n,
+            [
+                check(n, None, Status.INVALID, "auth_rejected"),
+                check(n, None, Status.INVALID, "auth_rejected", key=other),
+            ],
+        )
         with engine.begin() as connection:
             rollup.apply_window(connection, START + n * timedelta(hours=6), datetime.now(timezone.utc), None)
     bodies = deliver(settings, engine, webhook_receiver)
@@ -124,8 +154,10 @@ def test_two_concurrent_runs_of_a_window_send_once(settings, engine, webhook_rec
     subscribe(settings, engine, webhook_receiver, "acme")
     write_window(engine, 0, [check(0, SAFE)])
     risky = replace(SAFE, can_withdraw=True, ip_restricted=False, ip_allowlist=None)
-    runs = [threading.Thread(target=write_window, args=(engine, 1, [check(1, risky)]), kwargs={"run_id": f"r{i}"})
-            for i in range(2)]
+    runs = [
+        threading.Thread(target=write_window, args=(engine, 1, [check(1, risky)]), kwargs={"run_id": f"r{i}"})
+        for i in range(2)
+    ]
     for run in runs:
         run.start()
     for run in runs:
@@ -167,8 +199,13 @@ def test_a_manual_check_is_audited_the_same_way(settings, engine, monkeypatch):
     results_db.record_manual(check(0, replace(SAFE, ip_allowlist=(SECOND,))), START, None)
     results_db.record_manual(check(1, None, Status.INVALID, "auth_rejected"), START, None)
     with engine.connect() as connection:
-        codes = connection.execute(sa.select(credential_health_checks.c.error_code).order_by(
-            credential_health_checks.c.checked_at)).scalars().all()
+        codes = (
+            connection.execute(
+                sa.select(credential_health_checks.c.error_code).order_by(credential_health_checks.c.checked_at)
+            )
+            .scalars()
+            .all()
+        )
     assert codes == ["ok", "egress_not_allowlisted"]
     assert [e.event_type for e in events(engine, "credential.scope_risk")] == ["credential.scope_risk"]
     results_db.engine.dispose()

@@ -136,8 +136,13 @@ def test_allow_private_admits_http_and_loopback_but_not_other_schemes() -> None:
     assert target.host_header == "127.0.0.1:8090"
     assert check_url("http://localhost:8090/", allow_private=True, resolver=stub).addresses == ("127.0.0.1",)
     assert check_url("https://10.0.0.1/", allow_private=True, resolver=stub).addresses == ("10.0.0.1",)
-    for url in ("file:///etc/passwd", "ftp://example.com/", "http://user:pw@127.0.0.1/",
-                "http://224.0.0.1/", "http://0.0.0.0:8090/"):
+    for url in (
+        "file:///etc/passwd",
+        "ftp://example.com/",
+        "http://user:pw@127.0.0.1/",
+        "http://224.0.0.1/",
+        "http://0.0.0.0:8090/",
+    ):
         with pytest.raises(UnsafeWebhookURL):
             check_url(url, allow_private=True, resolver=stub)
 

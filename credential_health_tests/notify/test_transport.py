@@ -38,8 +38,9 @@ def deliver(url: str, secret: str, policy: DeliveryPolicy = FAST, **kwargs: Any)
     return asyncio.run(run())
 
 
-def test_5xx_retried_until_delivered_with_fresh_timestamps_and_one_id(webhook_receiver: WebhookReceiver,
-                                                                      webhook_secret: str) -> None:
+def test_5xx_retried_until_delivered_with_fresh_timestamps_and_one_id(
+    webhook_receiver: WebhookReceiver, webhook_secret: str
+) -> None:
     webhook_receiver.script("/hooks/t-1", [500, 503, 200])
     ticks = itertools.count(int(time.time()))  # a clock that moves one second per signature
     outcome = deliver(webhook_receiver.url_for("/hooks/t-1"), webhook_secret, clock=lambda: next(ticks))
@@ -85,8 +86,9 @@ def test_timeout_is_retried(webhook_receiver: WebhookReceiver, webhook_secret: s
 
 
 @pytest.mark.parametrize(("status", "error"), [(400, "http_400"), (401, "http_401"), (404, "http_404")])
-def test_other_4xx_are_not_retried(webhook_receiver: WebhookReceiver, webhook_secret: str, status: int,
-                                   error: str) -> None:
+def test_other_4xx_are_not_retried(
+    webhook_receiver: WebhookReceiver, webhook_secret: str, status: int, error: str
+) -> None:
     webhook_receiver.script("/h", [status])
     outcome = deliver(webhook_receiver.url_for("/h"), webhook_secret)
     assert not outcome.delivered and not outcome.gone and outcome.error == error
@@ -115,8 +117,9 @@ def test_receiver_down_uses_every_attempt(closed_port: int, webhook_secret: str)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_unsafe_url_at_send_time_sends_nothing(webhook_receiver: WebhookReceiver, webhook_secret: str,
-                                               scheme: str) -> None:
+def test_unsafe_url_at_send_time_sends_nothing(
+    webhook_receiver: WebhookReceiver, webhook_secret: str, scheme: str
+) -> None:
     outcome = deliver(f"{scheme}://127.0.0.1:{webhook_receiver.port}/h", webhook_secret, allow_private=False)
     assert not outcome.delivered and outcome.error.startswith("unsafe_url: ") and len(outcome.attempts) == 1
     assert outcome.attempts[0].status_code is None
@@ -165,9 +168,19 @@ def test_one_transport_bounds_requests_in_flight_across_concurrent_deliveries(
 
     async def run() -> list[Any]:
         async with WebhookTransport(FAST, max_connections=3) as transport:
-            deliveries = asyncio.gather(*(
-                transport.deliver(webhook_receiver.url_for(f"/t/{i}"), BODY, new_message_id(f"e{i}"),
-                                  "credential.failed", [webhook_secret], allow_private=True) for i in range(10)))
+            deliveries = asyncio.gather(
+                *(
+                    transport.deliver(
+                        webhook_receiver.url_for(f"/t/{i}"),
+                        BODY,
+                        new_message_id(f"e{i}"),
+                        "credential.failed",
+                        [webhook_secret],
+                        allow_private=True,
+                    )
+                    for i in range(10)
+                )
+            )
             while not deliveries.done():  # the receiver's view: requests arrived and not yet answered
                 in_flight.append(sum(not r.answered for r in webhook_receiver.received()))
                 await asyncio.sleep(0.01)
@@ -182,8 +195,12 @@ def test_one_transport_bounds_requests_in_flight_across_concurrent_deliveries(
 
 def test_policy_from_settings_and_backoff() -> None:
     policy = DeliveryPolicy.from_settings(Settings.from_env({}))
-    assert (policy.timeout_seconds, policy.retries, policy.backoff_base_seconds,
-            policy.retry_after_cap_seconds) == (10, 3, 1, 60)
+    assert (policy.timeout_seconds, policy.retries, policy.backoff_base_seconds, policy.retry_after_cap_seconds) == (
+        10,
+        3,
+        1,
+        60,
+    )
     exact = DeliveryPolicy(jitter=False)
     assert [exact.backoff(n) for n in range(3)] == [1, 2, 4]
     assert all(0.8 * 2**n <= policy.backoff(n) <= 1.2 * 2**n for n in range(3) for _ in range(20))
@@ -206,8 +223,12 @@ def _tls_contexts(names: list[str]) -> tuple[ssl.SSLContext, ssl.SSLContext, lis
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -225,8 +246,9 @@ def _write_pair(cert_pem: bytes, key: ec.EllipticCurvePrivateKey) -> tuple[str, 
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="webhook-tls-")
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     paths = (f"{folder}/cert.pem", f"{folder}/key.pem")
     for path, data in zip(paths, (cert_pem, key_pem), strict=True):
         with open(path, "wb") as handle:
@@ -234,19 +256,27 @@ def _write_pair(cert_pem: bytes, key: ec.EllipticCurvePrivateKey) -> tuple[str, 
     return paths
 
 
-def test_tls_uses_sni_and_verifies_the_original_hostname(webhook_secret: str,
-                                                          stub_resolver: Callable[..., Any]) -> None:
+def test_tls_uses_sni_and_verifies_the_original_hostname(
+    webhook_secret: str, stub_resolver: Callable[..., Any]
+) -> None:
     server, client, sni = _tls_contexts(["hooks.tenant.test", "other.tenant.test"])
-    resolver = stub_resolver({n: ["127.0.0.1"] for n in ("hooks.tenant.test", "other.tenant.test",
-                                                         "wrong.tenant.test")})
+    resolver = stub_resolver(
+        {n: ["127.0.0.1"] for n in ("hooks.tenant.test", "other.tenant.test", "wrong.tenant.test")}
+    )
     with WebhookReceiver(secrets=[webhook_secret], ssl_context=server) as receiver:
 
         async def run() -> list[Any]:
             async with WebhookTransport(FAST, verify=client) as transport:
                 return [
-                    await transport.deliver(f"https://{name}:{receiver.port}/h", BODY, new_message_id(),
-                                            "credential.failed",
-                                            [webhook_secret], resolver=resolver, allow_private=True)
+                    await transport.deliver(
+                        f"https://{name}:{receiver.port}/h",
+                        BODY,
+                        new_message_id(),
+                        "credential.failed",
+                        [webhook_secret],
+                        resolver=resolver,
+                        allow_private=True,
+                    )
                     for name in ("hooks.tenant.test", "other.tenant.test", "wrong.tenant.test")
                 ]
 
@@ -255,6 +285,8 @@ def test_tls_uses_sni_and_verifies_the_original_hostname(webhook_secret: str,
         # Each host got its own handshake with its own name: a TLS session is never shared across hosts.
         assert sni[:2] == ["hooks.tenant.test", "other.tenant.test"]
         assert [r.headers["host"] for r in receiver.received()] == [
-            f"hooks.tenant.test:{receiver.port}", f"other.tenant.test:{receiver.port}"]
+            f"hooks.tenant.test:{receiver.port}",
+            f"other.tenant.test:{receiver.port}",
+        ]
         # The certificate is checked against the tenant's name, not the dialled IP: a mismatch fails, unretried.
         assert not wrong.delivered and wrong.error == "tls_error" and len(wrong.attempts) == 1

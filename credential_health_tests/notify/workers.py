@@ -27,5 +27,6 @@ print(json.dumps({"delivered": report.delivered, "failed": report.failed, "defer
 
 def start_worker(env: dict[str, str], go: Path | None = None) -> subprocess.Popen:
     """A delivery worker process with `env` on top of this one's environment."""
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(go or "")], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(go or "")], env={**os.environ, **env}, stdout=subprocess.PIPE, text=True
+    )

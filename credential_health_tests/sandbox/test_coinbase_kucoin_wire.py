@@ -26,8 +26,14 @@ def coinbase_jwt(key_name: str, pem: str, method: str, url: str, **overrides) ->
     """A CDP bearer JWT as Coinbase documents it (ES256, kid = sub = key name, uri = "METHOD host/path")."""
     now = int(time.time())
     parts = urlsplit(url)
-    claims = {"iss": "cdp", "sub": key_name, "nbf": now, "exp": now + 120,
-              "uri": f"{method} {parts.netloc}{parts.path}", **overrides}
+    claims = {
+        "iss": "cdp",
+        "sub": key_name,
+        "nbf": now,
+        "exp": now + 120,
+        "uri": f"{method} {parts.netloc}{parts.path}",
+        **overrides,
+    }
     header = {"alg": "ES256", "typ": "JWT", "kid": claims.pop("kid", key_name), "nonce": secrets.token_hex(16)}
     signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
     private = serialization.load_pem_private_key(pem.encode(), password=None)
@@ -42,9 +48,13 @@ def coinbase_get(sim, path: str, key_name: str, pem: str, **overrides) -> httpx.
 
 
 def other_pem() -> str:
-    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()).decode()
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        .decode()
+    )
 
 
 def test_coinbase_v2_accounts_with_a_valid_jwt(exchange_simulator, sim_credential):
@@ -52,20 +62,25 @@ def test_coinbase_v2_accounts_with_a_valid_jwt(exchange_simulator, sim_credentia
     response = coinbase_get(exchange_simulator, "/v2/accounts", key.api_key, key.secret)
     assert response.status_code == 200
     assert {a["balance"]["currency"]: a["balance"]["amount"] for a in response.json()["data"]} == {
-        "BTC": "0.5", "USD": "1000"}
+        "BTC": "0.5",
+        "USD": "1000",
+    }
     [request] = exchange_simulator.requests(api_key=key.api_key)
     assert (request.exchange, request.path) == ("coinbase", "/v2/accounts")
 
 
-@pytest.mark.parametrize(("case", "error_id", "message"), [
-    ("other-private-key", "authentication_error", "Invalid auth (generic)"),
-    ("expired", "authentication_error", "request timestamp expired"),
-    ("not-yet-valid", "authentication_error", "request timestamp expired"),
-    ("uri-of-another-path", "authentication_error", "Invalid auth (generic)"),
-    ("kid-differs-from-sub", "authentication_error", "Invalid auth (generic)"),
-    ("unknown-issuer", "authentication_error", "Invalid auth (generic)"),
-    ("unknown-key", "authentication_error", "Invalid auth (generic)"),
-])
+@pytest.mark.parametrize(
+    ("case", "error_id", "message"),
+    [
+        ("other-private-key", "authentication_error", "Invalid auth (generic)"),
+        ("expired", "authentication_error", "request timestamp expired"),
+        ("not-yet-valid", "authentication_error", "request timestamp expired"),
+        ("uri-of-another-path", "authentication_error", "Invalid auth (generic)"),
+        ("kid-differs-from-sub", "authentication_error", "Invalid auth (generic)"),
+        ("unknown-issuer", "authentication_error", "Invalid auth (generic)"),
+        ("unknown-key", "authentication_error", "Invalid auth (generic)"),
+    ],
+)
 def test_coinbase_v2_rejections(exchange_simulator, sim_credential, case, error_id, message):
     key = sim_credential("coinbase")
     now = int(time.time())
@@ -94,7 +109,10 @@ def test_coinbase_without_a_bearer_token(exchange_simulator):
     v3 = httpx.get(exchange_simulator.urls["coinbase"] + "/api/v3/brokerage/accounts", timeout=5)
     assert (v2.status_code, v2.json()["errors"][0]["id"]) == (401, "authentication_error")
     assert (v3.status_code, v3.text.strip(), v3.headers["Content-Type"].split(";")[0]) == (
-        401, "Unauthorized", "text/plain")
+        401,
+        "Unauthorized",
+        "text/plain",
+    )
 
 
 def test_coinbase_advanced_trade_accounts_and_permission_denied(exchange_simulator, sim_credential):
@@ -115,8 +133,17 @@ def test_coinbase_key_outside_its_ip_allowlist_does_not_authenticate(exchange_si
     assert coinbase_get(exchange_simulator, "/v2/accounts", allowed.api_key, allowed.secret).status_code == 200
 
 
-def kucoin_get(sim, endpoint: str, api_key: str, secret: str, passphrase: str, version: str = "2",
-               timestamp: int | None = None, sign_endpoint: str | None = None, drop: str = "") -> httpx.Response:
+def kucoin_get(
+    sim,
+    endpoint: str,
+    api_key: str,
+    secret: str,
+    passphrase: str,
+    version: str = "2",
+    timestamp: int | None = None,
+    sign_endpoint: str | None = None,
+    drop: str = "",
+) -> httpx.Response:
     """A signed KuCoin GET: KC-API-SIGN over timestamp + method + endpoint (with its query) + body."""
     stamp = str(timestamp if timestamp is not None else int(time.time() * 1000))
     signed = stamp + "GET" + (sign_endpoint or endpoint)
@@ -125,8 +152,13 @@ def kucoin_get(sim, endpoint: str, api_key: str, secret: str, passphrase: str, v
         phrase = passphrase
     else:
         phrase = base64.b64encode(hmac.new(secret.encode(), passphrase.encode(), hashlib.sha256).digest()).decode()
-    headers = {"KC-API-KEY": api_key, "KC-API-SIGN": sign, "KC-API-TIMESTAMP": stamp, "KC-API-PASSPHRASE": phrase,
-               "KC-API-KEY-VERSION": version}
+    headers = {
+        "KC-API-KEY": api_key,
+        "KC-API-SIGN": sign,
+        "KC-API-TIMESTAMP": stamp,
+        "KC-API-PASSPHRASE": phrase,
+        "KC-API-KEY-VERSION": version,
+    }
     headers.pop(drop, None)
     return httpx.get(sim.urls["kucoin"] + endpoint, headers=headers, timeout=5)
 
@@ -134,30 +166,46 @@ def kucoin_get(sim, endpoint: str, api_key: str, secret: str, passphrase: str, v
 @pytest.mark.parametrize("version", ["1", "2", "3"])
 def test_kucoin_accounts_with_a_correct_signature(exchange_simulator, sim_credential, version):
     key = sim_credential("kucoin")
-    response = kucoin_get(exchange_simulator, "/api/v1/accounts?type=trade", key.api_key, key.secret, key.password,
-                          version)
+    response = kucoin_get(
+        exchange_simulator, "/api/v1/accounts?type=trade", key.api_key, key.secret, key.password, version
+    )
     assert response.status_code == 200 and response.json()["code"] == "200000"
     assert {(a["currency"], a["type"], a["balance"]) for a in response.json()["data"]} == {
-        ("BTC", "trade", "0.5"), ("USDT", "trade", "1000")}
+        ("BTC", "trade", "0.5"),
+        ("USDT", "trade", "1000"),
+    }
     empty = kucoin_get(exchange_simulator, "/api/v1/accounts?type=main", key.api_key, key.secret, key.password)
     assert empty.json() == {"code": "200000", "data": []}
 
 
-@pytest.mark.parametrize(("case", "status", "code"), [
-    ("wrong-secret", 401, "400004"),  # the passphrase is an HMAC under the secret: it fails first
-    ("wrong-passphrase", 401, "400004"), ("query-not-signed", 401, "400005"), ("old-timestamp", 401, "400002"),
-    ("future-timestamp", 401, "400002"), ("unknown-key", 401, "400003"), ("no-sign-header", 401, "400001"),
-    ("unknown-key-version", 401, "400009"),
-])
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("wrong-secret", 401, "400004"),  # the passphrase is an HMAC under the secret: it fails first
+        ("wrong-passphrase", 401, "400004"),
+        ("query-not-signed", 401, "400005"),
+        ("old-timestamp", 401, "400002"),
+        ("future-timestamp", 401, "400002"),
+        ("unknown-key", 401, "400003"),
+        ("no-sign-header", 401, "400001"),
+        ("unknown-key-version", 401, "400009"),
+    ],
+)
 def test_kucoin_rejections(exchange_simulator, sim_credential, case, status, code):
     key = sim_credential("kucoin")
     endpoint = "/api/v1/accounts?type=trade"
     args = {"api_key": key.api_key, "secret": key.secret, "passphrase": key.password}
     now = int(time.time() * 1000)
-    extra = {"wrong-secret": {"secret": "another-secret"}, "wrong-passphrase": {"passphrase": "guess"},
-             "query-not-signed": {"sign_endpoint": "/api/v1/accounts"}, "old-timestamp": {"timestamp": now - 6000},
-             "future-timestamp": {"timestamp": now + 6000}, "unknown-key": {"api_key": "never-registered"},
-             "no-sign-header": {"drop": "KC-API-SIGN"}, "unknown-key-version": {"version": "7"}}[case]
+    extra = {
+        "wrong-secret": {"secret": "another-secret"},
+        "wrong-passphrase": {"passphrase": "guess"},
+        "query-not-signed": {"sign_endpoint": "/api/v1/accounts"},
+        "old-timestamp": {"timestamp": now - 6000},
+        "future-timestamp": {"timestamp": now + 6000},
+        "unknown-key": {"api_key": "never-registered"},
+        "no-sign-header": {"drop": "KC-API-SIGN"},
+        "unknown-key-version": {"version": "7"},
+    }[case]
     response = kucoin_get(exchange_simulator, endpoint, **{**args, **extra})
     assert (response.status_code, response.json()["code"]) == (status, code)
     assert isinstance(response.json()["msg"], str)
@@ -172,15 +220,21 @@ def test_kucoin_ip_whitelist(exchange_simulator, sim_credential):
 
 def test_keys_with_passphrase_and_scope_registered_over_http(exchange_simulator):
     """The control API takes KuCoin's passphrase and a key's scope, and never lists a passphrase or secret."""
-    key = {"exchange": "kucoin", "api_key": "kc-control-key", "secret": "kc-control-secret",
-           "passphrase": "kc-control-passphrase", "scope": {"trade": True, "ip_allowlist": ["127.0.0.1"]}}
+    key = {
+        "exchange": "kucoin",
+        "api_key": "kc-control-key",
+        "secret": "kc-control-secret",
+        "passphrase": "kc-control-passphrase",
+        "scope": {"trade": True, "ip_allowlist": ["127.0.0.1"]},
+    }
     assert httpx.post(exchange_simulator.base_url + "/__sim/keys", json=key, timeout=5).json() == {"registered": 1}
     listed = httpx.get(exchange_simulator.base_url + "/__sim/keys", timeout=5).json()
     [entry] = [entry for entry in listed if entry["api_key"] == "kc-control-key"]
     assert entry["scope"] == key["scope"] and "passphrase" not in entry and "secret" not in entry
     assert "kc-control-passphrase" not in json.dumps(listed) and "kc-control-secret" not in json.dumps(listed)
-    response = kucoin_get(exchange_simulator, "/api/v1/user/api-key", "kc-control-key", "kc-control-secret",
-                          "kc-control-passphrase")
+    response = kucoin_get(
+        exchange_simulator, "/api/v1/user/api-key", "kc-control-key", "kc-control-secret", "kc-control-passphrase"
+    )
     assert response.json()["data"]["ipWhitelist"] == "127.0.0.1"
 
 
@@ -194,10 +248,16 @@ def test_a_hung_request_ends_when_the_client_gives_up(exchange_simulator, sim_cr
             httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=0.2)
         else:
             stamp = str(int(time.time() * 1000))
-            sign = base64.b64encode(hmac.new(key.secret.encode(), (stamp + "GET/api/v1/accounts").encode(),
-                                             hashlib.sha256).digest()).decode()
-            headers = {"KC-API-KEY": key.api_key, "KC-API-SIGN": sign, "KC-API-TIMESTAMP": stamp,
-                       "KC-API-PASSPHRASE": key.password, "KC-API-KEY-VERSION": "1"}
+            sign = base64.b64encode(
+                hmac.new(key.secret.encode(), (stamp + "GET/api/v1/accounts").encode(), hashlib.sha256).digest()
+            ).decode()
+            headers = {
+                "KC-API-KEY": key.api_key,
+                "KC-API-SIGN": sign,
+                "KC-API-TIMESTAMP": stamp,
+                "KC-API-PASSPHRASE": key.password,
+                "KC-API-KEY-VERSION": "1",
+            }
             httpx.get(exchange_simulator.urls["kucoin"] + "/api/v1/accounts", headers=headers, timeout=0.2)
     deadline = time.monotonic() + 2
     while exchange_simulator.state.in_flight and time.monotonic() < deadline:

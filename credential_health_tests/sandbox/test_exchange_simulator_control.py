@@ -25,8 +25,16 @@ def control(sim, method: str, path: str, payload: object = None) -> httpx.Respon
 def test_keys_registered_listed_and_removed_over_http(exchange_simulator):
     binance, kraken = new_secret("binance"), new_secret("kraken")
     single = {"exchange": "binance", "api_key": binance.api_key, "secret": binance.secret, "latency_ms": 5}
-    batch = [{"exchange": "kraken", "api_key": kraken.api_key, "secret": kraken.secret, "behaviour": "flaky",
-              "fail_first": 2, "fail_with": "rate_limited"}]
+    batch = [
+        {
+            "exchange": "kraken",
+            "api_key": kraken.api_key,
+            "secret": kraken.secret,
+            "behaviour": "flaky",
+            "fail_first": 2,
+            "fail_with": "rate_limited",
+        }
+    ]
     assert control(exchange_simulator, "POST", "/keys", single).json() == {"registered": 1}
     assert control(exchange_simulator, "POST", "/keys", batch).json() == {"registered": 1}
     listed = control(exchange_simulator, "GET", "/keys").json()
@@ -36,16 +44,19 @@ def test_keys_registered_listed_and_removed_over_http(exchange_simulator):
     assert exchange_simulator.state.key("binance", binance.api_key) is None
 
 
-@pytest.mark.parametrize("payload", [
-    {"exchange": "bitmex", "api_key": "k", "secret": "s"},
-    {"exchange": "binance", "api_key": "k", "secret": "s", "behaviour": "sleepy"},
-    {"exchange": "binance", "api_key": "k", "secret": "s", "colour": "blue"},
-    {"exchange": "binance", "api_key": "k", "secret": "s", "scope": {"colour": "blue"}},
-    {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": {"answer": "flaky"}},
-    {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": ["withdraw"]},
-    {"exchange": "okx", "api_key": "k", "secret": "s", "scope": {"expires_at": "2030-01-01T00:00:00Z"}},  # seconds
-    "not an object",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"exchange": "bitmex", "api_key": "k", "secret": "s"},
+        {"exchange": "binance", "api_key": "k", "secret": "s", "behaviour": "sleepy"},
+        {"exchange": "binance", "api_key": "k", "secret": "s", "colour": "blue"},
+        {"exchange": "binance", "api_key": "k", "secret": "s", "scope": {"colour": "blue"}},
+        {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": {"answer": "flaky"}},
+        {"exchange": "kraken", "api_key": "k", "secret": "s", "scope": ["withdraw"]},
+        {"exchange": "okx", "api_key": "k", "secret": "s", "scope": {"expires_at": "2030-01-01T00:00:00Z"}},  # seconds
+        "not an object",
+    ],
+)
 def test_bad_key_definitions_are_400(exchange_simulator, payload):
     response = control(exchange_simulator, "POST", "/keys", payload)
     assert response.status_code == 400 and response.json()["error"]
@@ -89,7 +100,8 @@ def test_key_latency_overrides_the_default(exchange_simulator, sim_credential):
     exchange_simulator.configure(latency_ms=300)
     credential = sim_credential("kraken", latency_ms=1)
     [result] = ExchangeValidator(exchange_simulator.urls).validate_all(
-        [CredentialRef("a", "kraken", "t")], lambda ref: credential)
+        [CredentialRef("a", "kraken", "t")], lambda ref: credential
+    )
     assert result.status is Status.VALID and result.duration_ms < 250
 
 
@@ -117,10 +129,29 @@ def test_weight_budget_slides_and_bans():
 def test_simulator_as_a_separate_process(tmp_path):
     credential = new_secret("binance")
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps([{"exchange": "binance", "api_key": credential.api_key, "secret": credential.secret,
-                                 "scope": {"withdraw": True}}]))
-    command = [sys.executable, "-m", "credential_health.sandbox.exchange_simulator", "--port", "0",
-               "--latency-ms", "1", "--keys", str(keys)]
+    keys.write_text(
+        json.dumps(
+            [
+                {
+                    "exchange": "binance",
+                    "api_key": credential.api_key,
+                    "secret": credential.secret,
+                    "scope": {"withdraw": True},
+                }
+            ]
+        )
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "credential_health.sandbox.exchange_simulator",
+        "--port",
+        "0",
+        "--latency-ms",
+        "1",
+        "--keys",
+        str(keys),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
@@ -149,8 +180,11 @@ def test_stop_does_not_wait_for_hung_requests():
     server.set_key("binance", credential.api_key, credential.secret, "timeout")
     validator = ExchangeValidator(server.urls, attempts=1, request_timeout_seconds=20)
     results: list = []
-    worker = threading.Thread(target=lambda: results.extend(
-        validator.validate_all([CredentialRef("a", "binance", "t")], lambda ref: credential)))
+    worker = threading.Thread(
+        target=lambda: results.extend(
+            validator.validate_all([CredentialRef("a", "binance", "t")], lambda ref: credential)
+        )
+    )
     worker.start()
     deadline = time.monotonic() + 5
     while server.state.in_flight == 0 and time.monotonic() < deadline:

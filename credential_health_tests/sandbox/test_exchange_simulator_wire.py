@@ -22,13 +22,23 @@ def binance_get(sim, path: str, api_key: str | None, secret: str, timeout: float
     return httpx.get(f"{sim.urls['binance']}{path}?{query}&signature={signature}", headers=headers, timeout=timeout)
 
 
-def kraken_post(sim, api_key: str, secret: str, nonce: int, path: str = "/0/private/BalanceEx",
-                sign_with: str | None = None, timeout: float = 5) -> httpx.Response:
+def kraken_post(
+    sim,
+    api_key: str,
+    secret: str,
+    nonce: int,
+    path: str = "/0/private/BalanceEx",
+    sign_with: str | None = None,
+    timeout: float = 5,
+) -> httpx.Response:
     body = urlencode({"nonce": nonce})
     digest = hashlib.sha256((str(nonce) + body).encode()).digest()
     mac = hmac.new(base64.b64decode(sign_with or secret), path.encode() + digest, hashlib.sha512)
-    headers = {"API-Key": api_key, "API-Sign": base64.b64encode(mac.digest()).decode(),
-               "Content-Type": "application/x-www-form-urlencoded"}
+    headers = {
+        "API-Key": api_key,
+        "API-Sign": base64.b64encode(mac.digest()).decode(),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
     return httpx.post(sim.urls["kraken"] + path, content=body, headers=headers, timeout=timeout)
 
 
@@ -42,11 +52,18 @@ def test_binance_account_with_a_correct_signature(exchange_simulator, sim_creden
     assert (request.exchange, request.path) == ("binance", "/api/v3/account")
 
 
-@pytest.mark.parametrize(("case", "status", "code"), [
-    ("wrong-secret", 400, -1022), ("no-key", 401, -2014), ("unknown-key", 401, -2015),
-    ("old-timestamp", 400, -1021), ("future-timestamp", 400, -1021), ("huge-recv-window", 400, -1131),
-    ("bad-timestamp", 400, -1100),
-])
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("wrong-secret", 400, -1022),
+        ("no-key", 401, -2014),
+        ("unknown-key", 401, -2015),
+        ("old-timestamp", 400, -1021),
+        ("future-timestamp", 400, -1021),
+        ("huge-recv-window", 400, -1131),
+        ("bad-timestamp", 400, -1100),
+    ],
+)
 def test_binance_rejections(exchange_simulator, sim_credential, case, status, code):
     key = sim_credential("binance")
     now = int(time.time() * 1000)
@@ -72,8 +89,9 @@ def test_binance_rejections(exchange_simulator, sim_credential, case, status, co
 
 def test_binance_mandatory_signature(exchange_simulator, sim_credential):
     key = sim_credential("binance")
-    response = httpx.get(f"{exchange_simulator.urls['binance']}/api/v3/account?timestamp=1",
-                         headers={"X-MBX-APIKEY": key.api_key})
+    response = httpx.get(
+        f"{exchange_simulator.urls['binance']}/api/v3/account?timestamp=1", headers={"X-MBX-APIKEY": key.api_key}
+    )
     assert response.status_code == 400 and response.json()["code"] == -1102
 
 
@@ -89,11 +107,17 @@ def test_kraken_signature_and_strictly_increasing_nonce(exchange_simulator, sim_
     key = sim_credential("kraken")
     nonce = int(time.time() * 1000)
     first = kraken_post(exchange_simulator, key.api_key, key.secret, nonce)
-    assert first.json() == {"error": [], "result": {"XXBT": {"balance": "0.5000000000", "hold_trade": "0.0000000000"},
-                                                    "ZUSD": {"balance": "1000.0000", "hold_trade": "0.0000"}}}
+    assert first.json() == {
+        "error": [],
+        "result": {
+            "XXBT": {"balance": "0.5000000000", "hold_trade": "0.0000000000"},
+            "ZUSD": {"balance": "1000.0000", "hold_trade": "0.0000"},
+        },
+    }
     for replay in (nonce, nonce - 1):
         assert kraken_post(exchange_simulator, key.api_key, key.secret, replay).json() == {
-            "error": ["EAPI:Invalid nonce"]}
+            "error": ["EAPI:Invalid nonce"]
+        }
     assert kraken_post(exchange_simulator, key.api_key, key.secret, nonce + 1).json()["error"] == []
     balance = kraken_post(exchange_simulator, key.api_key, key.secret, nonce + 2, path="/0/private/Balance")
     assert balance.json()["result"] == {"XXBT": "0.5000000000", "ZUSD": "1000.0000"}
@@ -105,10 +129,14 @@ def test_kraken_rejections(exchange_simulator, sim_credential):
     nonce = int(time.time() * 1000)
     # Kraken's error guide: a signature made with the wrong secret is EAPI:Invalid signature, not Invalid key
     assert kraken_post(exchange_simulator, key.api_key, key.secret, nonce, sign_with=other).json() == {
-        "error": ["EAPI:Invalid signature"]}
+        "error": ["EAPI:Invalid signature"]
+    }
     assert kraken_post(exchange_simulator, "unknown", key.secret, nonce).json()["error"] == ["EAPI:Invalid key"]
-    no_nonce = httpx.post(exchange_simulator.urls["kraken"] + "/0/private/BalanceEx", content="",
-                          headers={"API-Key": key.api_key, "API-Sign": "x"})
+    no_nonce = httpx.post(
+        exchange_simulator.urls["kraken"] + "/0/private/BalanceEx",
+        content="",
+        headers={"API-Key": key.api_key, "API-Sign": "x"},
+    )
     assert no_nonce.json()["error"] == ["EGeneral:Invalid arguments"]
     # a secret that is not base64 can never produce a valid signature
     exchange_simulator.set_key("kraken", "odd", "not base64!")
@@ -133,11 +161,16 @@ def test_per_ip_budget_429_then_418(exchange_simulator, sim_credential):
     assert httpx.get(exchange_simulator.urls["binance"] + "/api/v3/ping").status_code == 418
     kraken_key = sim_credential("kraken")  # budgets are per exchange
     nonce = int(time.time() * 1000)
-    errors = [kraken_post(exchange_simulator, kraken_key.api_key, kraken_key.secret, nonce + i).json()["error"]
-              for i in range(48)]
+    errors = [
+        kraken_post(exchange_simulator, kraken_key.api_key, kraken_key.secret, nonce + i).json()["error"]
+        for i in range(48)
+    ]
     assert errors[:45] == [[]] * 45
-    assert errors[45:] == [["EGeneral:Too many requests"], ["EGeneral:Temporary lockout"],
-                           ["EGeneral:Temporary lockout"]]
+    assert errors[45:] == [
+        ["EGeneral:Too many requests"],
+        ["EGeneral:Temporary lockout"],
+        ["EGeneral:Temporary lockout"],
+    ]
 
 
 @pytest.mark.parametrize("exchange", ["binance", "kraken"])
@@ -156,12 +189,18 @@ def test_a_hung_request_ends_when_the_client_gives_up(exchange_simulator, sim_cr
 
 
 @pytest.mark.parametrize(("exchange", "signed_requests"), [("binance", 5), ("kraken", 1)])
-def test_plain_sync_ccxt_loads_markets_from_the_simulator(exchange_simulator, sim_credential, exchange,
-                                                          signed_requests):
+def test_plain_sync_ccxt_loads_markets_from_the_simulator(
+    exchange_simulator, sim_credential, exchange, signed_requests
+):
     key = sim_credential(exchange)
     cls = getattr(ccxt, exchange)
-    client = cls({**key.ccxt_config(), "enableRateLimit": False,
-                  "urls": {"api": override_api_urls(cls().urls["api"], exchange_simulator.urls[exchange])}})
+    client = cls(
+        {
+            **key.ccxt_config(),
+            "enableRateLimit": False,
+            "urls": {"api": override_api_urls(cls().urls["api"], exchange_simulator.urls[exchange])},
+        }
+    )
     balance = client.fetch_balance()
     assert balance["total"]["BTC"] == 0.5
     assert len(client.markets) == 2

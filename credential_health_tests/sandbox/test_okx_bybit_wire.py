@@ -13,22 +13,46 @@ from credential_health.sandbox import bybit, okx
 from credential_health.validation.instances import STATIC_MARKETS, override_api_urls
 
 
-def okx_get(sim, path: str, key, secret: str | None = None, passphrase: str | None = None,
-            timestamp: str | None = None, timeout: float = 5, drop: str = "") -> httpx.Response:
+def okx_get(
+    sim,
+    path: str,
+    key,
+    secret: str | None = None,
+    passphrase: str | None = None,
+    timestamp: str | None = None,
+    timeout: float = 5,
+    drop: str = "",
+) -> httpx.Response:
     timestamp = timestamp or okx.now_iso()
     signature = okx.expected_signature(secret or key.secret, timestamp, "GET", path, "")
-    headers = {"OK-ACCESS-KEY": key.api_key, "OK-ACCESS-SIGN": signature, "OK-ACCESS-TIMESTAMP": timestamp,
-               "OK-ACCESS-PASSPHRASE": passphrase or key.password}
+    headers = {
+        "OK-ACCESS-KEY": key.api_key,
+        "OK-ACCESS-SIGN": signature,
+        "OK-ACCESS-TIMESTAMP": timestamp,
+        "OK-ACCESS-PASSPHRASE": passphrase or key.password,
+    }
     headers.pop(drop, None)
     return httpx.get(sim.urls["okx"] + path, headers=headers, timeout=timeout)
 
 
-def bybit_get(sim, path: str, key, query: str = "accountType=UNIFIED", secret: str | None = None,
-              timestamp: int | None = None, recv_window: str = "5000", timeout: float = 5) -> httpx.Response:
+def bybit_get(
+    sim,
+    path: str,
+    key,
+    query: str = "accountType=UNIFIED",
+    secret: str | None = None,
+    timestamp: int | None = None,
+    recv_window: str = "5000",
+    timeout: float = 5,
+) -> httpx.Response:
     sent = str(timestamp if timestamp is not None else int(time.time() * 1000))
     signature = bybit.expected_signature(secret or key.secret, sent, key.api_key, recv_window, query)
-    headers = {"X-BAPI-API-KEY": key.api_key, "X-BAPI-SIGN": signature, "X-BAPI-TIMESTAMP": sent,
-               "X-BAPI-RECV-WINDOW": recv_window}
+    headers = {
+        "X-BAPI-API-KEY": key.api_key,
+        "X-BAPI-SIGN": signature,
+        "X-BAPI-TIMESTAMP": sent,
+        "X-BAPI-RECV-WINDOW": recv_window,
+    }
     return httpx.get(f"{sim.urls['bybit']}{path}?{query}", headers=headers, timeout=timeout)
 
 
@@ -42,10 +66,19 @@ def test_okx_balance_with_a_correct_signature(exchange_simulator, sim_credential
     assert [r.path for r in exchange_simulator.requests(api_key=key.api_key)] == ["/api/v5/account/balance"] * 2
 
 
-@pytest.mark.parametrize(("case", "code"), [
-    ("wrong-secret", "50113"), ("wrong-passphrase", "50105"), ("unknown-key", "50111"), ("old-timestamp", "50102"),
-    ("future-timestamp", "50102"), ("bad-timestamp", "50112"), ("no-sign", "50106"), ("no-passphrase", "50104"),
-])
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("wrong-secret", "50113"),
+        ("wrong-passphrase", "50105"),
+        ("unknown-key", "50111"),
+        ("old-timestamp", "50102"),
+        ("future-timestamp", "50102"),
+        ("bad-timestamp", "50112"),
+        ("no-sign", "50106"),
+        ("no-passphrase", "50104"),
+    ],
+)
 def test_okx_rejections(exchange_simulator, sim_credential, case, code):
     key = sim_credential("okx")
     options: dict = {}
@@ -81,10 +114,17 @@ def test_bybit_balance_with_a_correct_signature(exchange_simulator, sim_credenti
     assert account["accountType"] == "UNIFIED" and {c["coin"] for c in account["coin"]} == {"BTC", "USDT"}
 
 
-@pytest.mark.parametrize(("case", "status", "code"), [
-    ("wrong-secret", 401, 10004), ("unknown-key", 401, 10003), ("old-timestamp", 200, 10002),
-    ("future-timestamp", 200, 10002), ("no-account-type", 200, 10001), ("classic-account", 200, 10001),
-])
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("wrong-secret", 401, 10004),
+        ("unknown-key", 401, 10003),
+        ("old-timestamp", 200, 10002),
+        ("future-timestamp", 200, 10002),
+        ("no-account-type", 200, 10001),
+        ("classic-account", 200, 10001),
+    ],
+)
 def test_bybit_rejections(exchange_simulator, sim_credential, case, status, code):
     key = sim_credential("bybit")
     options: dict = {}
@@ -111,8 +151,11 @@ def test_a_key_bound_to_other_addresses_is_refused(exchange_simulator, sim_crede
     here = sim_credential(exchange, scope={"trade": True, "ip_allowlist": ["203.0.113.7", "127.0.0.1"]})
     answers = {}
     for name, key in (("elsewhere", elsewhere), ("here", here)):
-        answers[name] = (okx_get(exchange_simulator, "/api/v5/account/balance", key) if exchange == "okx"
-                         else bybit_get(exchange_simulator, "/v5/account/wallet-balance", key))
+        answers[name] = (
+            okx_get(exchange_simulator, "/api/v5/account/balance", key)
+            if exchange == "okx"
+            else bybit_get(exchange_simulator, "/v5/account/wallet-balance", key)
+        )
     refused = answers["elsewhere"].json()
     assert (answers["elsewhere"].status_code, refused.get("code", refused.get("retCode"))) == (status, code)
     assert answers["here"].status_code == 200
@@ -123,8 +166,11 @@ def test_an_expired_key(exchange_simulator, sim_credential, exchange, status, co
     """OKX deletes such keys (Invalid OK-ACCESS-KEY); Bybit says the key has expired."""
     past = int((datetime.now(timezone.utc) - timedelta(days=1)).timestamp())
     key = sim_credential(exchange, scope={"trade": True, "expires_at": past})
-    response = (okx_get(exchange_simulator, "/api/v5/account/balance", key) if exchange == "okx"
-                else bybit_get(exchange_simulator, "/v5/account/wallet-balance", key))
+    response = (
+        okx_get(exchange_simulator, "/api/v5/account/balance", key)
+        if exchange == "okx"
+        else bybit_get(exchange_simulator, "/v5/account/wallet-balance", key)
+    )
     body = response.json()
     assert (response.status_code, body.get("code", body.get("retCode"))) == (status, code)
 
@@ -153,16 +199,24 @@ def test_a_hung_request_ends_when_the_client_gives_up(exchange_simulator, sim_cr
     assert exchange_simulator.state.in_flight == 0
 
 
-@pytest.mark.parametrize(("exchange", "paths"), [
-    ("okx", ["/api/v5/account/balance"]),
-    # without the project's pre-seeded options, ccxt first asks whether the account is unified
-    ("bybit", ["/v5/account/info", "/v5/account/wallet-balance", "/v5/user/query-api"]),
-])
+@pytest.mark.parametrize(
+    ("exchange", "paths"),
+    [
+        ("okx", ["/api/v5/account/balance"]),
+        # without the project's pre-seeded options, ccxt first asks whether the account is unified
+        ("bybit", ["/v5/account/info", "/v5/account/wallet-balance", "/v5/user/query-api"]),
+    ],
+)
 def test_plain_sync_ccxt_fetches_the_balance(exchange_simulator, sim_credential, exchange, paths):
     key = sim_credential(exchange)
     cls = getattr(ccxt, exchange)
-    client = cls({**key.ccxt_config(), "enableRateLimit": False,
-                  "urls": {"api": override_api_urls(cls().urls["api"], exchange_simulator.urls[exchange])}})
+    client = cls(
+        {
+            **key.ccxt_config(),
+            "enableRateLimit": False,
+            "urls": {"api": override_api_urls(cls().urls["api"], exchange_simulator.urls[exchange])},
+        }
+    )
     client.set_markets(STATIC_MARKETS[exchange])
     balance = client.fetch_balance()
     assert (balance["total"]["BTC"], balance["total"]["USDT"]) == (0.5, 1000)

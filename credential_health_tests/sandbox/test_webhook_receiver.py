@@ -50,8 +50,9 @@ def test_each_path_has_its_own_secrets_and_refuses_what_it_cannot_verify(webhook
     assert [r.verified for r in webhook_receiver.received("/hooks/b")] == [False, True, True]
 
 
-def test_records_keep_body_and_headers_but_never_signatures(webhook_receiver: WebhookReceiver,
-                                                            webhook_secret: str) -> None:
+def test_records_keep_body_and_headers_but_never_signatures(
+    webhook_receiver: WebhookReceiver, webhook_secret: str
+) -> None:
     post(webhook_receiver.url_for("/h"), [webhook_secret])
     (record,) = webhook_receiver.received("/h")
     assert record.body == BODY and record.json() == {"type": "webhook.test", "data": {}}
@@ -129,7 +130,9 @@ def test_runs_as_a_process() -> None:
     secret = generate_secret()
     with subprocess.Popen(
         [sys.executable, "-m", "credential_health.sandbox.webhook_receiver", "--port", "0", "--secret", secret],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
     ) as process:
         try:
             line = process.stdout.readline().strip()  # type: ignore[union-attr]  # stdout=PIPE: never None

@@ -57,15 +57,42 @@ class Cluster:
         """A real `dagster-celery` worker (one task at a time) on its pool's queue (and the other steps' queue)."""
         config = self.home / f"celery-{name}.yaml"
         env = {**self.env, "CREDENTIAL_HEALTH_EGRESS_ADDRESS": egress_address}
-        config.write_text(subprocess.run([sys.executable, "-m", "credential_health.executors"], env=env,
-                                         check=True, capture_output=True, text=True).stdout)
+        config.write_text(
+            subprocess.run(
+                [sys.executable, "-m", "credential_health.executors"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         log = open(self.home / f"worker-{name}.log", "w")  # noqa: SIM115 - closed with the process
         worker = subprocess.Popen(
-            [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(config),
-             # one -q with both: celery keeps only the last of several -Q options
-             "-q", f"{pool},{self.env['CREDENTIAL_HEALTH_CELERY_QUEUE']}", "-n", f"{name}-{secrets.token_hex(3)}",
-             "--", "--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(BIN / "dagster-celery"),
+                "worker",
+                "start",
+                "-A",
+                "dagster_celery.app",
+                "-y",
+                str(config),
+                # one -q with both: celery keeps only the last of several -Q options
+                "-q",
+                f"{pool},{self.env['CREDENTIAL_HEALTH_CELERY_QUEUE']}",
+                "-n",
+                f"{name}-{secrets.token_hex(3)}",
+                "--",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.workers.append(worker)
         deadline = time.monotonic() + 120
         while "ready." not in (self.home / f"worker-{name}.log").read_text():
@@ -80,9 +107,23 @@ class Cluster:
     def execute(self, window: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """The window's run, orchestrated by a `dagster job execute` process (steps go to the workers)."""
         return subprocess.run(
-            [str(BIN / "dagster"), "job", "execute", "-m", "credential_health.definitions", "-j",
-             "credential_health_job", "--tags", json.dumps({"dagster/partition": window})],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+            [
+                str(BIN / "dagster"),
+                "job",
+                "execute",
+                "-m",
+                "credential_health.definitions",
+                "-j",
+                "credential_health_job",
+                "--tags",
+                json.dumps({"dagster/partition": window}),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def instance(self) -> DagsterInstance:
         return DagsterInstance.from_config(str(self.home))
@@ -151,9 +192,16 @@ def make_cluster(tmp_path: Path, base_env: dict[str, str], pool_names: tuple[str
     (home / "dagster.yaml").write_text(INSTANCE_YAML.format(url=url))
     prefix = f"t{secrets.token_hex(4)}"
     pools = tuple(f"{prefix}-{name}" for name in pool_names)
-    env = {**os.environ, **base_env, "DAGSTER_HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "CREDENTIAL_HEALTH_EXECUTOR": "celery",
-           "CREDENTIAL_HEALTH_CELERY_BROKER": REDIS_URL, "CREDENTIAL_HEALTH_CELERY_QUEUE": f"{prefix}-steps",
-           "CREDENTIAL_HEALTH_EGRESS_POOLS": ",".join(pools), "CREDENTIAL_HEALTH_SHARDS": str(shards)}
+    env = {
+        **os.environ,
+        **base_env,
+        "DAGSTER_HOME": str(home),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "CREDENTIAL_HEALTH_EXECUTOR": "celery",
+        "CREDENTIAL_HEALTH_CELERY_BROKER": REDIS_URL,
+        "CREDENTIAL_HEALTH_CELERY_QUEUE": f"{prefix}-steps",
+        "CREDENTIAL_HEALTH_EGRESS_POOLS": ",".join(pools),
+        "CREDENTIAL_HEALTH_SHARDS": str(shards),
+    }
     DagsterInstance.from_config(str(home)).dispose()  # create the storage once, before processes race to
     return Cluster(home, env, pools, drop)

@@ -15,6 +15,7 @@ POSTGRES_ONLY = pytest.mark.parametrize("empty_database_url", ["postgres"], indi
 
 def seed(pipeline, count: int) -> None:
     """`count` credentials over Binance and Kraken, in the simulator and in Vault."""
+
     def add(i: int) -> None:
         pipeline.add(f"tenant-{i // 2:05d}", ("binance", "kraken")[i % 2], behaviour=MIX[i % len(MIX)])
 

@@ -14,8 +14,16 @@ from credential_health_tests.scale.conftest import POSTGRES_ONLY, seed
 
 WINDOW = "2026-06-01-00:00"
 ROW = ("tenant_id", "exchange", "credential_type", "status", "error_code", "error_message", "source", "late")
-STATUS = ("tenant_id", "exchange", "credential_type", "last_status", "last_error_code", "consecutive_failures",
-          "windows_seen", "present_in_inventory")
+STATUS = (
+    "tenant_id",
+    "exchange",
+    "credential_type",
+    "last_status",
+    "last_error_code",
+    "consecutive_failures",
+    "windows_seen",
+    "present_in_inventory",
+)
 
 
 def stored(url: str) -> tuple[list[tuple], list[tuple]]:
@@ -54,10 +62,14 @@ def test_two_workers_on_two_egress_addresses_store_what_in_process_stores(pipeli
         shard_steps = Counter(e.step_key.split("[")[0] for e in started if "validate_shard" in (e.step_key or ""))
         # Four shards dealt to two pools, each pool's steps run by its own worker (queue).
         assert sum(shard_steps.values()) == 4 and len(shard_steps) == 2
-        workers = {e.step_key: e.dagster_event.engine_event_data.metadata["Celery worker"].value
-                   for e in cluster.step_events(instance, DagsterEventType.ENGINE_EVENT)
-                   if e.step_key and "validate_shard" in e.step_key and e.dagster_event.engine_event_data
-                   and "Celery worker" in e.dagster_event.engine_event_data.metadata}
+        workers = {
+            e.step_key: e.dagster_event.engine_event_data.metadata["Celery worker"].value
+            for e in cluster.step_events(instance, DagsterEventType.ENGINE_EVENT)
+            if e.step_key
+            and "validate_shard" in e.step_key
+            and e.dagster_event.engine_event_data
+            and "Celery worker" in e.dagster_event.engine_event_data.metadata
+        }
         by_pool = {pool: {w for key, w in workers.items() if pool.replace("-", "_") in key} for pool in cluster.pools}
         assert all(len(names) == 1 for names in by_pool.values())
         assert by_pool[cluster.pools[0]] != by_pool[cluster.pools[1]]

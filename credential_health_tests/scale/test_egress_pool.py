@@ -25,10 +25,16 @@ def test_shards_of_one_egress_pool_never_overlap(pipeline, cluster_factory):
 
     instance = cluster.instance()
     try:
-        starts = {e.step_key: e.timestamp for e in cluster.step_events(instance, DagsterEventType.STEP_START)
-                  if "validate_shard" in e.step_key}
-        ends = {e.step_key: e.timestamp for e in cluster.step_events(instance, DagsterEventType.STEP_SUCCESS)
-                if "validate_shard" in e.step_key}
+        starts = {
+            e.step_key: e.timestamp
+            for e in cluster.step_events(instance, DagsterEventType.STEP_START)
+            if "validate_shard" in e.step_key
+        }
+        ends = {
+            e.step_key: e.timestamp
+            for e in cluster.step_events(instance, DagsterEventType.STEP_SUCCESS)
+            if "validate_shard" in e.step_key
+        }
     finally:
         instance.dispose()
     assert len(starts) == 4 and set(ends) == set(starts)

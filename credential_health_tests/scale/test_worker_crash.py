@@ -30,20 +30,27 @@ def stored(pipeline) -> int:
 
 
 @POSTGRES_ONLY
-def test_a_worker_killed_mid_window_leaves_one_row_each_and_one_webhook_each(pipeline, cluster_factory,
-                                                                            webhook_receiver):
+def test_a_worker_killed_mid_window_leaves_one_row_each_and_one_webhook_each(
+    pipeline, cluster_factory, webhook_receiver
+):
     # Slow keys, few at a time: each shard takes seconds, so the kill lands in the middle of one.
     for i, tenant in enumerate(TENANTS):
         for exchange in ("binance", "kraken"):
             pipeline.add(tenant, exchange, behaviour="revoked" if i % 4 == 0 else "valid", latency_ms=150)
     settings = Settings.from_env({**os.environ, **pipeline.env})
     with pipeline.engine.begin() as connection:
-        endpoints = {t: add_endpoint(connection, t, webhook_receiver.url_for(f"/{t}"), ["credential.failed"],
-                                     allow_private=True) for t in TENANTS[::4]}
+        endpoints = {
+            t: add_endpoint(connection, t, webhook_receiver.url_for(f"/{t}"), ["credential.failed"], allow_private=True)
+            for t in TENANTS[::4]
+        }
     for tenant, endpoint_id in endpoints.items():
         webhook_receiver.set_secrets(f"/{tenant}", [WebhookSecretStore.from_settings(settings).create(endpoint_id)])
-    env = {**pipeline.env, "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "2", "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-           "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT": "1"}
+    env = {
+        **pipeline.env,
+        "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "2",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "CREDENTIAL_CONSECUTIVE_FAILURES_BEFORE_ALERT": "1",
+    }
     cluster = cluster_factory(env, ("a", "b"), 4)
     victim = cluster.start_worker(cluster.pools[0], "127.0.0.2", "a")
     cluster.start_worker(cluster.pools[1], "127.0.0.3", "b")
@@ -67,11 +74,15 @@ def test_a_worker_killed_mid_window_leaves_one_row_each_and_one_webhook_each(pip
 
     rows = pipeline.checks()
     assert Counter((r["tenant_id"], r["exchange"], r["credential_type"]) for r in rows) == Counter(
-        dict.fromkeys(pipeline.secrets, 1))
+        dict.fromkeys(pipeline.secrets, 1)
+    )
     instance = cluster.instance()
     try:
-        starts = Counter(e.step_key for e in cluster.step_events(instance, DagsterEventType.STEP_START)
-                         if "validate_shard" in e.step_key)
+        starts = Counter(
+            e.step_key
+            for e in cluster.step_events(instance, DagsterEventType.STEP_START)
+            if "validate_shard" in e.step_key
+        )
     finally:
         instance.dispose()
     assert max(starts.values()) >= 2  # the killed shard's step started again (the task came back)
@@ -79,9 +90,13 @@ def test_a_worker_killed_mid_window_leaves_one_row_each_and_one_webhook_each(pip
     # The delivery path: two delivery runs after the rollup; each alerted credential's event arrives once.
     for _ in range(2):
         delivered = subprocess.run(
-            [str(BIN / "dagster"), "job", "execute", "-m", "credential_health.definitions", "-j",
-             "notify_tenants_job"], cwd=ROOT, env={**cluster.env, "CREDENTIAL_HEALTH_EXECUTOR": "in_process"},
-            capture_output=True, text=True, timeout=300)
+            [str(BIN / "dagster"), "job", "execute", "-m", "credential_health.definitions", "-j", "notify_tenants_job"],
+            cwd=ROOT,
+            env={**cluster.env, "CREDENTIAL_HEALTH_EXECUTOR": "in_process"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert delivered.returncode == 0, delivered.stdout[-3000:] + delivered.stderr[-3000:]
     alerted = Counter()
     for tenant in endpoints:

@@ -17,10 +17,16 @@ from credential_health.validation.ratelimit import bucket_for
 
 RATE = 0.001  # units a second: every reservation shows as whole seconds in the bucket
 # ccxt's own cost of each balance call and each probe (its implicit API tables)
-COSTS = {"binance": (ccxt.binance().api["private"]["get"]["account"]["cost"],
-                     ccxt.binance().api["sapi"]["get"]["account/apiRestrictions"]["cost"]),
-         "kraken": (ccxt.kraken().api["private"]["post"]["BalanceEx"]["cost"],
-                    ccxt.kraken().api["private"]["post"]["GetApiKeyInfo"]["cost"])}
+COSTS = {
+    "binance": (
+        ccxt.binance().api["private"]["get"]["account"]["cost"],
+        ccxt.binance().api["sapi"]["get"]["account/apiRestrictions"]["cost"],
+    ),
+    "kraken": (
+        ccxt.kraken().api["private"]["post"]["BalanceEx"]["cost"],
+        ccxt.kraken().api["private"]["post"]["GetApiKeyInfo"]["cost"],
+    ),
+}
 
 
 def units_beyond_burst(exchange: str, behaviour: str, simulator, sim_credential) -> float:
@@ -30,7 +36,8 @@ def units_beyond_burst(exchange: str, behaviour: str, simulator, sim_credential)
     budget = BudgetConfig(overrides={exchange: RATE}, egress=egress, burst=balance_cost)
     credential = sim_credential(exchange, behaviour)
     ExchangeValidator(simulator.urls, attempts=1, budget=budget).validate_all(
-        [CredentialRef("acme", exchange, "trading")], lambda ref: credential)
+        [CredentialRef("acme", exchange, "trading")], lambda ref: credential
+    )
     # a zero-cost reservation waits exactly as long as the units reserved beyond the burst take at RATE
     return bucket_for(exchange, RATE, egress, balance_cost).reserve(0) * RATE
 
@@ -39,7 +46,8 @@ def units_beyond_burst(exchange: str, behaviour: str, simulator, sim_credential)
 def test_the_probe_is_charged_to_the_checks_budget_at_its_ccxt_cost(exchange_simulator, sim_credential, exchange):
     _, probe_cost = COSTS[exchange]
     assert units_beyond_burst(exchange, "valid", exchange_simulator, sim_credential) == pytest.approx(
-        probe_cost, abs=0.01)
+        probe_cost, abs=0.01
+    )
     # a failed check is not probed: nothing beyond the balance call
     assert units_beyond_burst(exchange, "revoked", exchange_simulator, sim_credential) == 0
 
@@ -47,7 +55,8 @@ def test_the_probe_is_charged_to_the_checks_budget_at_its_ccxt_cost(exchange_sim
 def test_binance_counts_the_probe_in_the_endpoints_own_sapi_pool(exchange_simulator, sim_credential):
     credential = sim_credential("binance")
     [result] = ExchangeValidator(exchange_simulator.urls, attempts=1).validate_all(
-        [CredentialRef("acme", "binance", "trading")], lambda ref: credential)
+        [CredentialRef("acme", "binance", "trading")], lambda ref: credential
+    )
     assert result.status is Status.VALID and result.scope is not None
     budget = exchange_simulator.state.budget
     assert budget.used("binance", "127.0.0.1") == 20  # GET /api/v3/account, the api pool
@@ -56,12 +65,15 @@ def test_binance_counts_the_probe_in_the_endpoints_own_sapi_pool(exchange_simula
 
 def test_secrets_stay_out_of_records_results_and_logs(exchange_simulator, sim_credential, caplog):
     caplog.set_level(logging.DEBUG)
-    credentials = {"ok": sim_credential("kraken", scope={"withdraw": True}),  # Kraken's answer echoes the key
-                   "bad": sim_credential("binance", scope={"answer": "server_error"}),
-                   "old": sim_credential("binance", scope={"expires_at": 1_000_000_000})}
+    credentials = {
+        "ok": sim_credential("kraken", scope={"withdraw": True}),  # Kraken's answer echoes the key
+        "bad": sim_credential("binance", scope={"answer": "server_error"}),
+        "old": sim_credential("binance", scope={"expires_at": 1_000_000_000}),
+    }
     refs = [CredentialRef(tenant, "kraken" if tenant == "ok" else "binance", "trading") for tenant in credentials]
     results = ExchangeValidator(exchange_simulator.urls, attempts=1).validate_all(
-        refs, lambda ref: credentials[ref.tenant_id])
+        refs, lambda ref: credentials[ref.tenant_id]
+    )
     assert sorted(r.error_code for r in results) == ["key_expired", "ok", "ok"]
     assert any(r.scope_error for r in results)
     text = caplog.text + "".join(repr(r) + str(r.error_message) for r in results)

@@ -31,37 +31,57 @@ KEY_INFO_PATHS = {module.EXCHANGE: module.KEY_INFO_PATH for module in (binance, 
 WIRE_CASES: dict[str, list[tuple[dict, ScopeRecord]]] = {
     "binance": [  # no IP list in the answer: with a restriction, whether ours is on it cannot be told
         ({}, ScopeRecord(True, False, False, False, None, None, True)),
-        ({"trade": False, "withdraw": True, "transfer": True, "ip_allowlist": ["127.0.0.1"], "expires_at": EXPIRES},
-         ScopeRecord(False, True, True, True, None, at(EXPIRES), None)),
+        (
+            {"trade": False, "withdraw": True, "transfer": True, "ip_allowlist": ["127.0.0.1"], "expires_at": EXPIRES},
+            ScopeRecord(False, True, True, True, None, at(EXPIRES), None),
+        ),
     ],
     "kraken": [  # transfers need withdraw-funds: can_transfer follows it
         ({}, ScopeRecord(True, False, False, False, (), None, True)),
-        ({"trade": False, "withdraw": True, "ip_allowlist": ["127.0.0.0/8"], "expires_at": EXPIRES},
-         ScopeRecord(False, True, True, True, ("127.0.0.0/8",), at(EXPIRES), True)),
+        (
+            {"trade": False, "withdraw": True, "ip_allowlist": ["127.0.0.0/8"], "expires_at": EXPIRES},
+            ScopeRecord(False, True, True, True, ("127.0.0.0/8",), at(EXPIRES), True),
+        ),
         ({"ip_allowlist": ["198.51.100.7"]}, ScopeRecord(True, False, False, True, ("198.51.100.7",), None, False)),
     ],
     "okx": [  # transfers need the Trade permission; account/config reports no expiry, whatever the key's
         ({}, ScopeRecord(True, False, True, False, (), None, True)),
-        ({"withdraw": True, "ip_allowlist": ["127.0.0.1", "198.51.100.0/24"], "expires_at": EXPIRES},
-         ScopeRecord(True, True, True, True, ("127.0.0.1", "198.51.100.0/24"), None, True)),
+        (
+            {"withdraw": True, "ip_allowlist": ["127.0.0.1", "198.51.100.0/24"], "expires_at": EXPIRES},
+            ScopeRecord(True, True, True, True, ("127.0.0.1", "198.51.100.0/24"), None, True),
+        ),
         ({"trade": False, "transfer": True}, ScopeRecord(False, False, False, False, (), None, True)),
     ],
     "bybit": [  # query-api reports the expiry (expiredAt) and "*" for any address
         ({}, ScopeRecord(True, False, False, False, (), None, True)),
-        ({"withdraw": True, "transfer": True, "ip_allowlist": ["127.0.0.1", "203.0.113.7"]},
-         ScopeRecord(True, True, True, True, ("127.0.0.1", "203.0.113.7"), None, True)),
-        ({"trade": False, "transfer": True, "expires_at": EXPIRES},
-         ScopeRecord(False, False, True, False, (), at(EXPIRES), True)),
+        (
+            {"withdraw": True, "transfer": True, "ip_allowlist": ["127.0.0.1", "203.0.113.7"]},
+            ScopeRecord(True, True, True, True, ("127.0.0.1", "203.0.113.7"), None, True),
+        ),
+        (
+            {"trade": False, "transfer": True, "expires_at": EXPIRES},
+            ScopeRecord(False, False, True, False, (), at(EXPIRES), True),
+        ),
     ],
     "coinbase": [  # key_permissions: no withdraw of its own (transfer is it), no IP list, no expiry
         ({}, ScopeRecord(True, False, False, None, None, None, None)),
-        ({"trade": False, "transfer": True, "ip_allowlist": ["127.0.0.1"], "expires_at": EXPIRES},
-         ScopeRecord(False, True, True, None, None, None, None)),
+        (
+            {"trade": False, "transfer": True, "ip_allowlist": ["127.0.0.1"], "expires_at": EXPIRES},
+            ScopeRecord(False, True, True, None, None, None, None),
+        ),
     ],
     "kucoin": [  # api-key reports no expiry
         ({}, ScopeRecord(True, False, False, False, (), None, True)),
-        ({"trade": False, "withdraw": True, "transfer": True, "ip_allowlist": ["127.0.0.1", "198.51.100.4"],
-          "expires_at": EXPIRES}, ScopeRecord(False, True, True, True, ("127.0.0.1", "198.51.100.4"), None, True)),
+        (
+            {
+                "trade": False,
+                "withdraw": True,
+                "transfer": True,
+                "ip_allowlist": ["127.0.0.1", "198.51.100.4"],
+                "expires_at": EXPIRES,
+            },
+            ScopeRecord(False, True, True, True, ("127.0.0.1", "198.51.100.4"), None, True),
+        ),
     ],
 }
 # How each exchange answers for a key whose expiry has passed: (error code, whether the probe reports the expiry).
@@ -86,7 +106,8 @@ CASES = [(exchange, scope, record) for exchange, cases in WIRE_CASES.items() for
 def check(simulator, exchange: str, credential, **options):
     options = {"attempts": 1, "request_timeout_seconds": 2.0, "published_egress_addresses": PUBLISHED, **options}
     [result] = ExchangeValidator(simulator.urls, **options).validate_all(
-        [CredentialRef("acme", exchange, "trading")], lambda ref: credential)
+        [CredentialRef("acme", exchange, "trading")], lambda ref: credential
+    )
     return result
 
 
@@ -112,11 +133,19 @@ def test_the_probe_normalises_the_answer(exchange_simulator, sim_credential, exc
 
 
 @pytest.mark.parametrize("exchange", sorted(WIRE_CASES))
-@pytest.mark.parametrize(("answer", "code"), [
-    ("server_error", "exchange_unavailable"), ("permission_denied", "permission_denied"),
-    ("rate_limited", "rate_limited"), ("malformed", "bad_response"), ("timeout", "timeout"),
-    ("bare_403", None), ("html_body", None), ("truncated_body", None),
-])
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        ("server_error", "exchange_unavailable"),
+        ("permission_denied", "permission_denied"),
+        ("rate_limited", "rate_limited"),
+        ("malformed", "bad_response"),
+        ("timeout", "timeout"),
+        ("bare_403", None),
+        ("html_body", None),
+        ("truncated_body", None),
+    ],
+)
 def test_a_failed_probe_leaves_the_check_valid(exchange_simulator, sim_credential, exchange, answer, code):
     exchange_simulator.configure(hang_cap_seconds=2)
     credential = sim_credential(exchange, scope={"answer": answer})
@@ -163,6 +192,5 @@ def test_no_normaliser_no_probe():
 @pytest.mark.parametrize(("allowlist", "expected"), [(["127.0.0.2"], True), (["127.0.0.1"], False)])
 def test_our_own_egress_address_is_audited_too(exchange_simulator, sim_credential, allowlist, expected):
     credential = sim_credential("kraken", scope={"ip_allowlist": allowlist})
-    result = check(exchange_simulator, "kraken", credential, egress_address="127.0.0.2",
-                   published_egress_addresses=())
+    result = check(exchange_simulator, "kraken", credential, egress_address="127.0.0.2", published_egress_addresses=())
     assert result.egress_address == "127.0.0.2" and result.scope.egress_allowlisted is expected

@@ -12,8 +12,9 @@ from credential_health.scopes.risk import assess, parse_levels
 from credential_health.settings import Settings, SettingsError
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
-SAFE = ScopeRecord(can_trade=True, can_withdraw=False, can_transfer=False, ip_restricted=True,
-                   ip_allowlist=("203.0.113.7",))
+SAFE = ScopeRecord(
+    can_trade=True, can_withdraw=False, can_transfer=False, ip_restricted=True, ip_allowlist=("203.0.113.7",)
+)
 
 
 def test_default_levels():

@@ -14,21 +14,63 @@ from credential_health.storage.database import make_engine, upgrade
 from credential_health.storage.types import UTCDateTime
 
 W0 = datetime(2026, 3, 1, 6, tzinfo=timezone.utc)
-OLD_CHECK_COLUMNS = ("tenant_id", "exchange", "credential_type", "source", "status", "error_code", "duration_ms",
-                     "attempts", "run_id")
-old_checks = sa.table("credential_health_checks", *(sa.column(n) for n in OLD_CHECK_COLUMNS),
-                      sa.column("window_start", UTCDateTime()), sa.column("checked_at", UTCDateTime()))
-old_status = sa.table("credential_status", *(sa.column(n) for n in (
-    "tenant_id", "exchange", "credential_type", "last_status", "last_error_code", "consecutive_failures",
-    "windows_seen", "present_in_inventory")), *(sa.column(n, UTCDateTime()) for n in (
-    "failing_since", "alerted_at", "updated_at")))
+OLD_CHECK_COLUMNS = (
+    "tenant_id",
+    "exchange",
+    "credential_type",
+    "source",
+    "status",
+    "error_code",
+    "duration_ms",
+    "attempts",
+    "run_id",
+)
+old_checks = sa.table(
+    "credential_health_checks",
+    *(sa.column(n) for n in OLD_CHECK_COLUMNS),
+    sa.column("window_start", UTCDateTime()),
+    sa.column("checked_at", UTCDateTime()),
+)
+old_status = sa.table(
+    "credential_status",
+    *(
+        sa.column(n)
+        for n in (
+            "tenant_id",
+            "exchange",
+            "credential_type",
+            "last_status",
+            "last_error_code",
+            "consecutive_failures",
+            "windows_seen",
+            "present_in_inventory",
+        )
+    ),
+    *(sa.column(n, UTCDateTime()) for n in ("failing_since", "alerted_at", "updated_at")),
+)
 
 
-def check(tenant: str, window: datetime, checked_at: datetime, status: str = "invalid", source: str = "scheduled",
-          run_id: str = "r") -> dict:
-    return dict(tenant_id=tenant, exchange="binance", credential_type="trading", source=source, status=status,
-                error_code="auth_rejected", duration_ms=1, attempts=1, run_id=run_id, window_start=window,
-                checked_at=checked_at)
+def check(
+    tenant: str,
+    window: datetime,
+    checked_at: datetime,
+    status: str = "invalid",
+    source: str = "scheduled",
+    run_id: str = "r",
+) -> dict:
+    return dict(
+        tenant_id=tenant,
+        exchange="binance",
+        credential_type="trading",
+        source=source,
+        status=status,
+        error_code="auth_rejected",
+        duration_ms=1,
+        attempts=1,
+        run_id=run_id,
+        window_start=window,
+        checked_at=checked_at,
+    )
 
 
 def _without_id(row) -> dict:
@@ -48,21 +90,47 @@ def test_upgrade_with_data(engine_at_0002):
     engine = engine_at_0002
     later = W0 + timedelta(hours=6, minutes=5)
     with engine.begin() as connection:
-        connection.execute(old_checks.insert(), [
-            check("acme", W0, W0 + timedelta(hours=6, minutes=1), run_id="first"),
-            check("acme", W0, later, "valid", run_id="rerun"),  # a rerun of the same window: the newest stays
-            check("acme", W0, W0 + timedelta(hours=2), "valid", source="manual"),  # manual rows are all kept
-            check("acme", W0 + timedelta(hours=6), W0 + timedelta(hours=12, minutes=1)),
-            check("globex", W0, W0 + timedelta(hours=6, minutes=2)),
-        ])
-        connection.execute(old_status.insert(), [
-            dict(tenant_id="globex", exchange="binance", credential_type="trading", last_status="invalid",
-                 last_error_code="auth_rejected", consecutive_failures=3, windows_seen=3, present_in_inventory=True,
-                 failing_since=W0, alerted_at=later, updated_at=later),
-            dict(tenant_id="acme", exchange="binance", credential_type="trading", last_status="invalid",
-                 last_error_code="auth_rejected", consecutive_failures=1, windows_seen=2, present_in_inventory=True,
-                 failing_since=W0 + timedelta(hours=6), alerted_at=None, updated_at=later),
-        ])
+        connection.execute(
+            old_checks.insert(),
+            [
+                check("acme", W0, W0 + timedelta(hours=6, minutes=1), run_id="first"),
+                check("acme", W0, later, "valid", run_id="rerun"),  # a rerun of the same window: the newest stays
+                check("acme", W0, W0 + timedelta(hours=2), "valid", source="manual"),  # manual rows are all kept
+                check("acme", W0 + timedelta(hours=6), W0 + timedelta(hours=12, minutes=1)),
+                check("globex", W0, W0 + timedelta(hours=6, minutes=2)),
+            ],
+        )
+        connection.execute(
+            old_status.insert(),
+            [
+                dict(
+                    tenant_id="globex",
+                    exchange="binance",
+                    credential_type="trading",
+                    last_status="invalid",
+                    last_error_code="auth_rejected",
+                    consecutive_failures=3,
+                    windows_seen=3,
+                    present_in_inventory=True,
+                    failing_since=W0,
+                    alerted_at=later,
+                    updated_at=later,
+                ),
+                dict(
+                    tenant_id="acme",
+                    exchange="binance",
+                    credential_type="trading",
+                    last_status="invalid",
+                    last_error_code="auth_rejected",
+                    consecutive_failures=1,
+                    windows_seen=2,
+                    present_in_inventory=True,
+                    failing_since=W0 + timedelta(hours=6),
+                    alerted_at=None,
+                    updated_at=later,
+                ),
+            ],
+        )
     assert upgrade(engine, "0003") == "0003"
     upgrade(engine)  # the checks table as the code knows it (0005 adds egress_address)
 
@@ -77,8 +145,12 @@ def test_upgrade_with_data(engine_at_0002):
     [episode] = episodes
     key = ("globex", "binance", "trading")
     assert episode["episode_id"] == episode_id(key, W0)
-    assert (episode["opened_at"], episode["closed_at"], episode["alerted"], episode["windows_failed"]) == \
-        (later, None, True, 3)
+    assert (episode["opened_at"], episode["closed_at"], episode["alerted"], episode["windows_failed"]) == (
+        later,
+        None,
+        True,
+        3,
+    )
 
     # a second scheduled row for one credential and window
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
@@ -93,19 +165,61 @@ def test_names_of_any_length_fit_after_the_upgrade(engine_at_0002):
     tenant, exchange, kind = "t" * 300, "e" * 60, "c" * 200
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:
-        connection.execute(schema.credential_health_checks.insert(), dict(
-            tenant_id=tenant, exchange=exchange, credential_type=kind, window_start=now, window_end=now,
-            source="scheduled", checked_at=now, status="invalid", error_code="x", duration_ms=1, attempts=1))
-        connection.execute(schema.credential_status.insert(), dict(
-            tenant_id=tenant, exchange=exchange, credential_type=kind, consecutive_failures=0, windows_seen=1,
-            present_in_inventory=True, updated_at=now))
-        connection.execute(schema.webhook_events.insert(), dict(
-            event_id="msg_x", dedupe_key="d" * 64, tenant_id=tenant, exchange=exchange, credential_type=kind,
-            event_type="credential.failed", payload="{}", state="pending", attempts=0, created_at=now,
-            next_attempt_at=now))
-        connection.execute(schema.webhook_delivery_log.insert(), dict(
-            event_id="msg_x", tenant_id=tenant, event_type="credential.failed", attempt_no=1, attempted_at=now,
-            duration_ms=1))
+        connection.execute(
+            schema.credential_health_checks.insert(),
+            dict(
+                tenant_id=tenant,
+                exchange=exchange,
+                credential_type=kind,
+                window_start=now,
+                window_end=now,
+                source="scheduled",
+                checked_at=now,
+                status="invalid",
+                error_code="x",
+                duration_ms=1,
+                attempts=1,
+            ),
+        )
+        connection.execute(
+            schema.credential_status.insert(),
+            dict(
+                tenant_id=tenant,
+                exchange=exchange,
+                credential_type=kind,
+                consecutive_failures=0,
+                windows_seen=1,
+                present_in_inventory=True,
+                updated_at=now,
+            ),
+        )
+        connection.execute(
+            schema.webhook_events.insert(),
+            dict(
+                event_id="msg_x",
+                dedupe_key="d" * 64,
+                tenant_id=tenant,
+                exchange=exchange,
+                credential_type=kind,
+                event_type="credential.failed",
+                payload="{}",
+                state="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            ),
+        )
+        connection.execute(
+            schema.webhook_delivery_log.insert(),
+            dict(
+                event_id="msg_x",
+                tenant_id=tenant,
+                event_type="credential.failed",
+                attempt_no=1,
+                attempted_at=now,
+                duration_ms=1,
+            ),
+        )
         stored = connection.execute(sa.select(schema.credential_status.c.tenant_id)).scalar_one()
     assert stored == tenant
 

@@ -16,15 +16,24 @@ def test_pending_events_survive_and_gain_delivery_columns(empty_database_url):
     upgrade(engine, "0002")
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:  # written with the 0002 columns only
-        connection.execute(sa.text(
-            "INSERT INTO webhook_events (event_id, dedupe_key, tenant_id, exchange, credential_type, endpoint_id, "
-            "event_type, payload, state, attempts, created_at, next_attempt_at) VALUES ('msg_a', 'k', 'acme', "
-            "'binance', 'trading', 'ep_1', 'credential.failed', '{}', 'pending', 2, :now, :now)"), {"now": now})
+        connection.execute(
+            sa.text(
+                "INSERT INTO webhook_events (event_id, dedupe_key, tenant_id, exchange, credential_type, endpoint_id, "
+                "event_type, payload, state, attempts, created_at, next_attempt_at) VALUES ('msg_a', 'k', 'acme', "
+                "'binance', 'trading', 'ep_1', 'credential.failed', '{}', 'pending', 2, :now, :now)"
+            ),
+            {"now": now},
+        )
     upgrade(engine, "0004")
     with engine.begin() as connection:
         (row,) = connection.execute(sa.select(webhook_events)).all()
         assert (row.state, row.attempts, row.delivery_runs, row.lease_owner, row.lease_expires_at) == (
-            "pending", 2, 0, None, None)
+            "pending",
+            2,
+            0,
+            None,
+            None,
+        )
         connection.execute(webhook_events.update().values(state="superseded"))
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.execute(webhook_events.update().values(state="lost"))

@@ -11,8 +11,14 @@ from credential_health.cli import main
 from credential_health.storage import schema
 from credential_health.storage.database import current_revision, head_revision, make_engine, upgrade
 
-TABLES = {"credential_health_checks", "credential_status", "tenant_webhooks", "webhook_events", "webhook_delivery_log",
-          "credential_failure_episodes"}
+TABLES = {
+    "credential_health_checks",
+    "credential_status",
+    "tenant_webhooks",
+    "webhook_events",
+    "webhook_delivery_log",
+    "credential_failure_episodes",
+}
 
 
 def test_upgrade_from_empty_is_idempotent(empty_database_url):
@@ -28,9 +34,18 @@ def test_upgrade_from_the_previous_revision_keeps_rows(empty_database_url):
     assert upgrade(engine, "0001") == "0001"
     assert "webhook_events" not in sa.inspect(engine).get_table_names()
     now = datetime.now(timezone.utc)
-    row = dict(tenant_id="acme", exchange="binance", credential_type="trading", window_start=now.isoformat(),
-               source="scheduled", checked_at=now.isoformat(), status="valid", error_code="ok", duration_ms=5,
-               attempts=1)
+    row = dict(
+        tenant_id="acme",
+        exchange="binance",
+        credential_type="trading",
+        window_start=now.isoformat(),
+        source="scheduled",
+        checked_at=now.isoformat(),
+        status="valid",
+        error_code="ok",
+        duration_ms=5,
+        attempts=1,
+    )
     old_checks = sa.table("credential_health_checks", *(sa.column(name) for name in row))
     with engine.begin() as connection:
         connection.execute(old_checks.insert(), row)
@@ -51,9 +66,19 @@ def test_timestamps_come_back_timezone_aware_in_utc(database_url):
     engine = make_engine(database_url)
     berlin = timezone(timedelta(hours=1))
     when = datetime(2026, 11, 22, 7, 30, tzinfo=berlin)
-    row = dict(tenant_id="acme", exchange="kraken", credential_type="trading", window_start=when, source="manual",
-               window_end=when + timedelta(hours=6),
-               checked_at=when, status="invalid", error_code="auth_rejected", duration_ms=3, attempts=1)
+    row = dict(
+        tenant_id="acme",
+        exchange="kraken",
+        credential_type="trading",
+        window_start=when,
+        source="manual",
+        window_end=when + timedelta(hours=6),
+        checked_at=when,
+        status="invalid",
+        error_code="auth_rejected",
+        duration_ms=3,
+        attempts=1,
+    )
     with engine.begin() as connection:
         connection.execute(schema.credential_health_checks.insert(), row)
         stored = connection.execute(sa.select(schema.credential_health_checks.c.checked_at)).scalar_one()
@@ -64,8 +89,19 @@ def test_timestamps_come_back_timezone_aware_in_utc(database_url):
 
 def test_check_constraints_refuse_unknown_status(database_url):
     now = datetime.now(timezone.utc)
-    row = dict(tenant_id="a", exchange="b", credential_type="c", window_start=now, window_end=now, source="scheduled",
-               checked_at=now, status="maybe", error_code="x", duration_ms=1, attempts=1)
+    row = dict(
+        tenant_id="a",
+        exchange="b",
+        credential_type="c",
+        window_start=now,
+        window_end=now,
+        source="scheduled",
+        checked_at=now,
+        status="maybe",
+        error_code="x",
+        duration_ms=1,
+        attempts=1,
+    )
     with pytest.raises(sa.exc.IntegrityError), make_engine(database_url).begin() as connection:
         connection.execute(schema.credential_health_checks.insert(), row)
 

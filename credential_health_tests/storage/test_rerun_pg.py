@@ -27,10 +27,22 @@ def window(rng: random.Random, w: int, revoked: dict, everyone: bool = False) ->
     for i, ref in enumerate(REFS):
         if i % 7 == 0 and w % 9 == 4 and not everyone:
             continue  # windows this credential was not in
-        status = Status.INVALID if revoked[i] <= w < revoked[i] + 8 else rng.choice(
-            [Status.VALID] * 5 + [Status.INVALID] * 2 + [Status.UNKNOWN])
-        out.append(CheckResult(ref, status, "ok" if status == Status.VALID else "auth_rejected", None,
-                               T0 + (w + 1) * H6 + timedelta(minutes=2), 40, 1))
+        status = (
+            Status.INVALID
+            if revoked[i] <= w < revoked[i] + 8
+            else rng.choice([Status.VALID] * 5 + [Status.INVALID] * 2 + [Status.UNKNOWN])
+        )
+        out.append(
+            CheckResult(
+                ref,
+                status,
+                "ok" if status == Status.VALID else "auth_rejected",
+                None,
+                T0 + (w + 1) * H6 + timedelta(minutes=2),
+                40,
+                1,
+            )
+        )
     return out
 
 
@@ -41,15 +53,21 @@ def seed(engine) -> None:
         results.replace_window(engine, T0 + w * H6, T0 + (w + 1) * H6, window(rng, w, revoked), "seed", H6)
         if w % 11 == 2 or w == WINDOWS - 1:  # a manual check inside the window, folded as it is made
             made = T0 + w * H6 + timedelta(hours=1)
-            row = results.check_row(CheckResult(REFS[3], Status.VALID, "ok", None, made, 40, 1), T0 + w * H6,
-                                    T0 + (w + 1) * H6, Source.MANUAL, "manual")
+            row = results.check_row(
+                CheckResult(REFS[3], Status.VALID, "ok", None, made, 40, 1),
+                T0 + w * H6,
+                T0 + (w + 1) * H6,
+                Source.MANUAL,
+                "manual",
+            )
             with engine.begin() as connection:
                 results.insert_rows(connection, [row])
                 event = rollup.Event(made, row["source"], T0 + w * H6, made, row["status"], "ok", None)
                 rollup.apply_events(connection, {REFS[3].key: [event]}, made, None)
         with engine.begin() as connection:
-            rollup.apply_window(connection, T0 + w * H6, T0 + (w + 1) * H6 + timedelta(minutes=5),
-                                {r.key for r in REFS})
+            rollup.apply_window(
+                connection, T0 + w * H6, T0 + (w + 1) * H6 + timedelta(minutes=5), {r.key for r in REFS}
+            )
 
 
 def rerun(engine, w: int, late: bool) -> dict:
@@ -57,14 +75,23 @@ def rerun(engine, w: int, late: bool) -> dict:
     with engine.connect() as connection:
         transaction = connection.begin()
         summary = rollup.apply_window(connection, T0 + w * H6, T0 + WINDOWS * H6, {r.key for r in REFS})
-        status = [tuple(r) for r in connection.execute(select(credential_status).order_by(
-            *credential_status.primary_key.columns))]
-        episodes = [tuple(r) for r in connection.execute(select(credential_failure_episodes).order_by(
-            credential_failure_episodes.c.episode_id))]
+        status = [
+            tuple(r)
+            for r in connection.execute(select(credential_status).order_by(*credential_status.primary_key.columns))
+        ]
+        episodes = [
+            tuple(r)
+            for r in connection.execute(
+                select(credential_failure_episodes).order_by(credential_failure_episodes.c.episode_id)
+            )
+        ]
         transaction.rollback()
     timing = {"compute_seconds", "write_seconds"}
-    return {"summary": {k: v for k, v in dataclasses.asdict(summary).items() if k not in timing},
-            "status": status, "episodes": episodes}
+    return {
+        "summary": {k: v for k, v in dataclasses.asdict(summary).items() if k not in timing},
+        "status": status,
+        "episodes": episodes,
+    }
 
 
 @pytest.mark.parametrize("empty_database_url", ["postgres"], indirect=True)

@@ -28,7 +28,10 @@ def test_a_change_row_per_change_and_one_current_row(database_url):
     with engine.connect() as connection:
         changes = store.history(connection, KEY)
     assert [(c["can_withdraw"], c["risk_level"], c["previous_risk_level"], c["changed_fields"]) for c in changes] == [
-        (False, "ok", None, ""), (True, "high", "ok", "can_withdraw"), (False, "ok", "high", "can_withdraw")]
+        (False, "ok", None, ""),
+        (True, "high", "ok", "can_withdraw"),
+        (False, "ok", "high", "can_withdraw"),
+    ]
     assert [c["previous_change_id"] for c in changes] == [None, changes[0]["change_id"], changes[1]["change_id"]]
     [current] = table(engine, credential_scopes)
     assert current["change_id"] == changes[-1]["change_id"] and current["observed_at"] == check(5, SAFE).checked_at
@@ -67,8 +70,12 @@ def test_a_large_batch_is_staged_and_a_rerun_adds_nothing(database_url):
     upgrade(engine)
     keys = [(f"t{i:03d}", "binance", "trading") for i in range(250)]  # PostgreSQL stages 200+ rows with COPY
     for run_id in ("first", "rerun"):
-        write_window(engine, 0, [check(0, replace(SAFE, ip_allowlist=(OURS, f"10.0.0.{i % 9}")), key=key)
-                                 for i, key in enumerate(keys)], run_id=run_id)
+        write_window(
+            engine,
+            0,
+            [check(0, replace(SAFE, ip_allowlist=(OURS, f"10.0.0.{i % 9}")), key=key) for i, key in enumerate(keys)],
+            run_id=run_id,
+        )
     current = table(engine, credential_scopes)
     assert len(current) == len(table(engine, credential_scope_changes)) == 250
     assert {store.from_columns(row).ip_allowlist for row in current} == {(OURS, f"10.0.0.{i}") for i in range(9)}

@@ -28,8 +28,12 @@ def make_legacy(engine: sa.Engine, revisions: list[str]) -> None:
     """The state an install from before the own version table is in: its revision in `alembic_version`."""
     with engine.begin() as connection:
         connection.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
-        connection.execute(sa.text(f"CREATE TABLE {LEGACY_VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
-                                   f"CONSTRAINT {LEGACY_VERSION_TABLE}_pkc PRIMARY KEY (version_num))"))
+        connection.execute(
+            sa.text(
+                f"CREATE TABLE {LEGACY_VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
+                f"CONSTRAINT {LEGACY_VERSION_TABLE}_pkc PRIMARY KEY (version_num))"
+            )
+        )
         for revision in revisions:
             connection.execute(sa.text(f"INSERT INTO {LEGACY_VERSION_TABLE} VALUES ('{revision}')"))
 
@@ -75,9 +79,19 @@ def probe() -> int:
 @pytest.mark.parametrize("dagster_first", [True, False])
 def test_one_postgres_database_for_dagster_and_the_result_tables(empty_database_url, tmp_path, dagster_first):
     url = make_engine(empty_database_url).url
-    config = {"storage": {"postgres": {"postgres_db": {
-        "username": url.username or "postgres", "password": url.password or "", "hostname": url.host,
-        "port": url.port or 5432, "db_name": url.database}}}}
+    config = {
+        "storage": {
+            "postgres": {
+                "postgres_db": {
+                    "username": url.username or "postgres",
+                    "password": url.password or "",
+                    "hostname": url.host,
+                    "port": url.port or 5432,
+                    "db_name": url.database,
+                }
+            }
+        }
+    }
     engine = make_engine(empty_database_url)
     if not dagster_first:
         upgrade(engine)
@@ -88,10 +102,21 @@ def test_one_postgres_database_for_dagster_and_the_result_tables(empty_database_
         assert upgrade(engine) == head_revision()
         now = datetime.now(timezone.utc)
         with engine.begin() as connection:  # the result tables work in the shared database
-            connection.execute(credential_health_checks.insert(), {
-                "tenant_id": "acme", "exchange": "binance", "credential_type": "trading", "window_start": now,
-                "source": "scheduled", "checked_at": now, "status": "valid", "error_code": "ok", "duration_ms": 5,
-                "attempts": 1})
+            connection.execute(
+                credential_health_checks.insert(),
+                {
+                    "tenant_id": "acme",
+                    "exchange": "binance",
+                    "credential_type": "trading",
+                    "window_start": now,
+                    "source": "scheduled",
+                    "checked_at": now,
+                    "status": "valid",
+                    "error_code": "ok",
+                    "duration_ms": 5,
+                    "attempts": 1,
+                },
+            )
         assert materialize([probe], instance=instance).success  # and still does, next to our tables
         assert versions(engine, LEGACY_VERSION_TABLE) == dagster_revisions
     with DagsterInstance.from_config(str(_home(tmp_path, config))) as instance:  # a restarted daemon or webserver

@@ -18,8 +18,9 @@ WINDOW = datetime(2026, 9, 1, tzinfo=timezone.utc)
 
 
 def check(tenant: str, status: Status = Status.VALID, duration_ms: int = 5) -> CheckResult:
-    return CheckResult(CredentialRef(tenant, "binance", "trading"), status, "ok", None,
-                       WINDOW + timedelta(hours=7), duration_ms, 1)
+    return CheckResult(
+        CredentialRef(tenant, "binance", "trading"), status, "ok", None, WINDOW + timedelta(hours=7), duration_ms, 1
+    )
 
 
 def row(result: CheckResult, run_id: str, window: datetime = WINDOW, source: Source = Source.SCHEDULED) -> dict:
@@ -36,8 +37,16 @@ def test_batches_replace_their_credentials_only_and_drop_absent_ones_at_the_end(
     engine = make_engine(database_url)
     later = WINDOW + timedelta(hours=6)
     with engine.begin() as connection:
-        results.insert_rows(connection, [row(check("a"), "old"), row(check("b"), "old"), row(check("gone"), "old"),
-                                         row(check("a"), None, source=Source.MANUAL), row(check("a"), "old", later)])
+        results.insert_rows(
+            connection,
+            [
+                row(check("a"), "old"),
+                row(check("b"), "old"),
+                row(check("gone"), "old"),
+                row(check("a"), None, source=Source.MANUAL),
+                row(check("a"), "old", later),
+            ],
+        )
     assert window_rows.replace_rows(engine, WINDOW, [row(check("a", Status.INVALID), "new")]) == []
     assert ("a", WINDOW, "scheduled", "new", "invalid") in stored(engine)
     assert ("a", WINDOW, "scheduled", "old", "valid") not in stored(engine)
@@ -53,7 +62,7 @@ def test_batches_replace_their_credentials_only_and_drop_absent_ones_at_the_end(
 def test_a_row_the_database_refuses_is_refused_alone(database_url):
     engine = make_engine(database_url)
     batch = [row(check(f"t{i:03d}"), "run") for i in range(150)]  # > 100 rows: PostgreSQL loads them with COPY
-    batch[77]["duration_ms"] = 2 ** 40  # out of range for an INTEGER column on PostgreSQL
+    batch[77]["duration_ms"] = 2**40  # out of range for an INTEGER column on PostgreSQL
     refused = window_rows.replace_rows(engine, WINDOW, batch)
     if engine.dialect.name == "postgresql":
         assert [r["tenant_id"] for r in refused] == ["t077"]

@@ -41,8 +41,10 @@ print(results.replace_window(engine, window, window + timedelta(hours=6), checks
 
 
 def checks(n: int, checked_at: datetime, status: Status = Status.INVALID) -> list[CheckResult]:
-    return [CheckResult(CredentialRef(f"t{i:05d}", "binance", "trading"), status, "x", None, checked_at, 1, 1)
-            for i in range(n)]
+    return [
+        CheckResult(CredentialRef(f"t{i:05d}", "binance", "trading"), status, "x", None, checked_at, 1, 1)
+        for i in range(n)
+    ]
 
 
 def stored(engine) -> list:
@@ -73,9 +75,17 @@ def _race(database_url: str, newer_first: bool) -> list[subprocess.CompletedProc
     if newer_first:
         runs.reverse()
     processes = [
-        subprocess.Popen([sys.executable, "-c", WRITER, json.dumps(
-            [database_url, W.isoformat(), offset, run_id, start_at, CREDENTIALS])],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                json.dumps([database_url, W.isoformat(), offset, run_id, start_at, CREDENTIALS]),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for run_id, offset in runs
     ]
     return [subprocess.CompletedProcess(p.args, p.wait(120), *p.communicate()) for p in processes]

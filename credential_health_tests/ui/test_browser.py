@@ -22,8 +22,16 @@ from credential_health_tests.fixtures.services import unavailable
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 START_TIMEOUT = 420  # seeding, one window and `dagster dev` on a busy 2-core machine
 RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId status jobName tags { key value } } } } }"
 
@@ -42,8 +50,13 @@ def ui_stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("ui_home")
     process = subprocess.Popen(
         [sys.executable, "-m", "credential_health.demo.ui", "--windows", "1", "--port", str(free_port())],
-        cwd=ROOT, env=stack_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        cwd=ROOT,
+        env=stack_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     output, url, deadline = [], None, time.monotonic() + START_TIMEOUT
     while url is None and time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -71,13 +84,16 @@ def process_handle(pid: int) -> psutil.Process:
 def failing_credential(home: Path) -> tuple[str, str, str, str]:
     """A credential the first window found invalid (the test's expectation, read from the results table)."""
     with sqlite3.connect(home / "credential_health.db") as db:
-        return db.execute("SELECT tenant_id, exchange, credential_type, last_error_code FROM credential_status "
-                          "WHERE consecutive_failures > 0 ORDER BY tenant_id, exchange LIMIT 1").fetchone()
+        return db.execute(
+            "SELECT tenant_id, exchange, credential_type, last_error_code FROM credential_status "
+            "WHERE consecutive_failures > 0 ORDER BY tenant_id, exchange LIMIT 1"
+        ).fetchone()
 
 
 def runs(url: str) -> list[dict]:
-    return requests.post(f"{url}/graphql", json={"query": RUNS_QUERY},
-                         timeout=30).json()["data"]["runsOrError"]["results"]
+    return requests.post(f"{url}/graphql", json={"query": RUNS_QUERY}, timeout=30).json()["data"]["runsOrError"][
+        "results"
+    ]
 
 
 def wait_for_run(url: str, known: set[str], timeout: float = 300) -> dict:
@@ -99,16 +115,25 @@ def test_ui_names_failing_credentials_and_materializes_the_next_window(ui_stack,
     started = time.monotonic()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(  # a fresh profile: Playwright's --user-data-dir
-            tmp_path / "chromium", executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000})
+            tmp_path / "chromium",
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             page = browser.new_page()
             page.set_default_timeout(60_000)
 
             page.goto(f"{url}/assets/credential_failure_rollup", wait_until="networkidle", timeout=120_000)
             page.get_by_role("button", name="Skip").click()  # Dagster's first-visit community dialog
-            row = page.get_by_role("row").filter(has_text=tenant).filter(has_text=exchange).filter(
-                has_text=credential_type).first
+            row = (
+                page.get_by_role("row")
+                .filter(has_text=tenant)
+                .filter(has_text=exchange)
+                .filter(has_text=credential_type)
+                .first
+            )
             expect(row).to_be_visible()
             expect(row).to_contain_text(error_code)
             row.scroll_into_view_if_needed()

@@ -20,16 +20,23 @@ from credential_health.validation import ExchangeValidator
 def main(spec_path: str) -> int:
     with open(spec_path, encoding="utf-8") as handle:
         spec = json.load(handle)
-    secrets = {entry["tenant"]: ExchangeSecret(api_key=entry["api_key"], secret=entry["secret"])
-               for entry in spec["credentials"]}
+    secrets = {
+        entry["tenant"]: ExchangeSecret(api_key=entry["api_key"], secret=entry["secret"])
+        for entry in spec["credentials"]
+    }
     refs = [CredentialRef(tenant, spec["exchange"], "trading") for tenant in secrets]
     validator = ExchangeValidator.from_settings(Settings.from_env())
     print("ready", flush=True)
     sys.stdin.readline()
     started = time.time()
     results = validator.validate_all(refs, lambda ref: secrets[ref.tenant_id])
-    summary = {"codes": Counter(r.error_code for r in results), "checks": len(results), "started": started,
-               "finished": time.time(), "max_attempts": max((r.attempts for r in results), default=0)}
+    summary = {
+        "codes": Counter(r.error_code for r in results),
+        "checks": len(results),
+        "started": started,
+        "finished": time.time(),
+        "max_attempts": max((r.attempts for r in results), default=0),
+    }
     print(json.dumps(summary), flush=True)
     return 0
 

@@ -14,10 +14,14 @@ from credential_health.validation.answers import ANSWERS, exchange_error, is_acc
 from credential_health.validation.classify import Evidence, classify_attempt
 from credential_health.validation.codes import EXCHANGE_REJECTIONS
 
-URLS = {"binance": "https://api.binance.com/api/v3/account", "kraken": "https://api.kraken.com/0/private/BalanceEx",
-        "coinbase": "https://api.coinbase.com/v2/accounts", "kucoin": "https://api.kucoin.com/api/v1/accounts",
-        "okx": "https://www.okx.com/api/v5/account/balance",
-        "bybit": "https://api.bybit.com/v5/account/wallet-balance?accountType=UNIFIED"}
+URLS = {
+    "binance": "https://api.binance.com/api/v3/account",
+    "kraken": "https://api.kraken.com/0/private/BalanceEx",
+    "coinbase": "https://api.coinbase.com/v2/accounts",
+    "kucoin": "https://api.kucoin.com/api/v1/accounts",
+    "okx": "https://www.okx.com/api/v5/account/balance",
+    "bybit": "https://api.bybit.com/v5/account/wallet-balance?accountType=UNIFIED",
+}
 
 
 def ccxt_raises(exchange_id: str, status: int, body: dict) -> BaseException | None:
@@ -77,14 +81,28 @@ def test_bare_auth_status_is_transport_auth(exchange_id, status, body):
 
 
 @pytest.mark.parametrize("exchange_id", ["binance", "kraken", "coinbase", "kucoin", "okx", "bybit"])
-@pytest.mark.parametrize("body", [None, "", "<html/>", {"status": "maintenance"}, [], {"balances": "x"},
-                                  {"data": [{"balance": "1"}]}, {"code": "200000", "data": {}},
-                                  {"code": "400003", "msg": "KC-API-KEY not exists"},
-                                  {"error": ["EAPI:Invalid key"]}, {"error": [], "result": []},
-                                  {"balances": [{"asset": "BTC"}]}, {"result": {"XXBT": "1.0"}, "error": []},
-                                  {"code": "0", "data": {}}, {"code": "0", "data": [{"details": [{"ccy": "BTC"}]}]},
-                                  {"retCode": 0, "result": {"list": [{"coin": []}]}},
-                                  {"retCode": 0, "result": {"list": [{"accountType": "UNIFIED", "coin": [{}]}]}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        "",
+        "<html/>",
+        {"status": "maintenance"},
+        [],
+        {"balances": "x"},
+        {"data": [{"balance": "1"}]},
+        {"code": "200000", "data": {}},
+        {"code": "400003", "msg": "KC-API-KEY not exists"},
+        {"error": ["EAPI:Invalid key"]},
+        {"error": [], "result": []},
+        {"balances": [{"asset": "BTC"}]},
+        {"result": {"XXBT": "1.0"}, "error": []},
+        {"code": "0", "data": {}},
+        {"code": "0", "data": [{"details": [{"ccy": "BTC"}]}]},
+        {"retCode": 0, "result": {"list": [{"coin": []}]}},
+        {"retCode": 0, "result": {"list": [{"accountType": "UNIFIED", "coin": [{}]}]}},
+    ],
+)
 def test_a_200_that_is_not_an_account_answer_is_bad_response(exchange_id, body):
     assert classify_attempt(exchange_id, None, Evidence(200, body)) == (Status.UNKNOWN, "bad_response")
 
@@ -95,22 +113,30 @@ def test_a_200_that_broke_ccxt_without_an_exchange_error_is_bad_response(exc):
     assert classify_attempt("kraken", exc, Evidence(200, None)) == (Status.UNKNOWN, "bad_response")
 
 
-@pytest.mark.parametrize(("exchange_id", "body"), [
-    ("binance", {"accountType": "SPOT", "balances": [{"asset": "BTC", "free": "1", "locked": "0"}]}),
-    ("binance", {"balances": []}),
-    ("kraken", {"error": [], "result": {"XXBT": {"balance": "1.0", "hold_trade": "0"}}}),
-    ("kraken", {"error": [], "result": {}}),
-    ("okx", {"code": "0", "data": [{"details": []}]}),
-    ("coinbase", {"pagination": {}, "data": [{"type": "wallet", "balance": {"amount": "1", "currency": "BTC"}}]}),
-    ("coinbase", {"accounts": [{"available_balance": {"value": "1", "currency": "BTC"}}], "has_next": False}),
-    ("coinbase", {"data": []}),
-    ("kucoin", {"code": "200000", "data": [{"currency": "BTC", "balance": "1", "available": "1", "holds": "0"}]}),
-    ("kucoin", {"code": "200000", "data": []}),
-    ("okx", {"code": "0", "msg": "", "data": [{"details": [{"ccy": "BTC", "cashBal": "1", "eq": "1"}]}]}),
-    ("bybit", {"retCode": 0, "retMsg": "OK", "result": {"list": []}}),
-    ("bybit", {"retCode": 0, "result": {"list": [{"accountType": "UNIFIED", "coin": [
-        {"coin": "BTC", "walletBalance": "1"}]}]}}),
-])
+@pytest.mark.parametrize(
+    ("exchange_id", "body"),
+    [
+        ("binance", {"accountType": "SPOT", "balances": [{"asset": "BTC", "free": "1", "locked": "0"}]}),
+        ("binance", {"balances": []}),
+        ("kraken", {"error": [], "result": {"XXBT": {"balance": "1.0", "hold_trade": "0"}}}),
+        ("kraken", {"error": [], "result": {}}),
+        ("okx", {"code": "0", "data": [{"details": []}]}),
+        ("coinbase", {"pagination": {}, "data": [{"type": "wallet", "balance": {"amount": "1", "currency": "BTC"}}]}),
+        ("coinbase", {"accounts": [{"available_balance": {"value": "1", "currency": "BTC"}}], "has_next": False}),
+        ("coinbase", {"data": []}),
+        ("kucoin", {"code": "200000", "data": [{"currency": "BTC", "balance": "1", "available": "1", "holds": "0"}]}),
+        ("kucoin", {"code": "200000", "data": []}),
+        ("okx", {"code": "0", "msg": "", "data": [{"details": [{"ccy": "BTC", "cashBal": "1", "eq": "1"}]}]}),
+        ("bybit", {"retCode": 0, "retMsg": "OK", "result": {"list": []}}),
+        (
+            "bybit",
+            {
+                "retCode": 0,
+                "result": {"list": [{"accountType": "UNIFIED", "coin": [{"coin": "BTC", "walletBalance": "1"}]}]},
+            },
+        ),
+    ],
+)
 def test_documented_account_answers_are_valid(exchange_id, body):
     assert is_account_answer(exchange_id, body)
     assert classify_attempt(exchange_id, None, Evidence(200, body)) == (Status.VALID, "ok")
@@ -123,21 +149,27 @@ def test_no_answer_classifies_by_exception_class():
 
 def test_unmapped_exchange_answers_stay_unknown():
     assert classify_attempt("kraken", ccxt.ExchangeError("x"), Evidence(200, {"error": ["EFoo:Bar"]})) == (
-        Status.UNKNOWN, "unexpected")
+        Status.UNKNOWN,
+        "unexpected",
+    )
     assert classify_attempt("binance", ccxt.NotSupported("x"), Evidence(400, {"code": -9999, "msg": "m"})) == (
-        Status.UNKNOWN, "unexpected")
+        Status.UNKNOWN,
+        "unexpected",
+    )
     # an HTML 500 page: not the exchange's body, but not an auth status either: the class decides
     assert classify_attempt("binance", ccxt.ExchangeNotAvailable("x"), Evidence(502, None)) == (
-        Status.UNKNOWN, "exchange_unavailable")
-    assert classify_attempt("binance", ccxt.NotSupported("x"), Evidence(404, None)) == (
-        Status.UNKNOWN, "unexpected")
+        Status.UNKNOWN,
+        "exchange_unavailable",
+    )
+    assert classify_attempt("binance", ccxt.NotSupported("x"), Evidence(404, None)) == (Status.UNKNOWN, "unexpected")
 
 
 def test_evidence_parsing():
     assert exchange_error("binance", {"code": -2015, "msg": "m"}) == "-2015"
     assert exchange_error("binance", {"code": 0, "msg": "m"}) is None
     assert exchange_error("binance", {"msg": "You don't have permission.", "success": False}) == (
-        "You don't have permission.")
+        "You don't have permission."
+    )
     assert exchange_error("kraken", {"error": ["WGeneral:Something", "EAPI:Invalid key"]}) == "EAPI:Invalid key"
     assert exchange_error("kraken", {"error": "EAPI:Invalid key"}) is None
     assert exchange_error("okx", {}) is None and exchange_error("okx", "text") is None
@@ -159,10 +191,13 @@ def test_evidence_parsing():
 
 def test_operations_doc_lists_every_row_with_its_source():
     text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
-    table = text[text.index("## Outcome classification"):text.index("## Exchange-wide guard")]
+    table = text[text.index("## Outcome classification") : text.index("## Exchange-wide guard")]
     for row in ANSWERS:
-        line = next(line for line in table.splitlines() if line.startswith("|") and f"`{row.evidence}`" in line
-                    and row.meaning in line)
+        line = next(
+            line
+            for line in table.splitlines()
+            if line.startswith("|") and f"`{row.evidence}`" in line and row.meaning in line
+        )
         assert f"`{row.status.value}`" in line and f"`{row.error_code}`" in line and row.meaning in line
         assert row.source in table
 
@@ -173,8 +208,10 @@ def test_codes_table_and_guard_load_without_ccxt():
     import subprocess
     import sys
 
-    code = ("import sys, credential_health.validation as v, credential_health.validation.guard, "
-            "credential_health.validation.answers; assert 'ccxt' not in sys.modules, 'ccxt imported'; "
-            "v.ExchangeValidator; assert 'ccxt' in sys.modules\n"
-            "try:\n    v.nothing_here\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)")
+    code = (
+        "import sys, credential_health.validation as v, credential_health.validation.guard, "
+        "credential_health.validation.answers; assert 'ccxt' not in sys.modules, 'ccxt imported'; "
+        "v.ExchangeValidator; assert 'ccxt' in sys.modules\n"
+        "try:\n    v.nothing_here\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,20 +10,36 @@ from credential_health_tests.validation.test_behaviours import ATTEMPTS, EXCHANG
 
 # behaviour -> exchange -> (error code, the exchange's answer the simulator sends)
 REJECTIONS = {
-    "revoked": {"binance": ("auth_rejected", "-2015"), "kraken": ("auth_rejected", "EAPI:Invalid key"),
-                "coinbase": ("auth_rejected", "authentication_error"), "kucoin": ("auth_rejected", "400003")},
-    "bad_key_format": {"binance": ("auth_rejected", "-2014"), "kraken": ("auth_rejected", "EAPI:Invalid key"),
-                       "coinbase": ("auth_rejected", "authentication_error"), "kucoin": ("auth_rejected", "400003")},
-    "bad_signature": {"binance": ("auth_rejected", "-1022"), "kraken": ("auth_rejected", "EAPI:Invalid signature"),
-                      "coinbase": ("auth_rejected", "authentication_error"), "kucoin": ("auth_rejected", "400005")},
-    "permission_denied": {"binance": ("permission_denied", "-1002"),
-                          "kraken": ("permission_denied", "EGeneral:Permission denied"),
-                          "coinbase": ("permission_denied", "invalid_scope"),
-                          "kucoin": ("permission_denied", "400007")},
-    "suspended": {"binance": ("account_suspended", "-3022"),
-                  "kraken": ("account_suspended", "EAuth:Account temporary disabled"),
-                  "coinbase": ("account_suspended", "invalid_authentication_method"),
-                  "kucoin": ("account_suspended", "411100")},
+    "revoked": {
+        "binance": ("auth_rejected", "-2015"),
+        "kraken": ("auth_rejected", "EAPI:Invalid key"),
+        "coinbase": ("auth_rejected", "authentication_error"),
+        "kucoin": ("auth_rejected", "400003"),
+    },
+    "bad_key_format": {
+        "binance": ("auth_rejected", "-2014"),
+        "kraken": ("auth_rejected", "EAPI:Invalid key"),
+        "coinbase": ("auth_rejected", "authentication_error"),
+        "kucoin": ("auth_rejected", "400003"),
+    },
+    "bad_signature": {
+        "binance": ("auth_rejected", "-1022"),
+        "kraken": ("auth_rejected", "EAPI:Invalid signature"),
+        "coinbase": ("auth_rejected", "authentication_error"),
+        "kucoin": ("auth_rejected", "400005"),
+    },
+    "permission_denied": {
+        "binance": ("permission_denied", "-1002"),
+        "kraken": ("permission_denied", "EGeneral:Permission denied"),
+        "coinbase": ("permission_denied", "invalid_scope"),
+        "kucoin": ("permission_denied", "400007"),
+    },
+    "suspended": {
+        "binance": ("account_suspended", "-3022"),
+        "kraken": ("account_suspended", "EAuth:Account temporary disabled"),
+        "coinbase": ("account_suspended", "invalid_authentication_method"),
+        "kucoin": ("account_suspended", "411100"),
+    },
 }
 for _behaviour, _per in {  # OKX's and Bybit's codes (sandbox/okx.py, sandbox/bybit.py)
     "revoked": {"okx": ("auth_rejected", '"50111"'), "bybit": ("auth_rejected", '"retCode": 10003')},
@@ -80,14 +96,18 @@ def test_a_bad_answer_then_a_real_one_is_valid(exchange_simulator, sim_credentia
     result = check_one(exchange_simulator.urls, exchange, credential)
     # KuCoin's first attempt spends both broken answers (account mode, then balance)
     assert (result.status, result.error_code, result.attempts) == (
-        Status.VALID, "ok", 3 - extra_calls(exchange, "truncated_body"))
+        Status.VALID,
+        "ok",
+        3 - extra_calls(exchange, "truncated_body"),
+    )
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)
 @pytest.mark.parametrize("first", ["truncated_body", "bare_407"])
 def test_a_bad_answer_then_the_exchange_rejection_is_invalid(exchange_simulator, sim_credential, exchange, first):
     """A broken 200 on attempt 1 does not make ccxt's Binance treat the -2015 of attempt 2 as a temporary ban."""
-    credential = sim_credential(exchange, "flaky", fail_first=1 + extra_calls(exchange, first), fail_with=first,
-                                then="revoked")
+    credential = sim_credential(
+        exchange, "flaky", fail_first=1 + extra_calls(exchange, first), fail_with=first, then="revoked"
+    )
     result = check_one(exchange_simulator.urls, exchange, credential)
     assert (result.status, result.error_code, result.attempts) == (Status.INVALID, "auth_rejected", 2)

@@ -11,8 +11,9 @@ BROKEN = {**dict.fromkeys(BAD_BODIES, "bad_response"), **dict.fromkeys(BARE_STAT
 
 
 def test_bad_answers_keep_a_running_streak(pipeline):
-    tenants = {f"{behaviour}-{exchange}": (exchange, behaviour)
-               for behaviour in BROKEN for exchange in ("binance", "kraken")}
+    tenants = {
+        f"{behaviour}-{exchange}": (exchange, behaviour) for behaviour in BROKEN for exchange in ("binance", "kraken")
+    }
     for tenant, (exchange, _) in tenants.items():
         pipeline.add(tenant, exchange, behaviour="revoked")
     for window in WINDOWS[:2]:

@@ -13,17 +13,24 @@ from credential_health_tests.fixtures.simulator import new_secret
 
 VALID, INVALID, UNKNOWN = Status.VALID, Status.INVALID, Status.UNKNOWN
 ATTEMPTS = 3
-KEY_INFO_PATHS = {module.__name__.rsplit(".", 1)[-1]: module.KEY_INFO_PATH  # the scope probe's
-                  for module in (binance, kraken, coinbase, kucoin, okx, bybit)}
+KEY_INFO_PATHS = {
+    module.__name__.rsplit(".", 1)[-1]: module.KEY_INFO_PATH  # the scope probe's
+    for module in (binance, kraken, coinbase, kucoin, okx, bybit)
+}
 
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin", "okx", "bybit")
 # behaviour -> exchange -> (status, error_code, attempts made); the same on every exchange unless listed
 SAME = {
-    "valid": (VALID, "ok", 1), "revoked": (INVALID, "auth_rejected", 1),
-    "permission_denied": (INVALID, "permission_denied", 1), "suspended": (INVALID, "account_suspended", 1),
-    "rate_limited": (UNKNOWN, "rate_limited", 3), "timeout": (UNKNOWN, "timeout", 3),
-    "server_error": (UNKNOWN, "exchange_unavailable", 3), "maintenance": (UNKNOWN, "exchange_unavailable", 3),
-    "clock_skew": (UNKNOWN, "clock_skew", 3), "flaky": (VALID, "ok", 2),
+    "valid": (VALID, "ok", 1),
+    "revoked": (INVALID, "auth_rejected", 1),
+    "permission_denied": (INVALID, "permission_denied", 1),
+    "suspended": (INVALID, "account_suspended", 1),
+    "rate_limited": (UNKNOWN, "rate_limited", 3),
+    "timeout": (UNKNOWN, "timeout", 3),
+    "server_error": (UNKNOWN, "exchange_unavailable", 3),
+    "maintenance": (UNKNOWN, "exchange_unavailable", 3),
+    "clock_skew": (UNKNOWN, "clock_skew", 3),
+    "flaky": (VALID, "ok", 2),
 }
 EXPECTED = {behaviour: dict.fromkeys(EXCHANGES, outcome) for behaviour, outcome in SAME.items()}
 # Binance's maintenance body is one ccxt maps to OnMaintenance; the others signal it as "unavailable".
@@ -42,8 +49,7 @@ CASES = [(behaviour, exchange) for behaviour, per in EXPECTED.items() for exchan
 
 
 def validator(urls: dict[str, str], **overrides) -> ExchangeValidator:
-    options = {"attempts": ATTEMPTS, "retry_delay_seconds": 0.01, "request_timeout_seconds": 0.3,
-               "concurrency": 8}
+    options = {"attempts": ATTEMPTS, "retry_delay_seconds": 0.01, "request_timeout_seconds": 0.3, "concurrency": 8}
     return ExchangeValidator(urls, **{**options, **overrides})
 
 
@@ -63,8 +69,10 @@ def test_behaviour_maps_to_status_and_code(exchange_simulator, sim_credential, b
     # then the scope probe after a valid one
     paths = [request.path for request in exchange_simulator.requests(api_key=credential.api_key)]
     probe = KEY_INFO_PATHS[exchange]
-    assert (len(paths) - paths.count(probe), paths.count(probe)) == (signed_requests(exchange, status, attempts),
-                                                                 int(status is VALID))
+    assert (len(paths) - paths.count(probe), paths.count(probe)) == (
+        signed_requests(exchange, status, attempts),
+        int(status is VALID),
+    )
     assert (result.error_message is None) == (status is VALID)
     for value in credential.sensitive_values():
         assert value not in (result.error_message or "")
@@ -74,8 +82,9 @@ def test_behaviour_maps_to_status_and_code(exchange_simulator, sim_credential, b
 @pytest.mark.parametrize("exchange", EXCHANGES)
 def test_wrong_secret_is_invalid(exchange_simulator, sim_credential, exchange):
     registered = sim_credential(exchange)
-    presented = ExchangeSecret(api_key=registered.api_key, secret=new_secret(exchange).secret,
-                               password=registered.password)
+    presented = ExchangeSecret(
+        api_key=registered.api_key, secret=new_secret(exchange).secret, password=registered.password
+    )
     result = check_one(exchange_simulator.urls, exchange, presented)
     assert (result.status, result.error_code, result.attempts) == (INVALID, "auth_rejected", 1)
 
@@ -116,8 +125,7 @@ def test_revoked_after_another_keys_success_in_the_same_run(exchange_simulator, 
     good, revoked = sim_credential("binance"), sim_credential("binance", "revoked")
     refs = [CredentialRef("a", "binance", "t"), CredentialRef("b", "binance", "t")]
     by_tenant = {"a": good, "b": revoked}
-    results = validator(exchange_simulator.urls, concurrency=1).validate_all(
-        refs, lambda ref: by_tenant[ref.tenant_id])
+    results = validator(exchange_simulator.urls, concurrency=1).validate_all(refs, lambda ref: by_tenant[ref.tenant_id])
     assert [(r.ref.tenant_id, r.error_code) for r in results] == [("a", "ok"), ("b", "auth_rejected")]
 
 

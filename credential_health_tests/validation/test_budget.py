@@ -39,8 +39,10 @@ def test_requests_are_charged_by_ccxt_cost_per_exchange(exchange_simulator, sim_
     assert all(r.status is Status.VALID for r in results)
     assert wall >= 2.8  # 30 checks per exchange at 10/s
     assert wall < 5  # the two exchanges have separate budgets and run side by side
-    costs = {"binance": {"/api/v3/account": 4, "/sapi/v1/account/apiRestrictions": 0.1},  # ccxt's own costs
-             "kraken": {"/0/private/BalanceEx": 3, "/0/private/GetApiKeyInfo": 3}}
+    costs = {
+        "binance": {"/api/v3/account": 4, "/sapi/v1/account/apiRestrictions": 0.1},  # ccxt's own costs
+        "kraken": {"/0/private/BalanceEx": 3, "/0/private/GetApiKeyInfo": 3},
+    }
     for exchange, cost in costs.items():
         requests = exchange_simulator.requests(exchange=exchange)
         assert sorted({r.path for r in requests}) == sorted(cost) and len(requests) == 60  # 30 checks, 30 probes
@@ -60,9 +62,15 @@ def test_defaults_keep_below_each_published_limit():
 
 
 def test_settings_choose_the_budget():
-    config = BudgetConfig.from_settings(Settings.from_env({
-        "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "8", "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": '{"binance": 12}',
-        "CREDENTIAL_HEALTH_EGRESS_ADDRESS": "127.0.0.2"}))
+    config = BudgetConfig.from_settings(
+        Settings.from_env(
+            {
+                "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "8",
+                "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": '{"binance": 12}',
+                "CREDENTIAL_HEALTH_EGRESS_ADDRESS": "127.0.0.2",
+            }
+        )
+    )
     assert (config.units_per_second("binance"), config.units_per_second("kraken")) == (12, 8)
     assert config.egress == "127.0.0.2" and not config.redis_url
     assert BudgetConfig.from_settings(Settings.from_env({})).units_per_second("binance") == 19
@@ -85,8 +93,13 @@ def test_retry_after_pauses_every_check_of_the_exchange_on_that_egress(exchange_
     secrets = {**binance, **kraken}
     refs = [CredentialRef(t, "binance", "x") for t in binance] + [CredentialRef(t, "kraken", "x") for t in kraken]
     # a budget far above the limit: only the pause keeps the checks from hammering the exchange
-    validator = ExchangeValidator(exchange_simulator.urls, attempts=6, retry_delay_seconds=0.01, concurrency=8,
-                                  budget=BudgetConfig(every_exchange=1000.0))
+    validator = ExchangeValidator(
+        exchange_simulator.urls,
+        attempts=6,
+        retry_delay_seconds=0.01,
+        concurrency=8,
+        budget=BudgetConfig(every_exchange=1000.0),
+    )
     results = validator.validate_all(refs, lambda ref: secrets[ref.tenant_id])
 
     assert [r.status for r in results] == [Status.VALID] * 9
@@ -107,11 +120,14 @@ def test_bad_budget_settings_are_refused_with_the_variable_named():
 
     from credential_health.settings import SettingsError
 
-    for name, raw in [("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "{nope"), ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "[1]"),
-                      ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", '{"binance": -1}'),
-                      ("CREDENTIAL_HEALTH_REDIS_URL", "http://redis:6379"),
-                      ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress.example.com"),
-                      ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "fast")]:
+    for name, raw in [
+        ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "{nope"),
+        ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", "[1]"),
+        ("CREDENTIAL_HEALTH_EXCHANGE_BUDGETS", '{"binance": -1}'),
+        ("CREDENTIAL_HEALTH_REDIS_URL", "http://redis:6379"),
+        ("CREDENTIAL_HEALTH_EGRESS_ADDRESS", "egress.example.com"),
+        ("CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT", "fast"),
+    ]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({name: raw})
     assert Settings.from_env({"CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": ""}).exchange_budgets == {}

@@ -29,9 +29,15 @@ def start_workers(specs: list[dict], env: dict[str, str], tmp_path) -> list[subp
     for index, spec in enumerate(specs):
         path = tmp_path / f"worker-{index}.json"
         path.write_text(json.dumps(spec))
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "credential_health_tests.validation.budget_worker", str(path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **env}))
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "credential_health_tests.validation.budget_worker", str(path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **env},
+            )
+        )
     for worker in workers:
         assert worker.stdout.readline().strip() == "ready"
     for worker in workers:  # all at once: the budget, not the start-up, must decide the pace
@@ -49,9 +55,12 @@ def finish(workers: list[subprocess.Popen]) -> list[dict]:
     return summaries
 
 
-def test_four_processes_share_one_redis_budget_without_a_429(exchange_simulator, sim_credential,
-                                                             redis_prefix,  # noqa: F811 - the fixture imported above
-                                                             tmp_path):
+def test_four_processes_share_one_redis_budget_without_a_429(
+    exchange_simulator,
+    sim_credential,
+    redis_prefix,  # noqa: F811 - the fixture imported above
+    tmp_path,
+):
     exchange_simulator.configure(weight_per_minute=LIMIT_WEIGHT, window_seconds=WINDOW_SECONDS, ban_after=1)
     limit_weight_per_second = LIMIT_WEIGHT / WINDOW_SECONDS
     units_per_second = HEADROOM * limit_weight_per_second / WEIGHT_PER_UNIT
@@ -62,10 +71,14 @@ def test_four_processes_share_one_redis_budget_without_a_429(exchange_simulator,
             key = sim_credential("binance")
             credentials.append({"tenant": f"w{worker}-t{i}", "api_key": key.api_key, "secret": key.secret})
         specs.append({"exchange": "binance", "credentials": credentials})
-    env = {"CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps(exchange_simulator.urls),
-           "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units_per_second}),
-           "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL, "CREDENTIAL_HEALTH_EGRESS_ADDRESS": "127.0.0.2",
-           "CREDENTIAL_HEALTH_CHECK_RETRIES": "1", "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "16"}
+    env = {
+        "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps(exchange_simulator.urls),
+        "CREDENTIAL_HEALTH_EXCHANGE_BUDGETS": json.dumps({"binance": units_per_second}),
+        "CREDENTIAL_HEALTH_REDIS_URL": REDIS_URL,
+        "CREDENTIAL_HEALTH_EGRESS_ADDRESS": "127.0.0.2",
+        "CREDENTIAL_HEALTH_CHECK_RETRIES": "1",
+        "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "16",
+    }
     env["CREDENTIAL_HEALTH_BUDGET_REDIS_PREFIX"] = redis_prefix
     summaries = finish(start_workers(specs, env, tmp_path))
 
@@ -85,13 +98,15 @@ def test_each_egress_address_is_its_own_client_of_the_exchange(exchange_simulato
     refs = [CredentialRef(tenant, "binance", "x") for tenant in keys]
 
     def check(egress: str, batch: list[CredentialRef]) -> list[str]:
-        validator = ExchangeValidator(exchange_simulator.urls, attempts=1, concurrency=1,
-                                      budget=BudgetConfig.unlimited(), egress_address=egress)
+        validator = ExchangeValidator(
+            exchange_simulator.urls, attempts=1, concurrency=1, budget=BudgetConfig.unlimited(), egress_address=egress
+        )
         return [r.error_code for r in validator.validate_all(batch, lambda ref: keys[ref.tenant_id])]
 
     assert check("127.0.0.2", refs[:3]) == ["ok", "ok", "rate_limited"]
     assert check("127.0.0.3", refs[3:]) == ["ok"]  # another source address: a fresh per-IP budget
     assert {(r.ip, r.verdict) for r in exchange_simulator.state.refusals} == {("127.0.0.2", "throttled")}
-    results = ExchangeValidator(exchange_simulator.urls, attempts=1, budget=BudgetConfig.unlimited(),
-                                egress_address="127.0.0.2").validate_all(refs[:1], lambda ref: keys[ref.tenant_id])
+    results = ExchangeValidator(
+        exchange_simulator.urls, attempts=1, budget=BudgetConfig.unlimited(), egress_address="127.0.0.2"
+    ).validate_all(refs[:1], lambda ref: keys[ref.tenant_id])
     assert results[0].status is Status.UNKNOWN  # still over its limit: the 429 counts as unknown, not invalid

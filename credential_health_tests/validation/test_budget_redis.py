@@ -53,9 +53,15 @@ def test_two_clients_share_one_pace(redis_prefix):
 def test_egress_addresses_and_exchanges_have_their_own_buckets(redis_prefix):
     async def go() -> list[float]:
         budgets = RedisBudgets(REDIS_URL, redis_prefix)
-        waits = [await budgets.bucket(exchange, egress, 1).reserve(1)
-                 for exchange, egress in [("binance", "127.0.0.2"), ("binance", "127.0.0.3"), ("kraken", "127.0.0.2"),
-                                          ("binance", "127.0.0.2")]]
+        waits = [
+            await budgets.bucket(exchange, egress, 1).reserve(1)
+            for exchange, egress in [
+                ("binance", "127.0.0.2"),
+                ("binance", "127.0.0.3"),
+                ("kraken", "127.0.0.2"),
+                ("binance", "127.0.0.2"),
+            ]
+        ]
         await budgets.aclose()
         return waits
 
@@ -100,8 +106,9 @@ def test_the_pace_outlives_a_restarted_client(redis_prefix):
 
 def test_a_configured_redis_url_puts_the_budget_in_redis(redis_prefix):
     async def go():
-        budgets = BudgetConfig(every_exchange=20, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                               egress="127.0.0.2").open()
+        budgets = BudgetConfig(
+            every_exchange=20, redis_url=REDIS_URL, redis_prefix=redis_prefix, egress="127.0.0.2"
+        ).open()
         bucket = budgets.for_exchange("binance")
         assert budgets.for_exchange("binance") is bucket
         await bucket.acquire(4)

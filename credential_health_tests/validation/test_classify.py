@@ -47,23 +47,59 @@ def test_classification(exc_type, status, code):
 
 
 def test_taxonomy_has_the_required_codes():
-    required = {"ok", "auth_rejected", "permission_denied", "account_suspended", "malformed_secret",
-                "unsupported_exchange", "timeout", "rate_limited", "exchange_unavailable", "maintenance",
-                "clock_skew", "unexpected", "secret_unavailable", "transport_auth", "bad_response",
-                "exchange_wide_failure"}
+    required = {
+        "ok",
+        "auth_rejected",
+        "permission_denied",
+        "account_suspended",
+        "malformed_secret",
+        "unsupported_exchange",
+        "timeout",
+        "rate_limited",
+        "exchange_unavailable",
+        "maintenance",
+        "clock_skew",
+        "unexpected",
+        "secret_unavailable",
+        "transport_auth",
+        "bad_response",
+        "exchange_wide_failure",
+    }
     assert required <= set(ERROR_CODES)
     assert set(ERROR_CODES) >= TRANSIENT_CODES
 
 
-@pytest.mark.parametrize("code", ["timeout", "rate_limited", "exchange_unavailable", "maintenance", "clock_skew",
-                                  "network_error", "transport_auth", "bad_response"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "timeout",
+        "rate_limited",
+        "exchange_unavailable",
+        "maintenance",
+        "clock_skew",
+        "network_error",
+        "transport_auth",
+        "bad_response",
+    ],
+)
 def test_transient_codes_are_retried(code):
     assert is_transient(code)
 
 
-@pytest.mark.parametrize("code", ["ok", "auth_rejected", "permission_denied", "account_suspended", "malformed_secret",
-                                  "unsupported_exchange", "secret_unavailable", "unexpected",
-                                  "exchange_wide_failure"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ok",
+        "auth_rejected",
+        "permission_denied",
+        "account_suspended",
+        "malformed_secret",
+        "unsupported_exchange",
+        "secret_unavailable",
+        "unexpected",
+        "exchange_wide_failure",
+    ],
+)
 def test_definitive_and_unexplained_codes_are_not_retried(code):
     assert not is_transient(code)
 

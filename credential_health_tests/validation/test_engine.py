@@ -111,7 +111,8 @@ def test_every_instance_and_the_shared_session_are_closed(exchange_simulator, si
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         results = fast(exchange_simulator.urls, request_timeout_seconds=0.3).validate_all(
-            refs, lambda ref: credentials[(ref.exchange, ref.tenant_id)])
+            refs, lambda ref: credentials[(ref.exchange, ref.tenant_id)]
+        )
         gc.collect()
     assert len(results) == len(refs)
     assert sorted(closed) == sorted(ref.exchange for ref in refs)
@@ -180,15 +181,24 @@ def test_validate_all_from_a_plain_thread_and_from_inside_a_loop(exchange_simula
 
 
 def test_from_settings(exchange_simulator, sim_credential):
-    settings = Settings.from_env({
-        "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps(exchange_simulator.urls),
-        "CREDENTIAL_HEALTH_CHECK_RETRIES": "2", "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.01",
-        "CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "3", "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "5",
-        "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",
-    })
+    settings = Settings.from_env(
+        {
+            "CREDENTIAL_HEALTH_EXCHANGE_URLS": json.dumps(exchange_simulator.urls),
+            "CREDENTIAL_HEALTH_CHECK_RETRIES": "2",
+            "CREDENTIAL_HEALTH_CHECK_RETRY_DELAY_SECONDS": "0.01",
+            "CREDENTIAL_HEALTH_CHECK_TIMEOUT_SECONDS": "3",
+            "CREDENTIAL_HEALTH_CHECK_CONCURRENCY": "5",
+            "CREDENTIAL_HEALTH_EXCHANGE_RATE_LIMIT": "0",
+        }
+    )
     validator = ExchangeValidator.from_settings(settings)
-    assert (validator.attempts, validator.retry_delay_seconds, validator.request_timeout_seconds,
-            validator.concurrency, validator.rate_limit_per_second) == (2, 0.01, 3.0, 5, 0.0)
+    assert (
+        validator.attempts,
+        validator.retry_delay_seconds,
+        validator.request_timeout_seconds,
+        validator.concurrency,
+        validator.rate_limit_per_second,
+    ) == (2, 0.01, 3.0, 5, 0.0)
     credential = sim_credential("kraken", "server_error")
     [result] = validator.validate_all([CredentialRef("a", "kraken", "t")], lambda ref: credential)
     assert (result.status, result.error_code, result.attempts) == (Status.UNKNOWN, "exchange_unavailable", 2)

@@ -17,13 +17,15 @@ NOW = datetime(2026, 2, 1, 6, tzinfo=timezone.utc)
 
 
 def result(tenant: str, exchange: str, status: Status, code: str) -> CheckResult:
-    return CheckResult(CredentialRef(tenant, exchange, "trading"), status, code, None if code == "ok" else code,
-                       NOW, 5, 1)
+    return CheckResult(
+        CredentialRef(tenant, exchange, "trading"), status, code, None if code == "ok" else code, NOW, 5, 1
+    )
 
 
 def window(exchange: str, valid: int, rejected: int, code: str = "auth_rejected") -> list[CheckResult]:
-    return ([result(f"{exchange}-v{i}", exchange, Status.VALID, "ok") for i in range(valid)]
-            + [result(f"{exchange}-r{i}", exchange, Status.INVALID, code) for i in range(rejected)])
+    return [result(f"{exchange}-v{i}", exchange, Status.VALID, "ok") for i in range(valid)] + [
+        result(f"{exchange}-r{i}", exchange, Status.INVALID, code) for i in range(rejected)
+    ]
 
 
 def keys(results: list[CheckResult]) -> set[tuple[str, str, str]]:
@@ -34,14 +36,16 @@ def test_thirty_of_forty_trips_and_holds_every_rejection_of_that_exchange_only()
     binance, kraken = window("binance", 10, 30), window("kraken", 3, 5)
     already_failing = result("old", "binance", Status.INVALID, "auth_rejected")  # invalid before, too
     malformed = result("bad", "binance", Status.INVALID, "malformed_secret")  # our finding, not the exchange's
-    guarded, trips = hold_exchange_wide_failures(binance + kraken + [already_failing, malformed],
-                                                 keys(binance) | keys(kraken), 0.2, 10)
+    guarded, trips = hold_exchange_wide_failures(
+        binance + kraken + [already_failing, malformed], keys(binance) | keys(kraken), 0.2, 10
+    )
     [trip] = trips
     assert (trip.exchange, trip.previously_valid, trip.turned_invalid, trip.held) == ("binance", 40, 30, 31)
     assert "binance: 30 of 40" in trip.describe() and "(75%)" in trip.describe()
     by_tenant = {r.ref.tenant_id: r for r in guarded}
     assert {(r.status, r.error_code) for r in guarded if r.ref.tenant_id.startswith("binance-r")} == {
-        (Status.UNKNOWN, "exchange_wide_failure")}
+        (Status.UNKNOWN, "exchange_wide_failure")
+    }
     assert by_tenant["old"].error_code == "exchange_wide_failure"
     assert "auth_rejected" in by_tenant["old"].error_message
     assert (by_tenant["bad"].status, by_tenant["bad"].error_code) == (Status.INVALID, "malformed_secret")
@@ -49,12 +53,15 @@ def test_thirty_of_forty_trips_and_holds_every_rejection_of_that_exchange_only()
     assert len(guarded) == len(binance) + len(kraken) + 2
 
 
-@pytest.mark.parametrize(("valid", "rejected", "minimum", "trips"), [
-    (8, 2, 10, False),  # exactly 20% is not more than 20%
-    (7, 3, 10, True),  # 30% of 10
-    (6, 3, 10, False),  # only 9 previously valid: below the minimum
-    (6, 3, 9, True),
-])
+@pytest.mark.parametrize(
+    ("valid", "rejected", "minimum", "trips"),
+    [
+        (8, 2, 10, False),  # exactly 20% is not more than 20%
+        (7, 3, 10, True),  # 30% of 10
+        (6, 3, 10, False),  # only 9 previously valid: below the minimum
+        (6, 3, 9, True),
+    ],
+)
 def test_share_must_be_exceeded_with_enough_credentials(valid, rejected, minimum, trips):
     results = window("binance", valid, rejected)
     guarded, found = hold_exchange_wide_failures(results, keys(results), 0.2, minimum)
@@ -73,21 +80,40 @@ def test_previously_valid_reads_the_last_definite_scheduled_verdict(database_url
     engine = make_engine(database_url)
     earlier, previous = NOW - timedelta(hours=12), NOW - timedelta(hours=6)
     rows = [
-        check_row(result("a", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED,
-                  "r1"),
-        check_row(result("a", "binance", Status.UNKNOWN, "exchange_wide_failure"), previous,
-                  previous + timedelta(hours=6), Source.SCHEDULED, "r2"),
-        check_row(result("b", "binance", Status.VALID, "ok"), previous, previous + timedelta(hours=6),
-                  Source.SCHEDULED, "r2"),
-        check_row(result("c", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED,
-                  "r1"),
-        check_row(result("c", "binance", Status.INVALID, "auth_rejected"), previous, previous + timedelta(hours=6),
-                  Source.SCHEDULED, "r2"),
-        check_row(result("d", "kraken", Status.VALID, "ok"), previous, previous + timedelta(hours=6), Source.MANUAL,
-                  None),
+        check_row(
+            result("a", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED, "r1"
+        ),
+        check_row(
+            result("a", "binance", Status.UNKNOWN, "exchange_wide_failure"),
+            previous,
+            previous + timedelta(hours=6),
+            Source.SCHEDULED,
+            "r2",
+        ),
+        check_row(
+            result("b", "binance", Status.VALID, "ok"), previous, previous + timedelta(hours=6), Source.SCHEDULED, "r2"
+        ),
+        check_row(
+            result("c", "binance", Status.VALID, "ok"), earlier, earlier + timedelta(hours=6), Source.SCHEDULED, "r1"
+        ),
+        check_row(
+            result("c", "binance", Status.INVALID, "auth_rejected"),
+            previous,
+            previous + timedelta(hours=6),
+            Source.SCHEDULED,
+            "r2",
+        ),
+        check_row(
+            result("d", "kraken", Status.VALID, "ok"), previous, previous + timedelta(hours=6), Source.MANUAL, None
+        ),
         check_row(result("e", "kraken", Status.VALID, "ok"), NOW, NOW + timedelta(hours=6), Source.SCHEDULED, "r3"),
-        check_row(result("f", "kraken", Status.VALID, "ok"), NOW - timedelta(days=8),
-                  NOW - timedelta(days=8) + timedelta(hours=6), Source.SCHEDULED, "r0"),
+        check_row(
+            result("f", "kraken", Status.VALID, "ok"),
+            NOW - timedelta(days=8),
+            NOW - timedelta(days=8) + timedelta(hours=6),
+            Source.SCHEDULED,
+            "r0",
+        ),
     ]
     with engine.begin() as connection:
         connection.execute(credential_health_checks.insert(), rows)
@@ -114,9 +140,12 @@ def test_thirty_of_forty_binance_keys_rejected_in_one_window(pipeline, monkeypat
 
     run = pipeline.materialize(WINDOWS[1], raise_on_error=False)
     assert not run.success  # the blocking check stops the rollup of this window
-    [evaluation] = [e.asset_check_evaluation_data for e in run.all_events
-                    if e.event_type is DagsterEventType.ASSET_CHECK_EVALUATION
-                    and e.asset_check_evaluation_data.check_name == CHECK_NAME]
+    [evaluation] = [
+        e.asset_check_evaluation_data
+        for e in run.all_events
+        if e.event_type is DagsterEventType.ASSET_CHECK_EVALUATION
+        and e.asset_check_evaluation_data.check_name == CHECK_NAME
+    ]
     assert not evaluation.passed
     assert "binance" in evaluation.description and "75%" in evaluation.description
     assert evaluation.metadata["tripped_exchanges"].value["binance"]["share"] == "75%"

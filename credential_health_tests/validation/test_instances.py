@@ -30,7 +30,9 @@ def test_every_binance_api_url_moves_to_the_base_with_its_path():
     assert local["fapiPrivate"] == BASE + "/fapi/v1" and local["dapiPublic"] == BASE + "/dapi/v1"
     assert override_api_urls(ccxt_async.kraken().urls["api"], "http://h/kraken")["private"] == "http://h/kraken"
     assert override_api_urls({"nested": {"rest": "https://x.example/v2/"}, "none": None}, "http://b") == {
-        "nested": {"rest": "http://b/v2"}, "none": None}
+        "nested": {"rest": "http://b/v2"},
+        "none": None,
+    }
 
 
 def test_binance_spot_error_codes_apply_at_an_overridden_url():
@@ -50,15 +52,33 @@ def test_instances_are_independent_copies():
             a = build_exchange("binance", secret_a, session, ssl_context, 3, BASE, None)
             b = build_exchange("binance", secret_b, session, ssl_context, 3, BASE, None)
             a.options["hasAlreadyAuthenticatedSuccessfully"] = True
-            pair = (a.apiKey, b.apiKey, b.options.get("hasAlreadyAuthenticatedSuccessfully"), a.timeout,
-                    a.urls["api"]["private"], sorted(a.markets), a.session is session, a.own_session)
+            pair = (
+                a.apiKey,
+                b.apiKey,
+                b.options.get("hasAlreadyAuthenticatedSuccessfully"),
+                a.timeout,
+                a.urls["api"]["private"],
+                sorted(a.markets),
+                a.session is session,
+                a.own_session,
+            )
             await a.close()
             await b.close()
             return (*pair, session.closed, a.session)
 
     result = asyncio.run(build())
-    assert result == ("key-a", "key-b", False, 3000, BASE + "/api/v3", ["BTC/USDT", "ETH/USDT"], True, False,
-                      False, None)
+    assert result == (
+        "key-a",
+        "key-b",
+        False,
+        3000,
+        BASE + "/api/v3",
+        ["BTC/USDT", "ETH/USDT"],
+        True,
+        False,
+        False,
+        None,
+    )
 
 
 def test_missing_credentials_follow_ccxt_required_credentials():
@@ -74,5 +94,8 @@ def test_quiet_logger_drops_debug_and_redacts_the_rest(caplog):
     QUIET_LOGGER.warning("binance requires to release all resources")
     QUIET_LOGGER.error("error token=abcdef")
     messages = [r.getMessage() for r in caplog.records]
-    assert messages == ["info https://x/api?<redacted>", "binance requires to release all resources",
-                        "error token=<redacted>"]
+    assert messages == [
+        "info https://x/api?<redacted>",
+        "binance requires to release all resources",
+        "error token=<redacted>",
+    ]

@@ -14,8 +14,18 @@ from credential_health.validation import ExchangeValidator
 from credential_health.validation.instances import override_api_urls
 from credential_health_tests.fixtures.simulator import new_secret
 
-BEHAVIOURS = ["valid", "revoked", "permission_denied", "suspended", "rate_limited", "timeout", "server_error",
-              "maintenance", "clock_skew", "flaky"]
+BEHAVIOURS = [
+    "valid",
+    "revoked",
+    "permission_denied",
+    "suspended",
+    "rate_limited",
+    "timeout",
+    "server_error",
+    "maintenance",
+    "clock_skew",
+    "flaky",
+]
 SIGNATURE_LIKE = re.compile(r"[0-9a-f]{64}|signature=|API-Sign", re.IGNORECASE)
 
 
@@ -44,8 +54,9 @@ def test_no_secret_anywhere(exchange_simulator, sim_credential, caplog):
         credentials[(exchange, "wrong-secret")] = ExchangeSecret(registered.api_key, new_secret(exchange).secret)
         credentials[(exchange, "unknown-key")] = new_secret(exchange)
     refs = [CredentialRef(label, exchange, "trading") for exchange, label in credentials]
-    validator = ExchangeValidator(exchange_simulator.urls, attempts=2, retry_delay_seconds=0.01,
-                                  request_timeout_seconds=0.3, concurrency=8)
+    validator = ExchangeValidator(
+        exchange_simulator.urls, attempts=2, retry_delay_seconds=0.01, request_timeout_seconds=0.3, concurrency=8
+    )
     results = validator.validate_all(refs, lambda ref: credentials[(ref.exchange, ref.tenant_id)])
 
     assert len(results) == len(refs)

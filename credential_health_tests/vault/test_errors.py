@@ -58,8 +58,9 @@ def test_revoked_token_is_an_auth_error(seeded):
 
 
 def test_policy_without_data_access_names_path_and_capability(seeded):
-    token = seeded.token_with_policy("errors-metadata-only",
-                                     'path "secret/metadata/*" { capabilities = ["list", "read"] }')
+    token = seeded.token_with_policy(
+        "errors-metadata-only", 'path "secret/metadata/*" { capabilities = ["list", "read"] }'
+    )
     target = store(seeded.addr, TokenAuth(token))
     assert len(target.walk()) == 1
     with pytest.raises(Forbidden) as denied:
@@ -85,12 +86,16 @@ def _read_over_aiohttp(target: CredentialStore, ref: CredentialRef):
 
 def test_hvac_and_aiohttp_reads_map_the_same_answer_to_the_same_error(seeded):
     """The validator reads over aiohttp, the CLI and manual checks over hvac: one mapping serves both."""
-    metadata_only = seeded.token_with_policy("errors-metadata-only",
-                                             'path "secret/metadata/*" { capabilities = ["list", "read"] }')
+    metadata_only = seeded.token_with_policy(
+        "errors-metadata-only", 'path "secret/metadata/*" { capabilities = ["list", "read"] }'
+    )
     cases = [
         (store(seeded.addr, TokenAuth(metadata_only)), REF, Forbidden),
-        (store(seeded.addr, TokenAuth(seeded.root_token)), CredentialRef("nobody", "binance", "trading"),
-         SecretUnavailable),
+        (
+            store(seeded.addr, TokenAuth(seeded.root_token)),
+            CredentialRef("nobody", "binance", "trading"),
+            SecretUnavailable,
+        ),
         (store(f"http://127.0.0.1:{free_port()}", TokenAuth("t")), REF, VaultUnreachable),
     ]
     for target, ref, kind in cases:
@@ -140,10 +145,12 @@ def approle(seeded):
     client = seeded.root()
     if "approle/" not in client.sys.list_auth_methods()["data"]:
         client.sys.enable_auth_method("approle")
-    client.sys.create_or_update_policy(name="errors-approle",
-                                       policy='path "secret/*" { capabilities = ["read", "list"] }')
-    client.auth.approle.create_or_update_approle("credential-health", token_policies=["errors-approle"],
-                                                 token_ttl="6s", token_max_ttl="6s")
+    client.sys.create_or_update_policy(
+        name="errors-approle", policy='path "secret/*" { capabilities = ["read", "list"] }'
+    )
+    client.auth.approle.create_or_update_approle(
+        "credential-health", token_policies=["errors-approle"], token_ttl="6s", token_max_ttl="6s"
+    )
     role_id = client.auth.approle.read_role_id("credential-health")["data"]["role_id"]
     secret_id = client.auth.approle.generate_secret_id("credential-health")["data"]["secret_id"]
     return role_id, secret_id

@@ -19,8 +19,11 @@ SEEDED = {
     "acme/binance/trading": {"apiKey": "AK-acme-bin-trading-7f3a", "secret": "SK-acme-bin-trading-91c2"},
     "acme/binance/readonly": {"apiKey": "AK-acme-bin-readonly-1b2c", "secret": "SK-acme-bin-readonly-3d4e"},
     "acme/kraken/trading": {"apiKey": "AK-acme-krk-trading-5f6a", "secret": "SK-acme-krk-trading-7b8c"},
-    "globex/kraken/trading": {"apiKey": "AK-globex-krk-9d0e", "secret": "SK-globex-krk-1f2a",
-                              "password": "PW-globex-3b4c"},
+    "globex/kraken/trading": {
+        "apiKey": "AK-globex-krk-9d0e",
+        "secret": "SK-globex-krk-1f2a",
+        "password": "PW-globex-3b4c",
+    },
     "tenant.with.dots/binance/trading": {"apiKey": "AK-dots-5d6e", "secret": "SK-dots-7f8a"},
     "zürich-fonds/kraken/trading": {"apiKey": "AK-zurich-9b0c", "secret": "SK-zurich-1d2e"},
     "missing-key/binance/trading": {"secret": "SK-missing-3f4a"},
@@ -39,8 +42,9 @@ def seeded(openbao):
         openbao.put(f"tenants/{path}", data, mount=mount)
     # An "empty tenant": its only secret is deleted with its metadata, leaving no folder behind.
     openbao.put("tenants/gone-tenant/binance/trading", {"apiKey": "x", "secret": "y"}, mount=mount)
-    openbao.root().secrets.kv.v2.delete_metadata_and_all_versions("tenants/gone-tenant/binance/trading",
-                                                                  mount_point=mount)
+    openbao.root().secrets.kv.v2.delete_metadata_and_all_versions(
+        "tenants/gone-tenant/binance/trading", mount_point=mount
+    )
     # KV v2 keeps the name of a secret whose current version is gone: these must leave the inventory.
     kv = openbao.root().secrets.kv.v2
     for name in ("soft", "destroyed"):
@@ -87,15 +91,17 @@ def test_walk_returns_exactly_the_live_seeded_credentials(openbao, seeded, caplo
 def test_a_secret_deleted_after_the_walk_reads_as_unavailable(openbao, seeded):
     store = store_for(openbao, seeded)
     ref = next(r for r in store.walk() if r.tenant_id == "undeleted")
-    openbao.root().secrets.kv.v2.delete_latest_version_of_secret("tenants/undeleted/binance/trading",
-                                                                 mount_point=seeded)
+    openbao.root().secrets.kv.v2.delete_latest_version_of_secret(
+        "tenants/undeleted/binance/trading", mount_point=seeded
+    )
     try:
         with pytest.raises(SecretUnavailable):
             store.read(ref)
         assert "undeleted" not in {r.tenant_id for r in store.walk()}
     finally:
-        openbao.root().secrets.kv.v2.undelete_secret_versions("tenants/undeleted/binance/trading", versions=[1],
-                                                              mount_point=seeded)
+        openbao.root().secrets.kv.v2.undelete_secret_versions(
+            "tenants/undeleted/binance/trading", versions=[1], mount_point=seeded
+        )
 
 
 def test_walk_with_the_shipped_least_privilege_policy(openbao, seeded):

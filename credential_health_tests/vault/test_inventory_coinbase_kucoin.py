@@ -38,7 +38,9 @@ def test_coinbase_and_kucoin_folders_are_walked_and_read(openbao, seeded, exchan
         exchange_simulator.set_key(exchange, secret.api_key, secret.secret, passphrase=secret.password or "")
     results = validator(exchange_simulator.urls).validate_all(list(refs.values()), lambda ref: read[ref.exchange])
     assert {(r.ref.exchange, r.status, r.error_code) for r in results} == {
-        ("coinbase", Status.VALID, "ok"), ("kucoin", Status.VALID, "ok")}
+        ("coinbase", Status.VALID, "ok"),
+        ("kucoin", Status.VALID, "ok"),
+    }
 
 
 def test_kucoin_without_its_passphrase_is_a_malformed_secret(openbao, seeded, exchange_simulator):

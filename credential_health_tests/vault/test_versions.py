@@ -11,11 +11,14 @@ NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 
 def metadata(deletion_time: str = "", destroyed: bool = False, current: int = 2) -> dict:
     """Shaped as KV v2's GET {mount}/metadata/{path} `data` (fields as Vault and OpenBao return them)."""
-    return {"current_version": current, "updated_time": "2026-11-20T10:00:00.123456789Z",
-            "versions": {"1": {"created_time": "2026-11-01T00:00:00Z", "deletion_time": "2026-11-02T00:00:00Z",
-                               "destroyed": False},
-                         "2": {"created_time": "2026-11-20T10:00:00Z", "deletion_time": deletion_time,
-                               "destroyed": destroyed}}}
+    return {
+        "current_version": current,
+        "updated_time": "2026-11-20T10:00:00.123456789Z",
+        "versions": {
+            "1": {"created_time": "2026-11-01T00:00:00Z", "deletion_time": "2026-11-02T00:00:00Z", "destroyed": False},
+            "2": {"created_time": "2026-11-20T10:00:00Z", "deletion_time": deletion_time, "destroyed": destroyed},
+        },
+    }
 
 
 def test_only_the_current_version_decides():

@@ -35,12 +35,25 @@ NAME_COLUMNS = {
 }
 SCHEDULED_ONLY = sa.text("source = 'scheduled'")
 MANUAL_ONLY = sa.text("source = 'manual'")
-_checks = sa.table("credential_health_checks", sa.column("window_start", UTCDateTime()),
-                   sa.column("window_end", UTCDateTime()))
+_checks = sa.table(
+    "credential_health_checks", sa.column("window_start", UTCDateTime()), sa.column("window_end", UTCDateTime())
+)
 _status = sa.table(
-    "credential_status", *(sa.column(n) for n in ("tenant_id", "exchange", "credential_type", "last_error_code",
-                                                  "consecutive_failures", "present_in_inventory")),
-    sa.column("failing_since", UTCDateTime()), sa.column("alerted_at", UTCDateTime()))
+    "credential_status",
+    *(
+        sa.column(n)
+        for n in (
+            "tenant_id",
+            "exchange",
+            "credential_type",
+            "last_error_code",
+            "consecutive_failures",
+            "present_in_inventory",
+        )
+    ),
+    sa.column("failing_since", UTCDateTime()),
+    sa.column("alerted_at", UTCDateTime()),
+)
 
 
 def _interval() -> timedelta:
@@ -68,8 +81,7 @@ def upgrade() -> None:
         ") ranked WHERE newness > 1)"
     )
     op.add_column("credential_health_checks", sa.Column("window_end", sa.DateTime(timezone=True)))
-    op.add_column("credential_health_checks",
-                  sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("credential_health_checks", sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()))
     interval = _interval()
     starts = [row[0] for row in bind.execute(sa.select(_checks.c.window_start).distinct())]
     for start in starts:
@@ -79,11 +91,21 @@ def upgrade() -> None:
     # The unique index, led by window_start, replaces (window_start, source) for scheduled rows; manual rows of a
     # window get a small partial index of their own (one index less to maintain on every window write).
     op.drop_index("ix_checks_window_source", table_name="credential_health_checks")
-    op.create_index("uq_checks_scheduled_window", "credential_health_checks",
-                    ["window_start", "tenant_id", "exchange", "credential_type"], unique=True,
-                    postgresql_where=SCHEDULED_ONLY, sqlite_where=SCHEDULED_ONLY)
-    op.create_index("ix_checks_manual_window", "credential_health_checks", ["window_start"],
-                    postgresql_where=MANUAL_ONLY, sqlite_where=MANUAL_ONLY)
+    op.create_index(
+        "uq_checks_scheduled_window",
+        "credential_health_checks",
+        ["window_start", "tenant_id", "exchange", "credential_type"],
+        unique=True,
+        postgresql_where=SCHEDULED_ONLY,
+        sqlite_where=SCHEDULED_ONLY,
+    )
+    op.create_index(
+        "ix_checks_manual_window",
+        "credential_health_checks",
+        ["window_start"],
+        postgresql_where=MANUAL_ONLY,
+        sqlite_where=MANUAL_ONLY,
+    )
 
     episodes = op.create_table(
         "credential_failure_episodes",
@@ -100,22 +122,37 @@ def upgrade() -> None:
         sa.Column("alerted", sa.Boolean, nullable=False),
         sa.CheckConstraint("close_reason IN ('recovered', 'removed', 'revised')", name="ck_episodes_close_reason"),
     )
-    op.create_index("ix_episodes_credential", "credential_failure_episodes",
-                    ["tenant_id", "exchange", "credential_type", "opened_at"])
+    op.create_index(
+        "ix_episodes_credential",
+        "credential_failure_episodes",
+        ["tenant_id", "exchange", "credential_type", "opened_at"],
+    )
     op.create_index("ix_episodes_opened_at", "credential_failure_episodes", ["opened_at"])
     op.create_index("ix_episodes_closed_at", "credential_failure_episodes", ["closed_at"])
 
-    alerted = bind.execute(sa.select(_status).where(
-        _status.c.alerted_at.is_not(None), _status.c.failing_since.is_not(None))).mappings().all()
+    alerted = (
+        bind.execute(sa.select(_status).where(_status.c.alerted_at.is_not(None), _status.c.failing_since.is_not(None)))
+        .mappings()
+        .all()
+    )
     rows = []
     for row in alerted:
         key = (row["tenant_id"], row["exchange"], row["credential_type"])
-        rows.append(dict(
-            episode_id=_episode_id(key, row["failing_since"]), tenant_id=key[0], exchange=key[1],
-            credential_type=key[2], opened_at=row["alerted_at"], first_failing_window=row["failing_since"],
-            closed_at=None, close_reason=None, windows_failed=row["consecutive_failures"],
-            last_error_code=row["last_error_code"], alerted=True,
-        ))
+        rows.append(
+            dict(
+                episode_id=_episode_id(key, row["failing_since"]),
+                tenant_id=key[0],
+                exchange=key[1],
+                credential_type=key[2],
+                opened_at=row["alerted_at"],
+                first_failing_window=row["failing_since"],
+                closed_at=None,
+                close_reason=None,
+                windows_failed=row["consecutive_failures"],
+                last_error_code=row["last_error_code"],
+                alerted=True,
+            )
+        )
     if rows:
         op.bulk_insert(episodes, rows)
 

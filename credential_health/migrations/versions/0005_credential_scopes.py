@@ -23,11 +23,15 @@ depends_on = None
 def _scope_columns() -> list[sa.Column]:
     """The record's fields (None: the exchange does not report it); the allowlist as a JSON array."""
     return [
-        sa.Column("can_trade", sa.Boolean), sa.Column("can_withdraw", sa.Boolean),
-        sa.Column("can_transfer", sa.Boolean), sa.Column("ip_restricted", sa.Boolean),
-        sa.Column("ip_allowlist", sa.Text), sa.Column("expires_at", UTCDateTime()),
+        sa.Column("can_trade", sa.Boolean),
+        sa.Column("can_withdraw", sa.Boolean),
+        sa.Column("can_transfer", sa.Boolean),
+        sa.Column("ip_restricted", sa.Boolean),
+        sa.Column("ip_allowlist", sa.Text),
+        sa.Column("expires_at", UTCDateTime()),
         sa.Column("egress_allowlisted", sa.Boolean),
-        sa.Column("risk_level", sa.String(16), nullable=False), sa.Column("risk_reason", sa.Text),
+        sa.Column("risk_level", sa.String(16), nullable=False),
+        sa.Column("risk_reason", sa.Text),
     ]
 
 
@@ -60,8 +64,11 @@ def upgrade() -> None:
         sa.Column("changed_fields", sa.Text, nullable=False),
         sa.Column("recorded_at", UTCDateTime(), nullable=False),
     )
-    op.create_index("ix_scope_changes_credential", "credential_scope_changes",
-                    ["tenant_id", "exchange", "credential_type", "observed_at"])
+    op.create_index(
+        "ix_scope_changes_credential",
+        "credential_scope_changes",
+        ["tenant_id", "exchange", "credential_type", "observed_at"],
+    )
     op.create_index("ix_scope_changes_observed_at", "credential_scope_changes", ["observed_at"])
 
 

@@ -17,8 +17,12 @@ from credential_health.scopes.record import ScopeRecord
 METHOD = "private_get_v5_user_query_api"
 PARAMS: dict = {}
 
-TRADE = {"Spot": ("SpotTrade",), "ContractTrade": ("Order", "Position"), "Derivatives": ("DerivativesTrade",),
-         "Options": ("OptionsTrade",)}
+TRADE = {
+    "Spot": ("SpotTrade",),
+    "ContractTrade": ("Order", "Position"),
+    "Derivatives": ("DerivativesTrade",),
+    "Options": ("OptionsTrade",),
+}
 WITHDRAW = ("Withdraw",)
 TRANSFER = ("AccountTransfer", "SubMemberTransfer", "SubMemberTransferList")
 ANY_ADDRESS = "*"

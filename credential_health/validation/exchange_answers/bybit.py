@@ -59,6 +59,9 @@ def is_account(body: object) -> bool:
         return False
     accounts = body["result"].get("list")
     return isinstance(accounts, list) and all(
-        isinstance(a, dict) and isinstance(a.get("accountType"), str) and isinstance(a.get("coin"), list) and all(
-            isinstance(c, dict) and isinstance(c.get("coin"), str) and "walletBalance" in c for c in a["coin"])
-        for a in accounts)
+        isinstance(a, dict)
+        and isinstance(a.get("accountType"), str)
+        and isinstance(a.get("coin"), list)
+        and all(isinstance(c, dict) and isinstance(c.get("coin"), str) and "walletBalance" in c for c in a["coin"])
+        for a in accounts
+    )

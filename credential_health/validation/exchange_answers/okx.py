@@ -37,22 +37,35 @@ ROWS: tuple[tuple[str, Status, str, str], ...] = (
     ("50100", INVALID, ACCOUNT_SUSPENDED, "API frozen, please contact customer service."),
     ("50102", UNKNOWN, CLOCK_SKEW, "Timestamp request expired."),
     ("50112", UNKNOWN, CLOCK_SKEW, "Invalid OK-ACCESS-TIMESTAMP."),
-    ("50011", UNKNOWN, RATE_LIMITED, "Rate limit reached. Please refer to API documentation and throttle requests "
-                                     "accordingly."),
+    (
+        "50011",
+        UNKNOWN,
+        RATE_LIMITED,
+        "Rate limit reached. Please refer to API documentation and throttle requests accordingly.",
+    ),
     ("50013", UNKNOWN, EXCHANGE_UNAVAILABLE, "Systems are busy. Please try again later."),
     ("50001", UNKNOWN, MAINTENANCE, "Service temporarily unavailable. Please try again later."),
     ("50005", UNKNOWN, EXCHANGE_UNAVAILABLE, "API endpoint is inactive or unavailable."),
     ("50026", UNKNOWN, EXCHANGE_UNAVAILABLE, "System error. Try again later"),
-    ("50004", UNKNOWN, TIMEOUT, "API endpoint request timeout. (does not mean that the request was successful or "
-                                "failed, please check the request result)."),
+    (
+        "50004",
+        UNKNOWN,
+        TIMEOUT,
+        "API endpoint request timeout. (does not mean that the request was successful or "
+        "failed, please check the request result).",
+    ),
 )
 
 
 def error(body: dict) -> str | None:
     """OKX's code in {"code": "50111", "msg": "...", "data": []}; "0" is success and "2" a partial success."""
     code, message = body.get("code"), body.get("msg")
-    if isinstance(code, (str, int)) and not isinstance(code, bool) and str(code) not in ("0", "2", "") \
-            and isinstance(message, str):
+    if (
+        isinstance(code, (str, int))
+        and not isinstance(code, bool)
+        and str(code) not in ("0", "2", "")
+        and isinstance(message, str)
+    ):
         return str(code)
     return None
 
@@ -62,6 +75,9 @@ def is_account(body: object) -> bool:
     (https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-balance)."""
     if not isinstance(body, dict) or body.get("code") != "0" or not isinstance(body.get("data"), list):
         return False
-    return all(isinstance(entry, dict) and isinstance(entry.get("details"), list) and all(
-        isinstance(d, dict) and isinstance(d.get("ccy"), str) and "cashBal" in d for d in entry["details"])
-        for entry in body["data"])
+    return all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("details"), list)
+        and all(isinstance(d, dict) and isinstance(d.get("ccy"), str) and "cashBal" in d for d in entry["details"])
+        for entry in body["data"]
+    )
