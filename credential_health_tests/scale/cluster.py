@@ -16,10 +16,9 @@ from pathlib import Path
 
 import psutil
 import redis
-import sqlalchemy as sa
 from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
 
-from credential_health_tests.fixtures.services import POSTGRES_ADMIN_URL, unavailable
+from credential_health_tests.fixtures.services import throwaway_database, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -164,29 +163,10 @@ def pool_children(worker: subprocess.Popen) -> list[psutil.Process]:
     return [p for p in celery if p.parent() and p.parent().pid in {c.pid for c in celery}]
 
 
-def throwaway_database() -> tuple[str, Callable[[], None]]:
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {exc.orig}")
-    name = f"ch_dagster_{os.getpid()}_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return admin.url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def make_cluster(tmp_path: Path, base_env: dict[str, str], pool_names: tuple[str, ...], shards: int) -> Cluster:
     """A Dagster home on a fresh PostgreSQL database; queues named with a random prefix (no other test's)."""
     require_redis()
-    url, drop = throwaway_database()
+    url, drop = throwaway_database("ch_dagster")
     home = tmp_path / "dagster_home"
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text(INSTANCE_YAML.format(url=url))

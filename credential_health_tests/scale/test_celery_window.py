@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from credential_health.storage.database import make_engine
 from credential_health.storage.schema import credential_health_checks, credential_status
-from credential_health_tests.scale.cluster import throwaway_database
+from credential_health_tests.fixtures.services import throwaway_database
 from credential_health_tests.scale.conftest import POSTGRES_ONLY, seed
 
 WINDOW = "2026-06-01-00:00"
@@ -43,7 +43,9 @@ def test_two_workers_on_two_egress_addresses_store_what_in_process_stores(pipeli
     expected_rows, expected_status = stored(pipeline.database_url)
     assert len(expected_rows) == 2000 and {r[3] for r in expected_rows} == {"valid", "invalid", "unknown"}
 
-    celery_db, drop = throwaway_database()  # the same window, on the same Vault and simulator, stored afresh
+    celery_db, drop = throwaway_database(
+        "ch_dagster"
+    )  # the same window, on the same Vault and simulator, stored afresh
     try:
         cluster = cluster_factory({**pipeline.env, "CREDENTIAL_HEALTH_DATABASE_URL": celery_db}, ("a", "b"), 4)
         cluster.start_worker(cluster.pools[0], "127.0.0.2", "a")
