@@ -82,6 +82,7 @@ class ResultsDatabase(SettingsResource):
                 r["checked_at"],
                 r["duration_ms"],
                 r["attempts"],
+                egress_address=r.get("egress_address") or "",  # a guard rewrite keeps the address the check used
             )
             for r in window_rows.run_rows(self.engine, window_start, run_id, keys)
         ]
